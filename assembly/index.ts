@@ -1,0 +1,559 @@
+// The selection-and-counter core of leastconn.
+//
+// Owns the backend table (structure of arrays in linear memory), the six
+// algorithms, the seeded generator and the selection trees. Only numbers
+// cross the boundary: backends are indices, names live in TypeScript.
+//
+// Layout (from BASE, every array `cap` slots long, cap a power of two):
+//   header | active u32 | weight u32 | state u32 | total u64 | last f64 |
+//   swrr current i64 | lc tree u64[2cap] | wlc tree u32[2cap] | eligible u32
+// Nothing that counts lives in a global: the threads build (ASC_FEATURE_THREADS)
+// shares this same memory between instances, so globals only cache offsets
+// derived from the header and per-call scratch (the p2c samples).
+
+// ---- header fields (byte offsets from BASE) ----
+const H_COUNT: usize = 0;     // backends in the table
+const H_CAP: usize = 4;       // slots per array (power of two)
+const H_RR: usize = 8;        // round-robin cursor: next index to try
+const H_ROT: usize = 12;      // tie-rotation cursor
+const H_FLAGS: usize = 16;    // F_* bits below
+const H_ELIGIBLE: usize = 20; // length of the eligible list (when F_ELIG_OK)
+const H_RNG_STATE: usize = 24; // PCG32 state (u64)
+const H_RNG_INC: usize = 32;   // PCG32 stream (u64, odd)
+const HEADER_SIZE: usize = 64;
+
+const F_LC_OK: u32 = 1;    // least-connections tree is built and maintained
+const F_WLC_OK: u32 = 2;   // weighted least-connections tree likewise
+const F_ELIG_OK: u32 = 4;  // eligible list matches states and weights
+const F_ROTATE: u32 = 8;   // rotate among tied backends instead of lowest index
+
+// ---- backend states ----
+export const STATE_UP: u32 = 0;
+export const STATE_DOWN: u32 = 1;
+export const STATE_DRAINING: u32 = 2;
+
+// ---- algorithms ----
+export const ALG_LEAST_CONN: u32 = 0;
+export const ALG_WEIGHTED_LEAST_CONN: u32 = 1;
+export const ALG_ROUND_ROBIN: u32 = 2;
+export const ALG_WEIGHTED_ROUND_ROBIN: u32 = 3;
+export const ALG_P2C: u32 = 4;
+export const ALG_RANDOM: u32 = 5;
+
+// ---- return codes ----
+export const NONE: i32 = -1;            // nothing can take traffic
+export const ERR_NO_MEMORY: i32 = -2;   // memory.grow failed
+export const ERR_RANGE: i32 = -3;       // index or value out of range
+
+const NIL: u32 = 0xFFFFFFFF;            // an empty tree leaf
+const FULL: u32 = 0xFFFFFFFF;           // an active count that cannot grow
+const MIN_CAP: u32 = 4;
+const SCAN_LIMIT: u32 = 32;
+const MAX_CAP: u32 = 1 << 24;
+
+const BASE: usize = (__heap_base + 63) & ~63;
+
+// Offsets cached per instance; recomputed from H_CAP by relayout().
+let offActive: usize = 0;
+let offWeight: usize = 0;
+let offState: usize = 0;
+let offTotal: usize = 0;
+let offLast: usize = 0;
+let offCurw: usize = 0;
+let offLct: usize = 0;
+let offWlct: usize = 0;
+let offElig: usize = 0;
+let offEnd: usize = 0;
+let capCache: u32 = 0;
+
+// p2c samples of the last acquire on this instance (scratch, not shared).
+let sampleFirst: i32 = -1;
+let sampleSecond: i32 = -1;
+
+// ---- header access ----
+@inline function hget(field: usize): u32 { return load<u32>(BASE + field); }
+@inline function hset(field: usize, v: u32): void { store<u32>(BASE + field, v); }
+@inline function count(): u32 { return hget(H_COUNT); }
+@inline function flags(): u32 { return hget(H_FLAGS); }
+@inline function clearFlags(bits: u32): void { hset(H_FLAGS, flags() & ~bits); }
+
+// ---- per-backend access ----
+@inline function activeOf(i: u32): u32 { return load<u32>(offActive + (<usize>i << 2)); }
+@inline function weightOf(i: u32): u32 { return load<u32>(offWeight + (<usize>i << 2)); }
+@inline function stateOf(i: u32): u32 { return load<u32>(offState + (<usize>i << 2)); }
+@inline function wlctAt(node: u32): u32 { return load<u32>(offWlct + (<usize>node << 2)); }
+@inline function eligAt(k: u32): u32 { return load<u32>(offElig + (<usize>k << 2)); }
+
+// A backend can be picked when it is up, has weight and its count can grow.
+@inline function routable(i: u32): bool {
+  return stateOf(i) == STATE_UP && weightOf(i) != 0 && activeOf(i) != FULL;
+}
+
+function relayout(cap: u32): void {
+  const c = <usize>cap;
+  offActive = BASE + HEADER_SIZE;
+  offWeight = offActive + (c << 2);
+  offState = offWeight + (c << 2);
+  offTotal = offState + (c << 2);
+  offLast = offTotal + (c << 3);
+  offCurw = offLast + (c << 3);
+  offLct = offCurw + (c << 3);
+  offWlct = offLct + (c << 4);
+  offElig = offWlct + (c << 3);
+  offEnd = offElig + (c << 2);
+  capCache = cap;
+}
+
+function ensureMemory(end: usize): bool {
+  const have = <usize>memory.size() << 16;
+  if (end <= have) return true;
+  const pages = <i32>((end - have + 0xFFFF) >> 16);
+  return memory.grow(pages) >= 0;
+}
+
+// ---- the generator: PCG32 (O'Neill), seeded like pcg32_srandom ----
+function rngNext(): u32 {
+  const old = load<u64>(BASE + H_RNG_STATE);
+  store<u64>(BASE + H_RNG_STATE, old * 6364136223846793005 + load<u64>(BASE + H_RNG_INC));
+  const xorshifted = <u32>(((old >> 18) ^ old) >> 27);
+  const rot = <u32>(old >> 59);
+  return rotr<u32>(xorshifted, rot);
+}
+
+// Uniform in [0, n) without modulo bias (Lemire's multiply-and-reject).
+function rngBelow(n: u32): u32 {
+  let m = <u64>rngNext() * <u64>n;
+  let low = <u32>m;
+  if (low < n) {
+    const threshold: u32 = (<u32>0 - n) % n;
+    while (low < threshold) {
+      m = <u64>rngNext() * <u64>n;
+      low = <u32>m;
+    }
+  }
+  return <u32>(m >> 32);
+}
+
+/** Seeds the generator; `seed` is a non-negative integer below 2^53. */
+export function seed(s: f64): void {
+  store<u64>(BASE + H_RNG_STATE, 0);
+  store<u64>(BASE + H_RNG_INC, (<u64>0xDA3E39CB94B95BDB << 1) | 1);
+  rngNext();
+  store<u64>(BASE + H_RNG_STATE, load<u64>(BASE + H_RNG_STATE) + <u64>s);
+  rngNext();
+}
+
+/** Next raw 32-bit output, for conformance hashing across runtimes. */
+export function random32(): u32 { return rngNext(); }
+
+// ---- selection trees ----
+// The least-connections tree is a min-tree of packed u64 keys,
+// (active << 32) | index, leaves at cap + i: one integer compare orders by
+// count and then by index, so the root is exactly what a scan from index 0
+// with strict `<` returns. Unroutable leaves carry FULL in the high half.
+// An update climbs from the leaf and stops at the first unchanged node.
+//
+// The weighted tree holds backend indices (NIL for empty leaves) because
+// active/weight has no exact packed form; the left child wins ties.
+
+const EMPTY_KEY: u64 = 0xFFFFFFFFFFFFFFFF;
+
+@inline function lcLeaf(i: u32): u64 {
+  const hi: u64 = routable(i) ? <u64>activeOf(i) : <u64>FULL;
+  return (hi << 32) | <u64>i;
+}
+@inline function lcAt(node: u32): u64 { return load<u64>(offLct + (<usize>node << 3)); }
+@inline function lcSet(node: u32, v: u64): void { store<u64>(offLct + (<usize>node << 3), v); }
+
+// Strictly better for weighted least-connections: active/weight smaller,
+// compared by cross-multiplication (both factors < 2^32, so no overflow).
+function wlcLess(i: u32, j: u32): bool {
+  const ri = i != NIL && routable(i);
+  const rj = j != NIL && routable(j);
+  if (!rj) return ri;
+  if (!ri) return false;
+  return <u64>activeOf(i) * <u64>weightOf(j) < <u64>activeOf(j) * <u64>weightOf(i);
+}
+
+@inline function wlcWinner(l: u32, r: u32): u32 { return wlcLess(r, l) ? r : l; }
+
+function buildTrees(bits: u32): void {
+  const cap = capCache;
+  const n = count();
+  for (let i: u32 = 0; i < cap; i++) {
+    if (bits & F_LC_OK) lcSet(cap + i, i < n ? lcLeaf(i) : EMPTY_KEY);
+    if (bits & F_WLC_OK) store<u32>(offWlct + (<usize>(cap + i) << 2), i < n ? i : NIL);
+  }
+  for (let k = cap - 1; k >= 1; k--) {
+    if (bits & F_LC_OK) {
+      const l = lcAt(k << 1), r = lcAt((k << 1) | 1);
+      lcSet(k, l < r ? l : r);
+    }
+    if (bits & F_WLC_OK) store<u32>(offWlct + (<usize>k << 2), wlcWinner(wlctAt(k << 1), wlctAt((k << 1) | 1)));
+  }
+  hset(H_FLAGS, flags() | bits);
+}
+
+// Brings backend i's leaf and its ancestors up to date in each live tree.
+function touch(i: u32): void {
+  const f = flags();
+  const cap = capCache;
+  if (f & F_LC_OK) {
+    let node = cap + i;
+    let v = lcLeaf(i);
+    lcSet(node, v);
+    while (node > 1) {
+      const sib = lcAt(node ^ 1);
+      if (sib < v) v = sib;
+      node >>= 1;
+      if (lcAt(node) == v) break;
+      lcSet(node, v);
+    }
+  }
+  if (f & F_WLC_OK) {
+    let node = (cap + i) >> 1;
+    while (node != 0) {
+      store<u32>(offWlct + (<usize>node << 2), wlcWinner(wlctAt(node << 1), wlctAt((node << 1) | 1)));
+      node >>= 1;
+    }
+  }
+}
+
+// Does the subtree at `node` hold a leaf that matches? `mode` 0: any
+// routable leaf (lc tree); 1: active count equal to `target`; 2: weighted
+// ratio equal to that of backend `target`. Each holds of a subtree exactly
+// when it holds of the subtree's minimum, which keeps the descent logarithmic.
+function nodeMatches(node: u32, mode: u32, target: u32): bool {
+  if (mode == 2) {
+    const w = wlctAt(node);
+    return w != NIL && routable(w) &&
+      <u64>activeOf(w) * <u64>weightOf(target) == <u64>activeOf(target) * <u64>weightOf(w);
+  }
+  const hi = <u32>(lcAt(node) >> 32);
+  return mode == 0 ? hi != FULL : hi == target;
+}
+
+// First backend index >= start whose leaf matches, or NIL.
+function findFrom(start: u32, mode: u32, target: u32): u32 {
+  const cap = capCache;
+  if (start >= count()) return NIL;
+  let node = cap + start;
+  if (nodeMatches(node, mode, target)) return start;
+  while (true) {
+    while (node & 1) {
+      node >>= 1;
+      if (node <= 1) return NIL;
+    }
+    node++;
+    if (nodeMatches(node, mode, target)) {
+      while (node < cap) {
+        node <<= 1;
+        if (!nodeMatches(node, mode, target)) node++;
+      }
+      return node - cap;
+    }
+  }
+  return NIL;
+}
+
+// Among the backends tied with `best`, the first at or after the rotation
+// cursor, wrapping to `best` (the lowest tied index).
+function rotateFrom(best: u32, mode: u32, target: u32): u32 {
+  const next = findFrom(hget(H_ROT), mode, target);
+  return next != NIL ? next : best;
+}
+
+// Small tables scan: up to SCAN_LIMIT a scan beats keeping the tree, whose
+// upkeep every acquire and release would pay. The lc tree is only ever built
+// for larger tables (removeAt drops it when a table shrinks).
+function scanLeastConn(): u32 {
+  const n = count();
+  let best: u32 = NIL;
+  let bestActive: u32 = FULL;
+  for (let i: u32 = 0; i < n; i++) {
+    const a = activeOf(i);
+    if (a < bestActive && stateOf(i) == STATE_UP && weightOf(i) != 0) {
+      best = i;
+      bestActive = a;
+    }
+  }
+  if (best == NIL || !(flags() & F_ROTATE)) return best;
+  for (let i = hget(H_ROT); i < n; i++) {
+    if (activeOf(i) == bestActive && stateOf(i) == STATE_UP && weightOf(i) != 0) return i;
+  }
+  return best;
+}
+
+function pickLeastConn(): u32 {
+  if (count() <= SCAN_LIMIT) return scanLeastConn();
+  if (!(flags() & F_LC_OK)) buildTrees(F_LC_OK);
+  const root = lcAt(1);
+  const active = <u32>(root >> 32);
+  if (active == FULL) return NIL;
+  const best = <u32>root;
+  return flags() & F_ROTATE ? rotateFrom(best, 1, active) : best;
+}
+
+function pickWeightedLeastConn(): u32 {
+  if (!(flags() & F_WLC_OK)) buildTrees(F_WLC_OK);
+  const best = wlctAt(1);
+  if (best == NIL || !routable(best)) return NIL;
+  return flags() & F_ROTATE ? rotateFrom(best, 2, best) : best;
+}
+
+// First routable backend at or after `start`, or NIL.
+function nextRoutable(start: u32): u32 {
+  const n = count();
+  if (n > SCAN_LIMIT) {
+    if (!(flags() & F_LC_OK)) buildTrees(F_LC_OK);
+    return findFrom(start, 0, 0);
+  }
+  for (let i = start; i < n; i++) if (routable(i)) return i;
+  return NIL;
+}
+
+function pickRoundRobin(): u32 {
+  let pick = nextRoutable(hget(H_RR));
+  if (pick == NIL) pick = nextRoutable(0);
+  if (pick != NIL) hset(H_RR, pick + 1);
+  return pick;
+}
+
+// nginx's smooth weighted round-robin (ngx_http_upstream_get_peer): every
+// routable backend gains its weight, the largest current weight wins (the
+// earliest on ties) and pays back the total.
+function pickSmoothWeighted(): u32 {
+  const n = count();
+  let best: u32 = NIL;
+  let bestCur: i64 = 0;
+  let total: i64 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    if (!routable(i)) continue;
+    const p = offCurw + (<usize>i << 3);
+    const w = <i64>weightOf(i);
+    const cur = load<i64>(p) + w;
+    store<i64>(p, cur);
+    total += w;
+    if (best == NIL || cur > bestCur) { best = i; bestCur = cur; }
+  }
+  if (best != NIL) store<i64>(offCurw + (<usize>best << 3), bestCur - total);
+  return best;
+}
+
+function ensureEligible(): u32 {
+  if (flags() & F_ELIG_OK) return hget(H_ELIGIBLE);
+  const n = count();
+  let k: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    if (stateOf(i) == STATE_UP && weightOf(i) != 0) {
+      store<u32>(offElig + (<usize>k << 2), i);
+      k++;
+    }
+  }
+  hset(H_ELIGIBLE, k);
+  hset(H_FLAGS, flags() | F_ELIG_OK);
+  return k;
+}
+
+function pickRandom(): u32 {
+  const e = ensureEligible();
+  if (e == 0) return NIL;
+  const pick = eligAt(rngBelow(e));
+  return routable(pick) ? pick : NIL;
+}
+
+// Two distinct samples from the eligible list; fewer active wins, the
+// earlier backend on ties. Both samples are kept for sampleA()/sampleB().
+function pickTwoChoices(): u32 {
+  const e = ensureEligible();
+  if (e == 0) return NIL;
+  if (e == 1) {
+    const only = eligAt(0);
+    sampleFirst = <i32>only;
+    return routable(only) ? only : NIL;
+  }
+  const r1 = rngBelow(e);
+  let r2 = rngBelow(e - 1);
+  if (r2 >= r1) r2++;
+  const a = eligAt(r1);
+  const b = eligAt(r2);
+  sampleFirst = <i32>a;
+  sampleSecond = <i32>b;
+  const ra = routable(a);
+  const rb = routable(b);
+  if (!ra) return rb ? b : NIL;
+  if (!rb) return a;
+  const ca = activeOf(a);
+  const cb = activeOf(b);
+  if (ca != cb) return ca < cb ? a : b;
+  return a < b ? a : b;
+}
+
+// ---- the public surface ----
+
+/** Empties the table and sizes it for `capacity` backends. Returns 0 or an ERR_*. */
+export function reset(capacity: u32, seedValue: f64, rotateTies: bool): i32 {
+  let cap = MIN_CAP;
+  while (cap < capacity && cap < MAX_CAP) cap <<= 1;
+  relayout(cap);
+  if (!ensureMemory(offEnd)) return ERR_NO_MEMORY;
+  hset(H_COUNT, 0);
+  hset(H_CAP, cap);
+  hset(H_RR, 0);
+  hset(H_ROT, 0);
+  hset(H_FLAGS, rotateTies ? F_ROTATE : 0);
+  hset(H_ELIGIBLE, 0);
+  seed(seedValue);
+  return 0;
+}
+
+/** Re-reads the layout from the header (another instance may have grown it). */
+export function attach(): void {
+  relayout(hget(H_CAP));
+}
+
+export function setRotateTies(on: bool): void {
+  hset(H_FLAGS, on ? flags() | F_ROTATE : flags() & ~F_ROTATE);
+}
+
+// Moves the per-backend arrays to a layout for a larger capacity. Every array
+// moves up, so copying the last one first never overwrites unread data.
+function grow(cap: u32): i32 {
+  const n = <usize>count();
+  const oActive = offActive, oWeight = offWeight, oState = offState;
+  const oTotal = offTotal, oLast = offLast, oCurw = offCurw;
+  relayout(cap);
+  if (!ensureMemory(offEnd)) {
+    relayout(hget(H_CAP));
+    return ERR_NO_MEMORY;
+  }
+  memory.copy(offCurw, oCurw, n << 3);
+  memory.copy(offLast, oLast, n << 3);
+  memory.copy(offTotal, oTotal, n << 3);
+  memory.copy(offState, oState, n << 2);
+  memory.copy(offWeight, oWeight, n << 2);
+  memory.copy(offActive, oActive, n << 2);
+  hset(H_CAP, cap);
+  clearFlags(F_LC_OK | F_WLC_OK | F_ELIG_OK);
+  return 0;
+}
+
+/** Appends a backend (up, no connections). Returns its index or an ERR_*. */
+export function add(weight: u32): i32 {
+  const n = count();
+  if (n >= capCache) {
+    if (capCache >= MAX_CAP) return ERR_NO_MEMORY;
+    const r = grow(capCache << 1);
+    if (r < 0) return r;
+  }
+  const i = <usize>n;
+  store<u32>(offActive + (i << 2), 0);
+  store<u32>(offWeight + (i << 2), weight);
+  store<u32>(offState + (i << 2), STATE_UP);
+  store<u64>(offTotal + (i << 3), 0);
+  store<f64>(offLast + (i << 3), NaN);
+  store<i64>(offCurw + (i << 3), 0);
+  hset(H_COUNT, n + 1);
+  const f = flags();
+  if (f & F_WLC_OK) store<u32>(offWlct + (<usize>(capCache + n) << 2), n);
+  touch(n);
+  clearFlags(F_ELIG_OK);
+  return <i32>n;
+}
+
+/** Removes backend i; later backends move down one index. */
+export function removeAt(i: u32): i32 {
+  const n = count();
+  if (i >= n) return ERR_RANGE;
+  const rest = <usize>(n - 1 - i);
+  const at = <usize>i;
+  memory.copy(offActive + (at << 2), offActive + ((at + 1) << 2), rest << 2);
+  memory.copy(offWeight + (at << 2), offWeight + ((at + 1) << 2), rest << 2);
+  memory.copy(offState + (at << 2), offState + ((at + 1) << 2), rest << 2);
+  memory.copy(offTotal + (at << 3), offTotal + ((at + 1) << 3), rest << 3);
+  memory.copy(offLast + (at << 3), offLast + ((at + 1) << 3), rest << 3);
+  memory.copy(offCurw + (at << 3), offCurw + ((at + 1) << 3), rest << 3);
+  hset(H_COUNT, n - 1);
+  // Cursors keep pointing at the same next backend.
+  if (hget(H_RR) > i) hset(H_RR, hget(H_RR) - 1);
+  if (hget(H_ROT) > i) hset(H_ROT, hget(H_ROT) - 1);
+  clearFlags(F_LC_OK | F_WLC_OK | F_ELIG_OK);
+  return 0;
+}
+
+export function setState(i: u32, state: u32): i32 {
+  if (i >= count() || state > STATE_DRAINING) return ERR_RANGE;
+  store<u32>(offState + (<usize>i << 2), state);
+  clearFlags(F_ELIG_OK);
+  touch(i);
+  return 0;
+}
+
+export function setWeight(i: u32, weight: u32): i32 {
+  if (i >= count()) return ERR_RANGE;
+  store<u32>(offWeight + (<usize>i << 2), weight);
+  store<i64>(offCurw + (<usize>i << 3), 0);
+  clearFlags(F_ELIG_OK);
+  touch(i);
+  return 0;
+}
+
+/** A snapshot from outside: sets backend i's active count. */
+export function setActive(i: u32, active: u32): i32 {
+  if (i >= count()) return ERR_RANGE;
+  store<u32>(offActive + (<usize>i << 2), active);
+  touch(i);
+  return 0;
+}
+
+/** Picks a backend with `algorithm` and counts the request on it. Returns its index or NONE. */
+export function acquire(algorithm: u32, now: f64): i32 {
+  sampleFirst = -1;
+  sampleSecond = -1;
+  let pick: u32;
+  switch (algorithm) {
+    case ALG_LEAST_CONN: pick = pickLeastConn(); break;
+    case ALG_WEIGHTED_LEAST_CONN: pick = pickWeightedLeastConn(); break;
+    case ALG_ROUND_ROBIN: pick = pickRoundRobin(); break;
+    case ALG_WEIGHTED_ROUND_ROBIN: pick = pickSmoothWeighted(); break;
+    case ALG_P2C: pick = pickTwoChoices(); break;
+    case ALG_RANDOM: pick = pickRandom(); break;
+    default: return ERR_RANGE;
+  }
+  if (pick == NIL) return NONE;
+  const at = <usize>pick;
+  store<u32>(offActive + (at << 2), activeOf(pick) + 1);
+  store<u64>(offTotal + (at << 3), load<u64>(offTotal + (at << 3)) + 1);
+  store<f64>(offLast + (at << 3), now);
+  if (flags() & F_ROTATE) hset(H_ROT, pick + 1);
+  touch(pick);
+  return <i32>pick;
+}
+
+/** Ends one request on backend i. Returns 1, or 0 when the count was already 0 (it stays 0). */
+export function release(i: u32): i32 {
+  if (i >= count()) return ERR_RANGE;
+  const p = offActive + (<usize>i << 2);
+  const a = load<u32>(p);
+  if (a == 0) return 0;
+  store<u32>(p, a - 1);
+  touch(i);
+  return 1;
+}
+
+export function sampleA(): i32 { return sampleFirst; }
+export function sampleB(): i32 { return sampleSecond; }
+export function size(): u32 { return count(); }
+export function capacity(): u32 { return capCache; }
+
+/** Byte offsets of the arrays the bindings read directly (0 active, 1 weight, 2 state, 3 total, 4 last). */
+export function layout(which: u32): u32 {
+  switch (which) {
+    case 0: return <u32>offActive;
+    case 1: return <u32>offWeight;
+    case 2: return <u32>offState;
+    case 3: return <u32>offTotal;
+    case 4: return <u32>offLast;
+    default: return 0;
+  }
+}

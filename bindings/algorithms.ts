@@ -1,0 +1,56 @@
+// Algorithm names and their numbers in the core. Names are case-insensitive
+// and `_` equals `-` (PROTOCOL.md); the numbers must match assembly/index.ts.
+
+import { UnknownAlgorithmError } from "./errors.js";
+
+export const ALGORITHMS = [
+  "least-connections",
+  "weighted-least-connections",
+  "round-robin",
+  "weighted-round-robin",
+  "power-of-two-choices",
+  "random",
+] as const;
+
+export type Algorithm = (typeof ALGORITHMS)[number];
+
+export const AlgorithmId = {
+  LeastConnections: 0,
+  WeightedLeastConnections: 1,
+  RoundRobin: 2,
+  WeightedRoundRobin: 3,
+  PowerOfTwoChoices: 4,
+  Random: 5,
+} as const;
+export type AlgorithmId = (typeof AlgorithmId)[keyof typeof AlgorithmId];
+
+const ALIASES: Record<string, AlgorithmId> = {
+  "least-connections": AlgorithmId.LeastConnections,
+  "leastconn": AlgorithmId.LeastConnections,
+  "least-conn": AlgorithmId.LeastConnections,
+  "weighted-least-connections": AlgorithmId.WeightedLeastConnections,
+  "round-robin": AlgorithmId.RoundRobin,
+  "weighted-round-robin": AlgorithmId.WeightedRoundRobin,
+  "power-of-two-choices": AlgorithmId.PowerOfTwoChoices,
+  "p2c": AlgorithmId.PowerOfTwoChoices,
+  "random": AlgorithmId.Random,
+};
+
+// Raw spellings already seen, so a per-request algorithm costs one lookup.
+const seen = new Map<string, AlgorithmId>();
+
+/** The core's number for an algorithm name; throws UnknownAlgorithmError. */
+export function algorithmId(name: unknown): AlgorithmId {
+  if (typeof name !== "string") throw new UnknownAlgorithmError(name);
+  const hit = seen.get(name);
+  if (hit !== undefined) return hit;
+  const key = name.toLowerCase().replaceAll("_", "-");
+  if (!Object.hasOwn(ALIASES, key)) throw new UnknownAlgorithmError(name);
+  const id = ALIASES[key]!;
+  if (seen.size < 256) seen.set(name, id);
+  return id;
+}
+
+export function algorithmName(id: AlgorithmId): Algorithm {
+  return ALGORITHMS[id]!;
+}

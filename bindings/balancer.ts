@@ -1,0 +1,412 @@
+// The public Balancer: names, validation, leases and draining over one core
+// table. Runtime-neutral: no Node, Deno or DOM API is used here.
+//
+// Slots mirror the core's indices one to one. Removing a backend compacts
+// the core, so leases hold their Slot (whose index is kept current), never
+// a raw index; a Slot marked gone makes late releases harmless.
+
+import { AlgorithmId, algorithmId, algorithmName, type Algorithm } from "./algorithms.js";
+import { CoreTable, ERR_NO_MEMORY, STATE_DOWN, STATE_DRAINING, STATE_UP } from "./core.js";
+import {
+  CapacityError,
+  DuplicateBackendError,
+  InvalidArgumentError,
+  UnderflowError,
+  UnknownBackendError,
+} from "./errors.js";
+
+export type BackendState = "up" | "down" | "draining";
+
+export interface BackendSpec {
+  name: string;
+  /** Integer 0..MAX_WEIGHT; 0 means never picked. Default 1. */
+  weight?: number;
+  /** Initial active count, 0..MAX_ACTIVE. Default 0. */
+  connections?: number;
+}
+
+export interface BalancerOptions {
+  backends?: ReadonlyArray<string | BackendSpec>;
+  /** Default algorithm for acquire(); default "least-connections". */
+  algorithm?: string;
+  /** Seed of the core's generator (integer 0..2^53-1); default 0. */
+  seed?: number;
+  /** Milliseconds for lastUsed; default: a clock read once per event-loop turn. */
+  clock?: () => number;
+  /** "first" (default): ties go to the earliest backend; "rotate": rotate among the tied. */
+  tieBreak?: "first" | "rotate";
+}
+
+export interface AcquireOptions {
+  algorithm?: string;
+}
+
+export interface BackendSnapshot {
+  name: string;
+  active: number;
+  total: number;
+  lastUsed: number | null;
+  weight: number;
+  state: BackendState;
+}
+
+/** Largest accepted weight. */
+export const MAX_WEIGHT = 1_000_000;
+/** Largest accepted active count in a snapshot (2^31 - 1). */
+export const MAX_ACTIVE = 0x7fffffff;
+
+const STATE_NAMES: readonly BackendState[] = ["up", "down", "draining"];
+
+class Slot {
+  index: number;
+  gone = false;
+  /** remove() was called: leaves the table when its count reaches 0. */
+  removing = false;
+  waiters: Array<() => void> | undefined;
+  constructor(readonly name: string, index: number) {
+    this.index = index;
+  }
+}
+
+/** One request counted on one backend, until released. */
+export class Lease {
+  private done = false;
+
+  /** @internal */
+  constructor(private readonly owner: Balancer, private readonly slot: Slot) {}
+
+  /** The backend's name. */
+  get backend(): string {
+    return this.slot.name;
+  }
+
+  get released(): boolean {
+    return this.done;
+  }
+
+  /**
+   * Ends the request. Idempotent: only the first call counts. Returns true
+   * when it decremented a count; false when already released, when the
+   * backend is gone, or when a snapshot had already set the count to 0.
+   */
+  release(): boolean {
+    if (this.done) return false;
+    this.done = true;
+    return this.owner._releaseSlot(this.slot);
+  }
+}
+
+/** A power-of-two-choices lease, with what the choice was made on. */
+export class ChoiceLease extends Lease {
+  /** @internal */
+  constructor(
+    owner: Balancer,
+    slot: Slot,
+    /** The sampled backends, in the order drawn (one when only one can take traffic). */
+    readonly sampled: readonly string[],
+    /** Their active counts when compared. */
+    readonly sampledActive: readonly number[],
+  ) {
+    super(owner, slot);
+  }
+}
+
+// HAProxy-style cached time: read the wall clock at most once per turn of
+// the event loop, so a burst of picks costs one clock read.
+let turnNow = NaN;
+function clearTurnNow(): void {
+  turnNow = NaN;
+}
+export function coarseClock(): number {
+  if (turnNow !== turnNow) {
+    turnNow = Date.now();
+    queueMicrotask(clearTurnNow);
+  }
+  return turnNow;
+}
+
+function checkName(name: unknown, field: string): string {
+  if (typeof name !== "string" || name.length === 0) {
+    throw new InvalidArgumentError(field, `a backend name must be a non-empty string, got ${describe(name)}`);
+  }
+  return name;
+}
+
+function checkInt(value: unknown, max: number, field: string, what: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > max) {
+    throw new InvalidArgumentError(field, `${what} must be an integer from 0 to ${max}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function checkWeight(value: unknown, field = "weight"): number {
+  return checkInt(value, MAX_WEIGHT, field, "a weight");
+}
+
+export function checkActive(value: unknown, field = "active"): number {
+  return checkInt(value, MAX_ACTIVE, field, "an active count");
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number" || typeof value === "boolean" || value == null) return String(value);
+  return Array.isArray(value) ? "an array" : `a ${typeof value}`;
+}
+
+interface NormalSpec {
+  name: string;
+  weight: number;
+  connections: number;
+}
+
+function normalizeSpecs(list: unknown): NormalSpec[] {
+  if (!Array.isArray(list)) throw new InvalidArgumentError("backends", `must be an array, got ${describe(list)}`);
+  const seen = new Set<string>();
+  const out: NormalSpec[] = [];
+  list.forEach((item: unknown, i) => {
+    const field = `backends[${i}]`;
+    let spec: NormalSpec;
+    if (typeof item === "string") {
+      spec = { name: checkName(item, field), weight: 1, connections: 0 };
+    } else if (item !== null && typeof item === "object" && !Array.isArray(item)) {
+      const o = item as Record<string, unknown>;
+      spec = {
+        name: checkName(o.name, `${field}.name`),
+        weight: o.weight === undefined ? 1 : checkWeight(o.weight, `${field}.weight`),
+        connections: o.connections === undefined ? 0 : checkActive(o.connections, `${field}.connections`),
+      };
+    } else {
+      throw new InvalidArgumentError(field, `must be a name or {name, weight, connections}, got ${describe(item)}`);
+    }
+    if (seen.has(spec.name)) throw new DuplicateBackendError(spec.name);
+    seen.add(spec.name);
+    out.push(spec);
+  });
+  return out;
+}
+
+function checkSeed(seed: unknown): number {
+  if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) {
+    throw new InvalidArgumentError("seed", `must be an integer from 0 to 2^53-1, got ${describe(seed)}`);
+  }
+  return seed;
+}
+
+export class Balancer {
+  private readonly core: CoreTable;
+  private readonly slots: Slot[] = [];
+  private readonly byName = new Map<string, Slot>();
+  private readonly clock: () => number;
+  private algorithmValue: AlgorithmId;
+  private readonly rotate: boolean;
+
+  constructor(options: BalancerOptions = {}) {
+    if (options === null || typeof options !== "object") {
+      throw new InvalidArgumentError("options", `must be an object, got ${describe(options)}`);
+    }
+    const specs = normalizeSpecs(options.backends ?? []);
+    this.algorithmValue = options.algorithm === undefined ? AlgorithmId.LeastConnections : algorithmId(options.algorithm);
+    const seed = options.seed === undefined ? 0 : checkSeed(options.seed);
+    if (options.clock !== undefined && typeof options.clock !== "function") {
+      throw new InvalidArgumentError("clock", `must be a function returning milliseconds, got ${describe(options.clock)}`);
+    }
+    this.clock = options.clock ?? coarseClock;
+    const tie = options.tieBreak ?? "first";
+    if (tie !== "first" && tie !== "rotate") {
+      throw new InvalidArgumentError("tieBreak", `must be "first" or "rotate", got ${describe(tie)}`);
+    }
+    this.rotate = tie === "rotate";
+
+    this.core = new CoreTable();
+    if (this.core.exports.reset(specs.length, seed, this.rotate ? 1 : 0) < 0) {
+      throw new CapacityError(`cannot allocate a table for ${specs.length} backends`);
+    }
+    for (const spec of specs) this.append(spec.name, spec.weight, spec.connections);
+  }
+
+  /** The default algorithm of acquire(). */
+  get algorithm(): Algorithm {
+    return algorithmName(this.algorithmValue);
+  }
+
+  set algorithm(name: string) {
+    this.algorithmValue = algorithmId(name);
+  }
+
+  get tieBreak(): "first" | "rotate" {
+    return this.rotate ? "rotate" : "first";
+  }
+
+  /** Backends in the table, draining ones included. */
+  get size(): number {
+    return this.slots.length;
+  }
+
+  get names(): string[] {
+    return this.slots.map((s) => s.name);
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /**
+   * Picks a backend and counts one request on it. Returns null when nothing
+   * can take traffic (no backends, or all down, draining or weight 0).
+   */
+  acquire(options?: AcquireOptions): Lease | null {
+    const alg = options?.algorithm === undefined ? this.algorithmValue : algorithmId(options.algorithm);
+    const core = this.core;
+    const i = core.exports.acquire(alg, this.clock());
+    if (i < 0) return null;
+    const slot = this.slots[i]!;
+    return alg === AlgorithmId.PowerOfTwoChoices ? this.choiceLease(slot) : new Lease(this, slot);
+  }
+
+  private choiceLease(slot: Slot): ChoiceLease {
+    const e = this.core.exports;
+    const samples = [e.sampleA(), e.sampleB()].filter((s) => s >= 0);
+    // The pick was counted already; report the counts it was chosen on.
+    const active = samples.map((s) => this.core.active(s) - (s === slot.index ? 1 : 0));
+    return new ChoiceLease(this, slot, samples.map((s) => this.slots[s]!.name), active);
+  }
+
+  /** Ends one request on `name` without a lease (a completion seen from outside). */
+  release(name: string): void {
+    const slot = this.slot(name);
+    if (!this._releaseSlot(slot)) throw new UnderflowError(name);
+  }
+
+  /** @internal */
+  _releaseSlot(slot: Slot): boolean {
+    if (slot.gone) return false;
+    const ok = this.core.exports.release(slot.index) === 1;
+    if (slot.removing && this.core.active(slot.index) === 0) this.finishRemoval(slot);
+    return ok;
+  }
+
+  /** Sets a backend's active count from an outside snapshot. */
+  setActive(name: string, active: number): void {
+    const slot = this.slot(name);
+    this.core.exports.setActive(slot.index, checkActive(active));
+    if (slot.removing && active === 0) this.finishRemoval(slot);
+  }
+
+  /** Adds a backend at the end of the order. */
+  add(name: string, options: { weight?: number; connections?: number } = {}): void {
+    checkName(name, "name");
+    const weight = options.weight === undefined ? 1 : checkWeight(options.weight);
+    const connections = options.connections === undefined ? 0 : checkActive(options.connections, "connections");
+    if (this.byName.has(name)) throw new DuplicateBackendError(name);
+    this.append(name, weight, connections);
+  }
+
+  private append(name: string, weight: number, connections: number): void {
+    const e = this.core.exports;
+    const index = e.add(weight);
+    if (index === ERR_NO_MEMORY) throw new CapacityError(`cannot grow the table past ${this.slots.length} backends`);
+    if (connections !== 0) e.setActive(index, connections);
+    this.core.refresh();
+    const slot = new Slot(name, index);
+    this.slots.push(slot);
+    this.byName.set(name, slot);
+  }
+
+  /**
+   * Drains a backend: no new picks; it leaves the table once its active
+   * count is 0 (at once if it is 0 now). Releases of its leases stay safe.
+   */
+  remove(name: string): void {
+    const slot = this.slot(name);
+    slot.removing = true;
+    this.core.exports.setState(slot.index, STATE_DRAINING);
+    if (this.core.active(slot.index) === 0) this.finishRemoval(slot);
+  }
+
+  /** Resolves once `name` has left the table (at once if it is not in it). */
+  drained(name: string): Promise<void> {
+    const slot = this.byName.get(name);
+    if (slot === undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      (slot.waiters ??= []).push(resolve);
+    });
+  }
+
+  private finishRemoval(slot: Slot): void {
+    const at = slot.index;
+    this.core.exports.removeAt(at);
+    this.slots.splice(at, 1);
+    for (let j = at; j < this.slots.length; j++) this.slots[j]!.index = j;
+    this.byName.delete(slot.name);
+    slot.gone = true;
+    const waiters = slot.waiters ?? [];
+    slot.waiters = undefined;
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Takes a backend out of rotation; its open requests still release normally. */
+  markDown(name: string): void {
+    this.setState(name, STATE_DOWN);
+  }
+
+  /** Puts a backend back in rotation; on a draining backend this cancels the removal. */
+  markUp(name: string): void {
+    this.setState(name, STATE_UP);
+  }
+
+  private setState(name: string, state: number): void {
+    const slot = this.slot(name);
+    if (this.core.state(slot.index) === STATE_DRAINING) {
+      // Down on a draining backend changes nothing: it takes no traffic already.
+      if (state === STATE_DOWN) return;
+      // drained() waiters keep waiting for a removal that may come later.
+      slot.removing = false;
+    }
+    this.core.exports.setState(slot.index, state);
+  }
+
+  setWeight(name: string, weight: number): void {
+    const slot = this.slot(name);
+    this.core.exports.setWeight(slot.index, checkWeight(weight));
+  }
+
+  /** One backend's counters. */
+  get(name: string): BackendSnapshot {
+    return this.snapshotOf(this.slot(name));
+  }
+
+  /** Every backend's counters, in configuration order. */
+  snapshot(): BackendSnapshot[] {
+    return this.slots.map((s) => this.snapshotOf(s));
+  }
+
+  /** Active counts in order, for replies that list every backend. */
+  activeCounts(): Array<[string, number]> {
+    const core = this.core;
+    return this.slots.map((s) => [s.name, core.active(s.index)]);
+  }
+
+  /** Active count of one backend (0..2^32-1). */
+  active(name: string): number {
+    return this.core.active(this.slot(name).index);
+  }
+
+  private snapshotOf(slot: Slot): BackendSnapshot {
+    const c = this.core;
+    const i = slot.index;
+    return {
+      name: slot.name,
+      active: c.active(i),
+      total: c.total(i),
+      lastUsed: c.lastUsed(i),
+      weight: c.weight(i),
+      state: STATE_NAMES[c.state(i)]!,
+    };
+  }
+
+  private slot(name: string): Slot {
+    const slot = this.byName.get(name);
+    if (slot === undefined) throw new UnknownBackendError(String(name));
+    return slot;
+  }
+}
