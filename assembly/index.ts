@@ -10,6 +10,12 @@
 // Nothing that counts lives in a global: the threads build (ASC_FEATURE_THREADS)
 // shares this same memory between instances, so globals only cache offsets
 // derived from the header and per-call scratch (the p2c samples).
+//
+// Threads build: counters change by atomic read-modify-write, so no update is
+// ever lost; least-connections and weighted picks scan (a tree updated by
+// several threads at once could settle on a wrong minimum); cursors, the
+// smooth-wrr weights and the generator change under a spinlock. Membership
+// is fixed once the table is shared (the bindings refuse add/remove).
 
 // ---- header fields (byte offsets from BASE) ----
 const H_COUNT: usize = 0;     // backends in the table
@@ -20,6 +26,7 @@ const H_FLAGS: usize = 16;    // F_* bits below
 const H_ELIGIBLE: usize = 20; // length of the eligible list (when F_ELIG_OK)
 const H_RNG_STATE: usize = 24; // PCG32 state (u64)
 const H_RNG_INC: usize = 32;   // PCG32 stream (u64, odd)
+const H_LOCK: usize = 40;      // spinlock of the threads build (0 free, 1 held)
 const HEADER_SIZE: usize = 64;
 
 const F_LC_OK: u32 = 1;    // least-connections tree is built and maintained
@@ -27,23 +34,23 @@ const F_WLC_OK: u32 = 2;   // weighted least-connections tree likewise
 const F_ELIG_OK: u32 = 4;  // eligible list matches states and weights
 const F_ROTATE: u32 = 8;   // rotate among tied backends instead of lowest index
 
-// ---- backend states ----
-export const STATE_UP: u32 = 0;
-export const STATE_DOWN: u32 = 1;
-export const STATE_DRAINING: u32 = 2;
+// ---- backend states (mirrored in bindings/core.ts) ----
+const STATE_UP: u32 = 0;
+const STATE_DOWN: u32 = 1;
+const STATE_DRAINING: u32 = 2;
 
-// ---- algorithms ----
-export const ALG_LEAST_CONN: u32 = 0;
-export const ALG_WEIGHTED_LEAST_CONN: u32 = 1;
-export const ALG_ROUND_ROBIN: u32 = 2;
-export const ALG_WEIGHTED_ROUND_ROBIN: u32 = 3;
-export const ALG_P2C: u32 = 4;
-export const ALG_RANDOM: u32 = 5;
+// ---- algorithms (mirrored in bindings/algorithms.ts) ----
+const ALG_LEAST_CONN: u32 = 0;
+const ALG_WEIGHTED_LEAST_CONN: u32 = 1;
+const ALG_ROUND_ROBIN: u32 = 2;
+const ALG_WEIGHTED_ROUND_ROBIN: u32 = 3;
+const ALG_P2C: u32 = 4;
+const ALG_RANDOM: u32 = 5;
 
 // ---- return codes ----
-export const NONE: i32 = -1;            // nothing can take traffic
-export const ERR_NO_MEMORY: i32 = -2;   // memory.grow failed
-export const ERR_RANGE: i32 = -3;       // index or value out of range
+const NONE: i32 = -1;            // nothing can take traffic
+const ERR_NO_MEMORY: i32 = -2;   // memory.grow failed
+const ERR_RANGE: i32 = -3;       // index or value out of range
 
 const NIL: u32 = 0xFFFFFFFF;            // an empty tree leaf
 const FULL: u32 = 0xFFFFFFFF;           // an active count that cannot grow
@@ -75,10 +82,31 @@ let sampleSecond: i32 = -1;
 @inline function hset(field: usize, v: u32): void { store<u32>(BASE + field, v); }
 @inline function count(): u32 { return hget(H_COUNT); }
 @inline function flags(): u32 { return hget(H_FLAGS); }
-@inline function clearFlags(bits: u32): void { hset(H_FLAGS, flags() & ~bits); }
+@inline function clearFlags(bits: u32): void {
+  if (ASC_FEATURE_THREADS) atomic.and<u32>(BASE + H_FLAGS, ~bits);
+  else hset(H_FLAGS, flags() & ~bits);
+}
+@inline function setFlags(bits: u32): void {
+  if (ASC_FEATURE_THREADS) atomic.or<u32>(BASE + H_FLAGS, bits);
+  else hset(H_FLAGS, flags() | bits);
+}
+
+// Guards selection state shared by threads (cursors, smooth weights, the
+// generator, the eligible list). Free in the single-threaded build.
+@inline function lock(): void {
+  if (ASC_FEATURE_THREADS) {
+    while (atomic.cmpxchg<u32>(BASE + H_LOCK, 0, 1) != 0) {}
+  }
+}
+@inline function unlock(): void {
+  if (ASC_FEATURE_THREADS) atomic.store<u32>(BASE + H_LOCK, 0);
+}
 
 // ---- per-backend access ----
-@inline function activeOf(i: u32): u32 { return load<u32>(offActive + (<usize>i << 2)); }
+@inline function activeOf(i: u32): u32 {
+  if (ASC_FEATURE_THREADS) return atomic.load<u32>(offActive + (<usize>i << 2));
+  return load<u32>(offActive + (<usize>i << 2));
+}
 @inline function weightOf(i: u32): u32 { return load<u32>(offWeight + (<usize>i << 2)); }
 @inline function stateOf(i: u32): u32 { return load<u32>(offState + (<usize>i << 2)); }
 @inline function wlctAt(node: u32): u32 { return load<u32>(offWlct + (<usize>node << 2)); }
@@ -89,14 +117,22 @@ let sampleSecond: i32 = -1;
   return stateOf(i) == STATE_UP && weightOf(i) != 0 && activeOf(i) != FULL;
 }
 
+// The six per-backend arrays in layout order: active, weight, state (4 bytes
+// a slot), then total, last, swrr current (8 bytes a slot).
+@inline function slotWidth(k: u32): usize { return k < 3 ? 4 : 8; }
+@inline function arrayAt(k: u32, cap: u32): usize {
+  const before: usize = k < 3 ? <usize>k << 2 : 12 + (<usize>(k - 3) << 3);
+  return BASE + HEADER_SIZE + <usize>cap * before;
+}
+
 function relayout(cap: u32): void {
   const c = <usize>cap;
-  offActive = BASE + HEADER_SIZE;
-  offWeight = offActive + (c << 2);
-  offState = offWeight + (c << 2);
-  offTotal = offState + (c << 2);
-  offLast = offTotal + (c << 3);
-  offCurw = offLast + (c << 3);
+  offActive = arrayAt(0, cap);
+  offWeight = arrayAt(1, cap);
+  offState = arrayAt(2, cap);
+  offTotal = arrayAt(3, cap);
+  offLast = arrayAt(4, cap);
+  offCurw = arrayAt(5, cap);
   offLct = offCurw + (c << 3);
   offWlct = offLct + (c << 4);
   offElig = offWlct + (c << 3);
@@ -134,8 +170,8 @@ function rngBelow(n: u32): u32 {
   return <u32>(m >> 32);
 }
 
-/** Seeds the generator; `seed` is a non-negative integer below 2^53. */
-export function seed(s: f64): void {
+// Seeds the generator; `s` is a non-negative integer below 2^53.
+function seed(s: f64): void {
   store<u64>(BASE + H_RNG_STATE, 0);
   store<u64>(BASE + H_RNG_INC, (<u64>0xDA3E39CB94B95BDB << 1) | 1);
   rngNext();
@@ -191,7 +227,7 @@ function buildTrees(bits: u32): void {
     }
     if (bits & F_WLC_OK) store<u32>(offWlct + (<usize>k << 2), wlcWinner(wlctAt(k << 1), wlctAt((k << 1) | 1)));
   }
-  hset(H_FLAGS, flags() | bits);
+  setFlags(bits);
 }
 
 // Brings backend i's leaf and its ancestors up to date in each live tree.
@@ -285,7 +321,7 @@ function scanLeastConn(): u32 {
 }
 
 function pickLeastConn(): u32 {
-  if (count() <= SCAN_LIMIT) return scanLeastConn();
+  if (ASC_FEATURE_THREADS || count() <= SCAN_LIMIT) return scanLeastConn();
   if (!(flags() & F_LC_OK)) buildTrees(F_LC_OK);
   const root = lcAt(1);
   const active = <u32>(root >> 32);
@@ -294,7 +330,21 @@ function pickLeastConn(): u32 {
   return flags() & F_ROTATE ? rotateFrom(best, 1, active) : best;
 }
 
+// The weighted pick by scan (threads build), same order as the tree's.
+function scanWeighted(): u32 {
+  const n = count();
+  let best: u32 = NIL;
+  for (let i: u32 = 0; i < n; i++) if (wlcLess(i, best)) best = i;
+  if (best == NIL || !(flags() & F_ROTATE)) return best;
+  const a = <u64>activeOf(best), w = <u64>weightOf(best);
+  for (let i = hget(H_ROT); i < n; i++) {
+    if (routable(i) && <u64>activeOf(i) * w == a * <u64>weightOf(i)) return i;
+  }
+  return best;
+}
+
 function pickWeightedLeastConn(): u32 {
+  if (ASC_FEATURE_THREADS) return scanWeighted();
   if (!(flags() & F_WLC_OK)) buildTrees(F_WLC_OK);
   const best = wlctAt(1);
   if (best == NIL || !routable(best)) return NIL;
@@ -304,7 +354,7 @@ function pickWeightedLeastConn(): u32 {
 // First routable backend at or after `start`, or NIL.
 function nextRoutable(start: u32): u32 {
   const n = count();
-  if (n > SCAN_LIMIT) {
+  if (!ASC_FEATURE_THREADS && n > SCAN_LIMIT) {
     if (!(flags() & F_LC_OK)) buildTrees(F_LC_OK);
     return findFrom(start, 0, 0);
   }
@@ -351,7 +401,7 @@ function ensureEligible(): u32 {
     }
   }
   hset(H_ELIGIBLE, k);
-  hset(H_FLAGS, flags() | F_ELIG_OK);
+  setFlags(F_ELIG_OK);
   return k;
 }
 
@@ -403,6 +453,7 @@ export function reset(capacity: u32, seedValue: f64, rotateTies: bool): i32 {
   hset(H_ROT, 0);
   hset(H_FLAGS, rotateTies ? F_ROTATE : 0);
   hset(H_ELIGIBLE, 0);
+  hset(H_LOCK, 0);
   seed(seedValue);
   return 0;
 }
@@ -412,27 +463,19 @@ export function attach(): void {
   relayout(hget(H_CAP));
 }
 
-export function setRotateTies(on: bool): void {
-  hset(H_FLAGS, on ? flags() | F_ROTATE : flags() & ~F_ROTATE);
-}
-
 // Moves the per-backend arrays to a layout for a larger capacity. Every array
 // moves up, so copying the last one first never overwrites unread data.
 function grow(cap: u32): i32 {
   const n = <usize>count();
-  const oActive = offActive, oWeight = offWeight, oState = offState;
-  const oTotal = offTotal, oLast = offLast, oCurw = offCurw;
+  const old = capCache;
   relayout(cap);
   if (!ensureMemory(offEnd)) {
-    relayout(hget(H_CAP));
+    relayout(old);
     return ERR_NO_MEMORY;
   }
-  memory.copy(offCurw, oCurw, n << 3);
-  memory.copy(offLast, oLast, n << 3);
-  memory.copy(offTotal, oTotal, n << 3);
-  memory.copy(offState, oState, n << 2);
-  memory.copy(offWeight, oWeight, n << 2);
-  memory.copy(offActive, oActive, n << 2);
+  for (let k: i32 = 5; k >= 0; k--) {
+    memory.copy(arrayAt(k, cap), arrayAt(k, old), n * slotWidth(k));
+  }
   hset(H_CAP, cap);
   clearFlags(F_LC_OK | F_WLC_OK | F_ELIG_OK);
   return 0;
@@ -466,13 +509,11 @@ export function removeAt(i: u32): i32 {
   const n = count();
   if (i >= n) return ERR_RANGE;
   const rest = <usize>(n - 1 - i);
-  const at = <usize>i;
-  memory.copy(offActive + (at << 2), offActive + ((at + 1) << 2), rest << 2);
-  memory.copy(offWeight + (at << 2), offWeight + ((at + 1) << 2), rest << 2);
-  memory.copy(offState + (at << 2), offState + ((at + 1) << 2), rest << 2);
-  memory.copy(offTotal + (at << 3), offTotal + ((at + 1) << 3), rest << 3);
-  memory.copy(offLast + (at << 3), offLast + ((at + 1) << 3), rest << 3);
-  memory.copy(offCurw + (at << 3), offCurw + ((at + 1) << 3), rest << 3);
+  for (let k: u32 = 0; k < 6; k++) {
+    const w = slotWidth(k);
+    const at = arrayAt(k, capCache) + <usize>i * w;
+    memory.copy(at, at + w, rest * w);
+  }
   hset(H_COUNT, n - 1);
   // Cursors keep pointing at the same next backend.
   if (hget(H_RR) > i) hset(H_RR, hget(H_RR) - 1);
@@ -483,17 +524,21 @@ export function removeAt(i: u32): i32 {
 
 export function setState(i: u32, state: u32): i32 {
   if (i >= count() || state > STATE_DRAINING) return ERR_RANGE;
+  lock();
   store<u32>(offState + (<usize>i << 2), state);
   clearFlags(F_ELIG_OK);
+  unlock();
   touch(i);
   return 0;
 }
 
 export function setWeight(i: u32, weight: u32): i32 {
   if (i >= count()) return ERR_RANGE;
+  lock();
   store<u32>(offWeight + (<usize>i << 2), weight);
   store<i64>(offCurw + (<usize>i << 3), 0);
   clearFlags(F_ELIG_OK);
+  unlock();
   touch(i);
   return 0;
 }
@@ -501,7 +546,8 @@ export function setWeight(i: u32, weight: u32): i32 {
 /** A snapshot from outside: sets backend i's active count. */
 export function setActive(i: u32, active: u32): i32 {
   if (i >= count()) return ERR_RANGE;
-  store<u32>(offActive + (<usize>i << 2), active);
+  if (ASC_FEATURE_THREADS) atomic.store<u32>(offActive + (<usize>i << 2), active);
+  else store<u32>(offActive + (<usize>i << 2), active);
   touch(i);
   return 0;
 }
@@ -514,16 +560,25 @@ export function acquire(algorithm: u32, now: f64): i32 {
   switch (algorithm) {
     case ALG_LEAST_CONN: pick = pickLeastConn(); break;
     case ALG_WEIGHTED_LEAST_CONN: pick = pickWeightedLeastConn(); break;
-    case ALG_ROUND_ROBIN: pick = pickRoundRobin(); break;
-    case ALG_WEIGHTED_ROUND_ROBIN: pick = pickSmoothWeighted(); break;
-    case ALG_P2C: pick = pickTwoChoices(); break;
-    case ALG_RANDOM: pick = pickRandom(); break;
+    case ALG_ROUND_ROBIN: lock(); pick = pickRoundRobin(); unlock(); break;
+    case ALG_WEIGHTED_ROUND_ROBIN: lock(); pick = pickSmoothWeighted(); unlock(); break;
+    case ALG_P2C: lock(); pick = pickTwoChoices(); unlock(); break;
+    case ALG_RANDOM: lock(); pick = pickRandom(); unlock(); break;
     default: return ERR_RANGE;
   }
   if (pick == NIL) return NONE;
   const at = <usize>pick;
-  store<u32>(offActive + (at << 2), activeOf(pick) + 1);
-  store<u64>(offTotal + (at << 3), load<u64>(offTotal + (at << 3)) + 1);
+  if (ASC_FEATURE_THREADS) {
+    // Another thread may have filled the last slot since the pick.
+    if (atomic.add<u32>(offActive + (at << 2), 1) == FULL) {
+      atomic.sub<u32>(offActive + (at << 2), 1);
+      return NONE;
+    }
+    atomic.add<u64>(offTotal + (at << 3), 1);
+  } else {
+    store<u32>(offActive + (at << 2), activeOf(pick) + 1);
+    store<u64>(offTotal + (at << 3), load<u64>(offTotal + (at << 3)) + 1);
+  }
   store<f64>(offLast + (at << 3), now);
   if (flags() & F_ROTATE) hset(H_ROT, pick + 1);
   touch(pick);
@@ -534,6 +589,16 @@ export function acquire(algorithm: u32, now: f64): i32 {
 export function release(i: u32): i32 {
   if (i >= count()) return ERR_RANGE;
   const p = offActive + (<usize>i << 2);
+  if (ASC_FEATURE_THREADS) {
+    // Decrement only from a count above zero, even when threads race.
+    let a = atomic.load<u32>(p);
+    while (true) {
+      if (a == 0) return 0;
+      const seen = atomic.cmpxchg<u32>(p, a, a - 1);
+      if (seen == a) return 1;
+      a = seen;
+    }
+  }
   const a = load<u32>(p);
   if (a == 0) return 0;
   store<u32>(p, a - 1);
@@ -541,8 +606,8 @@ export function release(i: u32): i32 {
   return 1;
 }
 
-export function sampleA(): i32 { return sampleFirst; }
-export function sampleB(): i32 { return sampleSecond; }
+/** The p2c samples of this instance's last acquire (0 first, 1 second), -1 when none. */
+export function sample(which: u32): i32 { return which ? sampleSecond : sampleFirst; }
 export function size(): u32 { return count(); }
 export function capacity(): u32 { return capCache; }
 

@@ -265,7 +265,7 @@ export class Balancer {
 
   private choiceLease(slot: Slot): ChoiceLease {
     const e = this.core.exports;
-    const samples = [e.sampleA(), e.sampleB()].filter((s) => s >= 0);
+    const samples = [e.sample(0), e.sample(1)].filter((s) => s >= 0);
     // The pick was counted already; report the counts it was chosen on.
     const active = samples.map((s) => this.core.active(s) - (s === slot.index ? 1 : 0));
     return new ChoiceLease(this, slot, samples.map((s) => this.slots[s]!.name), active);

@@ -9,9 +9,8 @@ import wasmBase64 from "../build/core-wasm.js";
 export interface CoreExports {
   memory: WebAssembly.Memory;
   reset(capacity: number, seed: number, rotateTies: number): number;
-  seed(seed: number): void;
+  attach(): void;
   random32(): number;
-  setRotateTies(on: number): void;
   add(weight: number): number;
   removeAt(index: number): number;
   setState(index: number, state: number): number;
@@ -19,8 +18,7 @@ export interface CoreExports {
   setActive(index: number, active: number): number;
   acquire(algorithm: number, now: number): number;
   release(index: number): number;
-  sampleA(): number;
-  sampleB(): number;
+  sample(which: number): number;
   size(): number;
   capacity(): number;
   layout(which: number): number;
