@@ -11,6 +11,7 @@ import {
   CapacityError,
   DuplicateBackendError,
   InvalidArgumentError,
+  LeastconnError,
   UnderflowError,
   UnknownBackendError,
 } from "./errors.js";
@@ -192,6 +193,18 @@ function checkSeed(seed: unknown): number {
   return seed;
 }
 
+/**
+ * How a Balancer gets its table when it is not a private one: `create` sizes
+ * and fills a fresh table in (shared) memory, `attach` joins one that another
+ * thread filled. Membership is then fixed: names cannot follow to the other
+ * threads, so add/remove throw.
+ * @internal
+ */
+export interface TableSource {
+  core: CoreTable;
+  mode: "create" | "attach";
+}
+
 export class Balancer {
   private readonly core: CoreTable;
   private readonly slots: Slot[] = [];
@@ -199,8 +212,9 @@ export class Balancer {
   private readonly clock: () => number;
   private algorithmValue: AlgorithmId;
   private readonly rotate: boolean;
+  private readonly fixed: boolean;
 
-  constructor(options: BalancerOptions = {}) {
+  constructor(options: BalancerOptions = {}, source?: TableSource) {
     if (options === null || typeof options !== "object") {
       throw new InvalidArgumentError("options", `must be an object, got ${describe(options)}`);
     }
@@ -217,11 +231,26 @@ export class Balancer {
     }
     this.rotate = tie === "rotate";
 
-    this.core = new CoreTable();
+    this.fixed = source !== undefined;
+    this.core = source?.core ?? new CoreTable();
+    if (source?.mode === "attach") {
+      this.core.exports.attach();
+      this.core.refresh();
+      if (this.core.exports.size() !== specs.length) {
+        throw new InvalidArgumentError("backends", `the shared table has ${this.core.exports.size()} backends, not ${specs.length}`);
+      }
+      specs.forEach((spec, i) => this.addSlot(spec.name, i));
+      return;
+    }
     if (this.core.exports.reset(specs.length, seed, this.rotate ? 1 : 0) < 0) {
       throw new CapacityError(`cannot allocate a table for ${specs.length} backends`);
     }
     for (const spec of specs) this.append(spec.name, spec.weight, spec.connections);
+  }
+
+  /** @internal The table, for the shared-memory entry. */
+  get _core(): CoreTable {
+    return this.core;
   }
 
   /** The default algorithm of acquire(). */
@@ -294,6 +323,7 @@ export class Balancer {
 
   /** Adds a backend at the end of the order. */
   add(name: string, options: { weight?: number; connections?: number } = {}): void {
+    this.checkMembershipOpen("add");
     checkName(name, "name");
     const weight = options.weight === undefined ? 1 : checkWeight(options.weight);
     const connections = options.connections === undefined ? 0 : checkActive(options.connections, "connections");
@@ -307,9 +337,17 @@ export class Balancer {
     if (index === ERR_NO_MEMORY) throw new CapacityError(`cannot grow the table past ${this.slots.length} backends`);
     if (connections !== 0) e.setActive(index, connections);
     this.core.refresh();
+    this.addSlot(name, index);
+  }
+
+  private addSlot(name: string, index: number): void {
     const slot = new Slot(name, index);
     this.slots.push(slot);
     this.byName.set(name, slot);
+  }
+
+  private checkMembershipOpen(what: string): void {
+    if (this.fixed) throw new LeastconnError("LC_ERR_UNSUPPORTED", `${what}: a shared table has a fixed set of backends`);
   }
 
   /**
@@ -317,6 +355,7 @@ export class Balancer {
    * count is 0 (at once if it is 0 now). Releases of its leases stay safe.
    */
   remove(name: string): void {
+    this.checkMembershipOpen("remove");
     const slot = this.slot(name);
     slot.removing = true;
     this.core.exports.setState(slot.index, STATE_DRAINING);

@@ -16,15 +16,22 @@ function compile(target) {
 mkdirSync(join(root, "build"), { recursive: true });
 compile("release");
 compile("debug");
+compile("threads");
 
-// The release Wasm as a base64 string module, so one ESM file carries it everywhere.
-const wasm = readFileSync(join(root, "build", "core.wasm"));
-writeFileSync(join(root, "build", "core-wasm.js"), `export default ${JSON.stringify(wasm.toString("base64"))};\n`);
-writeFileSync(join(root, "build", "core-wasm.d.ts"), "declare const wasmBase64: string;\nexport default wasmBase64;\n");
+// Each Wasm as a base64 string module, so one ESM file carries it everywhere.
+function inline(wasmFile, moduleName) {
+  const bytes = readFileSync(join(root, "build", wasmFile));
+  writeFileSync(join(root, "build", `${moduleName}.js`), `export default ${JSON.stringify(bytes.toString("base64"))};\n`);
+  writeFileSync(join(root, "build", `${moduleName}.d.ts`), "declare const wasmBase64: string;\nexport default wasmBase64;\n");
+  return bytes.length;
+}
+const size = inline("core.wasm", "core-wasm");
+inline("core.threads.wasm", "core-threads-wasm");
 
 const common = { bundle: true, format: "esm", target: "es2022", logLevel: "warning", absWorkingDir: root };
 await esbuild.build({ ...common, entryPoints: ["bindings/index.ts"], outfile: "dist/index.js", platform: "neutral" });
 await esbuild.build({ ...common, entryPoints: ["bindings/index.ts"], outfile: "dist/index.min.js", platform: "neutral", minify: true });
+await esbuild.build({ ...common, entryPoints: ["bindings/shared.ts"], outfile: "dist/shared.js", platform: "neutral" });
 await esbuild.build({
   ...common,
   entryPoints: ["cli/main.ts"],
@@ -32,4 +39,4 @@ await esbuild.build({
   platform: "node",
   banner: { js: "#!/usr/bin/env node" },
 });
-console.log(`built: core.wasm ${wasm.length} bytes`);
+console.log(`built: core.wasm ${size} bytes`);
