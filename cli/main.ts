@@ -1,1 +1,109 @@
-console.log("todo");
+// The Node entry of `leastconn`: arguments, stdin/stdout and the real clock.
+// Everything else (framing, handling, formatting) is in session.ts and runs
+// unchanged in other runtimes. Replies of one input chunk go out in one
+// write as soon as the chunk is handled; diagnostics go to stderr.
+
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { Session } from "./session.js";
+
+const USAGE = `Usage: leastconn [options]
+
+The load-balancer node: reads JSON messages on standard input and writes one
+reply per line on standard output (protocol: docs/PROTOCOL.md).
+
+Options:
+  --clock real|manual  real (default): last_used and duration_ms use the wall
+                       clock; manual: the clock starts at 0 and moves only
+                       through a "now" field in message bodies
+  --demo               replay the bundled example session (examples/session.jsonl)
+  -h, --help           print this help
+  -v, --version        print the version
+
+Example:
+  echo '{"src":"c","dest":"lb","body":{"type":"init","msg_id":1,"backends":["a","b"]}}' | leastconn
+`;
+
+function fatalUsage(message: string): never {
+  process.stderr.write(`leastconn: ${message}\nTry 'leastconn --help'.\n`);
+  process.exit(2);
+}
+
+function parse() {
+  try {
+    return parseArgs({
+      options: {
+        clock: { type: "string" },
+        demo: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    return fatalUsage(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function diagnostic(text: string): void {
+  process.stderr.write(`leastconn: ${text}\n`);
+}
+
+// A reader that went away is the end of the session, not an error.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
+
+function demo(): void {
+  const path = new URL("../examples/session.jsonl", import.meta.url);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    diagnostic(`the demo needs ${path.pathname}, which is missing`);
+    process.exit(1);
+  }
+  process.stderr.write(
+    "leastconn demo: each request (>) and the node's reply (<), with --clock manual.\n" +
+      "Pipe your own messages in with: leastconn < messages.jsonl\n\n",
+  );
+  const session = new Session({ clock: "manual", onDiagnostic: diagnostic });
+  const encoder = new TextEncoder();
+  let out = "";
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    out += "> " + line + "\n";
+    for (const reply of session.push(encoder.encode(line + "\n")).split("\n")) {
+      if (reply !== "") out += "< " + reply + "\n";
+    }
+  }
+  process.stdout.write(out + session.end());
+}
+
+const args = parse();
+if (args.help) {
+  process.stdout.write(USAGE);
+} else if (args.version) {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  process.stdout.write(pkg.version + "\n");
+} else if (args.demo) {
+  demo();
+} else {
+  const clock = args.clock ?? "real";
+  if (clock !== "real" && clock !== "manual") fatalUsage(`--clock must be "real" or "manual", got ${JSON.stringify(clock)}`);
+  // Real time is read once per input chunk; a request's duration_ms deadline
+  // is checked whenever input arrives. A completion by deadline prints
+  // nothing, so this cannot be told apart from a timer firing, and the
+  // process holds no timer that could keep it alive after end of input.
+  const session = new Session({ clock: clock === "manual" ? "manual" : Date.now, onDiagnostic: diagnostic });
+  process.stdin.on("data", (chunk: Buffer) => {
+    const out = session.push(chunk);
+    if (out.length > 0) process.stdout.write(out);
+  });
+  process.stdin.on("end", () => {
+    const out = session.end();
+    if (out.length > 0) process.stdout.write(out);
+  });
+}

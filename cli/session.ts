@@ -1,0 +1,87 @@
+// A session of the node: framer → parser → handler → formatter, bytes in and
+// reply text out, with no I/O and no runtime API, so Node, Deno and a
+// browser run the same code. cli/main.ts drives one Session from stdin;
+// runSession() runs a whole input at once with the manual clock, which is
+// what the golden transcripts are checked against in every runtime.
+
+import { Framer, type FrameSink } from "./framer.js";
+import { formatReply } from "./format.js";
+import { Handler } from "./handler.js";
+import { Parser } from "./json.js";
+
+export interface SessionOptions {
+  /**
+   * "manual" (default): the clock starts at 0 and moves only through `now`
+   * fields; deadlines fire when it reaches them. A function: a real clock,
+   * read once per chunk (the `now` field is then ignored).
+   */
+  clock?: "manual" | (() => number);
+  /** Receives each line meant for standard error, without "leastconn: " or a newline. */
+  onDiagnostic?: (text: string) => void;
+}
+
+export class Session implements FrameSink {
+  private readonly framer = new Framer(this);
+  private readonly parser = new Parser();
+  private readonly handler: Handler;
+  private readonly realClock: (() => number) | undefined;
+  private readonly onDiagnostic: (text: string) => void;
+  private out = "";
+
+  constructor(options: SessionOptions = {}) {
+    const clock = options.clock ?? "manual";
+    this.realClock = clock === "manual" ? undefined : clock;
+    this.onDiagnostic = options.onDiagnostic ?? (() => {});
+    this.handler = new Handler({ manualClock: clock === "manual", diagnostic: this.onDiagnostic });
+  }
+
+  /** Handles every message completed by this chunk; returns their replies, one per line. */
+  push(chunk: Uint8Array): string {
+    if (this.realClock !== undefined) this.handler.setTime(this.realClock());
+    this.framer.push(chunk);
+    const out = this.out;
+    this.out = "";
+    return out;
+  }
+
+  /** End of input: reports a message cut short; returns any last output. */
+  end(): string {
+    this.framer.end();
+    const out = this.out;
+    this.out = "";
+    return out;
+  }
+
+  /** @internal FrameSink */
+  frame(bytes: Uint8Array, start: number, end: number, line: number): void {
+    let reply;
+    try {
+      const msg = this.parser.parse(bytes, start, end);
+      if (this.parser.invalidUtf8) {
+        this.onDiagnostic(`line ${line}: message is not valid UTF-8; refused it`);
+        reply = this.handler.refuse(msg, "message is not valid UTF-8");
+      } else {
+        reply = this.handler.handle(msg);
+      }
+    } catch (err) {
+      // A bug, not bad input: no input may stop the node.
+      this.onDiagnostic(`line ${line}: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      return;
+    }
+    if (reply !== null) this.out += formatReply(reply) + "\n";
+  }
+
+  /** @internal FrameSink */
+  diagnostic(text: string): void {
+    this.onDiagnostic(text);
+  }
+}
+
+/**
+ * The node's whole standard output for a whole input, with the manual clock:
+ * byte for byte what `leastconn --clock manual` prints for the same bytes.
+ */
+export function runSession(input: Uint8Array, options: Pick<SessionOptions, "onDiagnostic"> = {}): string {
+  const session = new Session({ clock: "manual", onDiagnostic: options.onDiagnostic });
+  return session.push(input) + session.end();
+}
