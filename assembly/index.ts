@@ -232,6 +232,7 @@ function buildTrees(bits: u32): void {
 
 // Brings backend i's leaf and its ancestors up to date in each live tree.
 function touch(i: u32): void {
+  if (!ASC_NO_ASSERT) assert(i < count(), "touch: index out of range");
   const f = flags();
   const cap = capCache;
   if (f & F_LC_OK) {
@@ -567,6 +568,7 @@ export function acquire(algorithm: u32, now: f64): i32 {
     default: return ERR_RANGE;
   }
   if (pick == NIL) return NONE;
+  if (!ASC_NO_ASSERT) assert(pick < count() && routable(pick), "acquire: picked a backend that cannot take traffic");
   const at = <usize>pick;
   if (ASC_FEATURE_THREADS) {
     // Another thread may have filled the last slot since the pick.

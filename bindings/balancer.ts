@@ -194,15 +194,16 @@ function checkSeed(seed: unknown): number {
 }
 
 /**
- * How a Balancer gets its table when it is not a private one: `create` sizes
- * and fills a fresh table in (shared) memory, `attach` joins one that another
- * thread filled. Membership is then fixed: names cannot follow to the other
- * threads, so add/remove throw.
+ * A table from elsewhere than the default build. `own`: a private table over
+ * another build (the debug build in tests). `create` sizes and fills a fresh
+ * shared table, `attach` joins one that another thread filled; membership of
+ * a shared table is fixed (names cannot follow to the other threads), so
+ * add/remove throw.
  * @internal
  */
 export interface TableSource {
   core: CoreTable;
-  mode: "create" | "attach";
+  mode: "own" | "create" | "attach";
 }
 
 export class Balancer {
@@ -231,8 +232,8 @@ export class Balancer {
     }
     this.rotate = tie === "rotate";
 
-    this.fixed = source !== undefined;
-    this.core = source?.core ?? new CoreTable();
+    this.fixed = source !== undefined && source.mode !== "own";
+    this.core = source?.core ?? CoreTable.instantiate();
     if (source?.mode === "attach") {
       this.core.exports.attach();
       this.core.refresh();

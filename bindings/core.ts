@@ -58,9 +58,13 @@ export class CoreTable {
   private buffer: ArrayBuffer | SharedArrayBuffer | undefined;
   private cap = -1;
 
-  constructor(module: WebAssembly.Module = coreModule(), imports: WebAssembly.Imports = {}) {
-    const instance = new WebAssembly.Instance(module, imports);
-    this.exports = instance.exports as unknown as CoreExports;
+  /** A table over an instance made elsewhere (e.g. by @assemblyscript/loader). */
+  constructor(exports: CoreExports) {
+    this.exports = exports;
+  }
+
+  static instantiate(module: WebAssembly.Module = coreModule(), imports: WebAssembly.Imports = {}): CoreTable {
+    return new CoreTable(new WebAssembly.Instance(module, imports).exports as unknown as CoreExports);
   }
 
   /** Re-takes views and offsets if memory or capacity changed. */

@@ -32,7 +32,7 @@ export function threadsModule(): WebAssembly.Module {
 export function createShared(options: BalancerOptions = {}): { balancer: Balancer; handle: SharedHandle } {
   const module = threadsModule();
   const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
-  const balancer = new Balancer(options, { core: new CoreTable(module, { env: { memory } }), mode: "create" });
+  const balancer = new Balancer(options, { core: CoreTable.instantiate(module, { env: { memory } }), mode: "create" });
   const handle: SharedHandle = {
     module,
     memory,
@@ -48,7 +48,7 @@ export function attachShared(handle: SharedHandle, options: Pick<BalancerOptions
   if (handle === null || typeof handle !== "object" || !(handle.module instanceof WebAssembly.Module) || !(handle.memory instanceof WebAssembly.Memory)) {
     throw new InvalidArgumentError("handle", "must be the handle returned by createShared()");
   }
-  const core = new CoreTable(handle.module, { env: { memory: handle.memory } });
+  const core = CoreTable.instantiate(handle.module, { env: { memory: handle.memory } });
   return new Balancer(
     { backends: handle.backends, algorithm: handle.algorithm, tieBreak: handle.tieBreak, clock: options.clock },
     { core, mode: "attach" },
