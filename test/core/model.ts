@@ -235,9 +235,11 @@ export class Model {
   /** Indices of the backends with state up and weight > 0, in order. */
   eligible(): number[] {
     const out: number[] = [];
-    this.backends.forEach((b, i) => {
+    const list = this.backends;
+    for (let i = 0; i < list.length; i++) {
+      const b = list[i]!;
       if (b.state === "up" && b.weight > 0) out.push(i);
-    });
+    }
     return out;
   }
 
@@ -251,28 +253,26 @@ export class Model {
   }
 
   private leastConnections(): number {
+    const list = this.backends;
     let min = Infinity;
-    this.backends.forEach((b) => {
-      if (this.routable(b) && b.active < min) min = b.active;
-    });
+    for (const b of list) if (this.routable(b) && b.active < min) min = b.active;
     const tied: number[] = [];
-    this.backends.forEach((b, i) => {
-      if (this.routable(b) && b.active === min) tied.push(i);
-    });
+    for (let i = 0; i < list.length; i++) if (this.routable(list[i]!) && list[i]!.active === min) tied.push(i);
     return tied.length === 0 ? -1 : this.breakTie(tied);
   }
 
   private weightedLeastConnections(): number {
     // a1/w1 < a2/w2 exactly: both products stay below 2^53.
     const less = (x: ModelBackend, y: ModelBackend): boolean => x.active * y.weight < y.active * x.weight;
+    const list = this.backends;
     let best: ModelBackend | undefined;
-    for (const b of this.backends) if (this.routable(b) && (best === undefined || less(b, best))) best = b;
+    for (const b of list) if (this.routable(b) && (best === undefined || less(b, best))) best = b;
     if (best === undefined) return -1;
-    const m = best;
     const tied: number[] = [];
-    this.backends.forEach((b, i) => {
-      if (this.routable(b) && !less(b, m) && !less(m, b)) tied.push(i);
-    });
+    for (let i = 0; i < list.length; i++) {
+      const b = list[i]!;
+      if (this.routable(b) && !less(b, best) && !less(best, b)) tied.push(i);
+    }
     return this.breakTie(tied);
   }
 

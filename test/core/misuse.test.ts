@@ -1,0 +1,409 @@
+// Misuse and edge cases of the Balancer over the core: double and late
+// releases, releases after a backend left or was re-added under the same
+// name, counts near 2^31, a table of 100,000 backends, and every error class
+// (its code, field and a message naming the bad value). Every throwing call
+// must change nothing: neither the snapshot nor any hidden state (cursors,
+// smooth weights, the generator), which is checked by replaying the same
+// picks on an untouched twin.
+
+import { describe, expect, it } from "vitest";
+import {
+  Balancer,
+  ChoiceLease,
+  DuplicateBackendError,
+  InvalidArgumentError,
+  LeastconnError,
+  UnderflowError,
+  UnknownAlgorithmError,
+  UnknownBackendError,
+  type BalancerOptions,
+  type Lease,
+} from "../../bindings/index.js";
+import { Model } from "./model.js";
+
+const MAX = 2 ** 31 - 1;
+
+function counts(bal: Balancer): Record<string, number> {
+  return Object.fromEntries(bal.snapshot().map((s) => [s.name, s.active]));
+}
+
+describe("releases", () => {
+  it("a lease releases once: true, then false, and the count moves once", () => {
+    const bal = new Balancer({ backends: ["a", "b"] });
+    const lease = bal.acquire()!;
+    expect(lease.backend).toBe("a");
+    bal.acquire();
+    bal.acquire(); // a: 2, b: 1
+    expect(lease.release()).toBe(true);
+    expect(lease.released).toBe(true);
+    expect(lease.release()).toBe(false);
+    expect(lease.release()).toBe(false);
+    expect(counts(bal)).toEqual({ a: 1, b: 1 });
+  });
+
+  it("release(name) at 0 throws UnderflowError and the count stays 0", () => {
+    const bal = new Balancer({ backends: ["a"] });
+    bal.acquire()!;
+    bal.release("a");
+    const before = bal.snapshot();
+    const err = catchError(() => bal.release("a"));
+    expect(err).toBeInstanceOf(UnderflowError);
+    expect(err).toMatchObject({ code: "LC_ERR_UNDERFLOW", backend: "a" });
+    expect(err.message).toContain('"a"');
+    expect(bal.snapshot()).toEqual(before);
+  });
+
+  it("a lease whose count a snapshot already set to 0 releases nothing", () => {
+    const bal = new Balancer({ backends: ["a"] });
+    const lease = bal.acquire()!;
+    bal.setActive("a", 0);
+    expect(lease.release()).toBe(false);
+    expect(bal.active("a")).toBe(0);
+    expect(bal.acquire()!.release()).toBe(true);
+  });
+
+  it("releasing the last lease of a draining backend removes it; a second release is false", () => {
+    const bal = new Balancer({ backends: ["a", "b"] });
+    const lease = bal.acquire()!;
+    bal.remove("a");
+    expect(bal.get("a").state).toBe("draining");
+    expect(lease.release()).toBe(true);
+    expect(bal.names).toEqual(["b"]);
+    expect(lease.release()).toBe(false);
+    expect(catchError(() => bal.release("a"))).toBeInstanceOf(UnknownBackendError);
+  });
+
+  it("a lease of a backend that left touches nothing, even the backend now at its index", () => {
+    const bal = new Balancer({ backends: ["a", "b", "c"] });
+    const l1 = bal.acquire()!; // a
+    const l2 = bal.acquire()!; // b
+    const l3 = bal.acquire()!; // c
+    const l4 = bal.acquire()!; // a
+    expect([l1, l2, l3, l4].map((l) => l.backend)).toEqual(["a", "b", "c", "a"]);
+    bal.remove("a");
+    bal.setActive("a", 0); // leaves now: b moves to index 0
+    expect(bal.names).toEqual(["b", "c"]);
+    const before = bal.snapshot();
+    expect(l1.release()).toBe(false);
+    expect(l4.release()).toBe(false);
+    expect(bal.snapshot()).toEqual(before);
+    expect(l2.release()).toBe(true);
+    expect(counts(bal)).toEqual({ b: 0, c: 1 });
+  });
+
+  it("a lease from before a remove and re-add under the same name does not touch the new backend", () => {
+    const bal = new Balancer({ backends: ["a", "b"] });
+    const old = bal.acquire()!;
+    expect(old.backend).toBe("a");
+    bal.remove("a");
+    bal.setActive("a", 0);
+    expect(bal.has("a")).toBe(false);
+    bal.add("a", { connections: 3 });
+    const fresh = bal.acquire({ algorithm: "round-robin" })!;
+    expect(bal.names).toEqual(["b", "a"]);
+    const before = bal.snapshot();
+    expect(old.release()).toBe(false);
+    expect(bal.snapshot()).toEqual(before);
+    expect(bal.get("a")).toMatchObject({ active: 3 + (fresh.backend === "a" ? 1 : 0), state: "up" });
+  });
+
+  it("markUp cancels a removal: the backend stays, its leases release normally", () => {
+    const bal = new Balancer({ backends: ["a", "b"] });
+    const lease = bal.acquire()!;
+    bal.remove("a");
+    bal.markDown("a"); // nothing on a draining backend
+    expect(bal.get("a").state).toBe("draining");
+    bal.markUp("a");
+    expect(lease.release()).toBe(true);
+    expect(bal.names).toEqual(["a", "b"]);
+    expect(bal.get("a")).toMatchObject({ active: 0, state: "up" });
+  });
+
+  it("remove of an idle backend is immediate and later indices shift down", () => {
+    let now = 0;
+    const bal = new Balancer({ backends: ["a", "b", "c"], clock: () => ++now });
+    bal.acquire({ algorithm: "round-robin" })!.release(); // a, rr -> 1
+    bal.remove("a"); // rr -> 0
+    expect(bal.names).toEqual(["b", "c"]);
+    expect(bal.acquire({ algorithm: "round-robin" })!.backend).toBe("b");
+    expect(bal.acquire({ algorithm: "round-robin" })!.backend).toBe("c");
+  });
+});
+
+describe("counts near 2^31", () => {
+  it("setActive(2^31-1) then acquire and release", () => {
+    const bal = new Balancer({ backends: ["big"] });
+    bal.setActive("big", MAX);
+    const lease = bal.acquire()!;
+    expect(bal.get("big")).toMatchObject({ active: 2 ** 31, total: 1 });
+    const second = bal.acquire()!;
+    expect(bal.active("big")).toBe(2 ** 31 + 1);
+    expect(lease.release()).toBe(true);
+    bal.release("big");
+    expect(bal.active("big")).toBe(MAX);
+    expect(second.release()).toBe(true);
+    expect(bal.active("big")).toBe(MAX - 1);
+  });
+
+  it("setActive above 2^31-1 is refused and changes nothing", () => {
+    const bal = new Balancer({ backends: ["big"] });
+    bal.setActive("big", MAX);
+    const err = catchError(() => bal.setActive("big", 2 ** 31));
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect(err.message).toContain("2147483648");
+    expect(bal.active("big")).toBe(MAX);
+  });
+
+  it("every algorithm orders and compares large counts exactly", () => {
+    const backends = [
+      { name: "x", connections: MAX, weight: 1_000_000 },
+      { name: "y", connections: MAX - 1, weight: 1_000_000 },
+      { name: "z", connections: MAX, weight: 999_999 },
+    ];
+    const bal = new Balancer({ backends, algorithm: "p2c", seed: 3 });
+    const model = new Model({ backends, algorithm: "p2c", seed: 3 });
+    for (let k = 0; k < 40; k++) {
+      for (const alg of ["least-connections", "weighted-least-connections", "power-of-two-choices", "weighted-round-robin"]) {
+        const lease = bal.acquire({ algorithm: alg })!;
+        const pick = model.acquire(0, alg)!;
+        expect(lease.backend).toBe(pick.name);
+        if (lease instanceof ChoiceLease) expect([lease.sampled, lease.sampledActive]).toEqual([pick.sampled, pick.sampledActive]);
+      }
+    }
+    expect(bal.snapshot().map((s) => s.active)).toEqual(model.backends.map((b) => b.active));
+    expect(bal.snapshot().map((s) => s.active)[0]! > MAX).toBe(true);
+  });
+});
+
+describe("100,000 backends", () => {
+  const N = 100_000;
+  const name = (i: number): string => `n${i}`;
+
+  it("least-connections picks exactly after scattered setActive calls", () => {
+    const bal = new Balancer({ backends: Array.from({ length: N }, (_, i) => name(i)) });
+    expect(bal.size).toBe(N);
+    for (let i = 0; i < N; i++) bal.setActive(name(i), 3);
+    const ones = [99_999, 54_321, 7, 77_777];
+    for (const i of ones) bal.setActive(name(i), 1);
+    bal.setActive(name(12_345), 0);
+    const picks = Array.from({ length: 12 }, () => bal.acquire()!.backend);
+    expect(picks).toEqual([
+      "n12345", // 0 -> 1
+      "n7", "n12345", "n54321", "n77777", "n99999", // all at 1, in index order
+      "n7", "n12345", "n54321", "n77777", "n99999", // all at 2
+      "n0", // everything at 3: the lowest index
+    ]);
+    // a single scattered lower count wins at once, wherever it is
+    bal.setActive(name(88_888), 2);
+    expect(bal.acquire()!.backend).toBe("n88888");
+    bal.markDown("n1");
+    bal.setActive("n2", 0);
+    bal.setActive("n1", 0);
+    expect(bal.acquire()!.backend).toBe("n2");
+    expect(bal.acquire({ algorithm: "round-robin" })!.backend).toBe("n0");
+    expect(bal.acquire({ algorithm: "round-robin" })!.backend).toBe("n2");
+    // removing a busy backend in the middle drains it; at 0 it leaves and the rest shift down
+    bal.remove("n50000");
+    expect(bal.get("n50000")).toMatchObject({ active: 3, state: "draining" });
+    expect(bal.size).toBe(N);
+    bal.setActive("n50000", 0);
+    expect(bal.size).toBe(N - 1);
+    expect(bal.has("n50000")).toBe(false);
+    bal.setActive("n50001", 0);
+    expect(bal.acquire()!.backend).toBe("n50001");
+    expect(bal.names[50_000]).toBe("n50001");
+  });
+
+  it("every algorithm equals the model over 100,000 backends (rotate mode, 400 picks)", () => {
+    const backends = Array.from({ length: N }, (_, i) => ({ name: name(i), weight: 1 + (i % 4), connections: (i * 7919) % 5 }));
+    const options = { backends, seed: 99, tieBreak: "rotate" as const };
+    const bal = new Balancer(options);
+    const model = new Model(options);
+    const algs = ["least-connections", "weighted-least-connections", "round-robin", "power-of-two-choices", "random"];
+    const leases: Array<[Lease, ReturnType<Model["acquire"]>]> = [];
+    for (let k = 0; k < 400; k++) {
+      if (k % 20 === 0) {
+        const i = (k * 7331) % N;
+        const n = model.backends[i]!.name;
+        bal.setActive(n, 0);
+        model.setActive(n, 0);
+        bal.markDown(model.backends[(i + 1) % model.backends.length]!.name);
+        model.markDown(model.backends[(i + 1) % model.backends.length]!.name);
+      }
+      const alg = algs[k % algs.length]!;
+      const lease = bal.acquire({ algorithm: alg })!;
+      const pick = model.acquire(0, alg)!;
+      expect(lease.backend, `pick ${k} (${alg})`).toBe(pick.name);
+      if (lease instanceof ChoiceLease) expect(lease.sampled).toEqual(pick.sampled);
+      leases.push([lease, pick]);
+      if (k % 3 === 0) {
+        const [l, p] = leases[(k * 13) % leases.length]!;
+        expect(l.release()).toBe(model.releaseLease(p!.lease));
+      }
+    }
+    expect(bal.snapshot().map((s) => [s.name, s.active, s.total, s.state])).toEqual(
+      model.backends.map((b) => [b.name, b.active, b.total, b.state]),
+    );
+  });
+});
+
+// ---- errors ----
+
+function catchError(f: () => unknown): LeastconnError {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof LeastconnError) return e;
+    throw new Error(`expected a LeastconnError, got ${String(e)}`);
+  }
+  throw new Error("expected a throw");
+}
+
+interface ErrorRow {
+  title: string;
+  call: (bal: Balancer) => unknown;
+  type: new (...args: never[]) => LeastconnError;
+  code: string;
+  field?: string;
+  /** The message must contain each of these. */
+  says: string[];
+}
+
+/** A balancer with history: cursors, smooth weights, the generator and leases in use. */
+function busy(): { bal: Balancer; leases: Lease[] } {
+  let now = 0;
+  const bal = new Balancer({
+    backends: ["a", { name: "b", weight: 3 }, { name: "c", weight: 2, connections: 1 }, "d", "10", "__proto__", { name: "idle", weight: 0 }],
+    seed: 11,
+    tieBreak: "rotate",
+    clock: () => ++now,
+  });
+  const leases: Lease[] = [];
+  for (const alg of ["round-robin", "weighted-round-robin", "p2c", "random", "least-connections", "round-robin", "weighted-round-robin"]) {
+    leases.push(bal.acquire({ algorithm: alg })!);
+  }
+  bal.remove("c"); // draining
+  bal.markDown("d");
+  return { bal, leases };
+}
+
+function replay(bal: Balancer): Array<string | null> {
+  const out: Array<string | null> = [];
+  for (let k = 0; k < 24; k++) {
+    const alg = ["round-robin", "weighted-round-robin", "p2c", "random", "least-connections", "weighted-least-connections"][k % 6]!;
+    const lease = bal.acquire({ algorithm: alg });
+    out.push(lease?.backend ?? null);
+    if (k % 4 === 1) lease?.release();
+  }
+  return out;
+}
+
+const ERROR_ROWS: ErrorRow[] = [
+  { title: "release(name) of an unknown backend", call: (b) => b.release("nope"), type: UnknownBackendError, code: "LC_ERR_UNKNOWN_BACKEND", says: ['"nope"'] },
+  { title: "release(name) at 0", call: (b) => b.release("idle"), type: UnderflowError, code: "LC_ERR_UNDERFLOW", says: ['"idle"'] },
+  { title: "setActive of an unknown backend", call: (b) => b.setActive("x", 1), type: UnknownBackendError, code: "LC_ERR_UNKNOWN_BACKEND", says: ['"x"'] },
+  { title: "setActive -1", call: (b) => b.setActive("a", -1), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "active", says: ["-1"] },
+  { title: "setActive 0.5", call: (b) => b.setActive("a", 0.5), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "active", says: ["0.5"] },
+  { title: "setActive 2^31", call: (b) => b.setActive("a", 2 ** 31), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "active", says: ["2147483648"] },
+  { title: "setActive NaN", call: (b) => b.setActive("a", Number.NaN), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "active", says: ["NaN"] },
+  { title: 'setActive "3"', call: (b) => b.setActive("a", "3" as never), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "active", says: ['"3"'] },
+  { title: "setActive 0 on a draining backend is fine, but 2^31 is not", call: (b) => b.setActive("c", 2 ** 31), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "active", says: ["2147483648"] },
+  { title: "setWeight of an unknown backend", call: (b) => b.setWeight("x", 1), type: UnknownBackendError, code: "LC_ERR_UNKNOWN_BACKEND", says: ['"x"'] },
+  { title: "setWeight -1", call: (b) => b.setWeight("b", -1), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "weight", says: ["-1"] },
+  { title: "setWeight 1.5", call: (b) => b.setWeight("b", 1.5), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "weight", says: ["1.5"] },
+  { title: "setWeight 1,000,001", call: (b) => b.setWeight("b", 1_000_001), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "weight", says: ["1000001"] },
+  { title: "setWeight Infinity", call: (b) => b.setWeight("b", Infinity), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "weight", says: ["Infinity"] },
+  { title: "add a duplicate", call: (b) => b.add("a"), type: DuplicateBackendError, code: "LC_ERR_DUPLICATE_BACKEND", says: ['"a"'] },
+  { title: "add a duplicate of a draining backend", call: (b) => b.add("c"), type: DuplicateBackendError, code: "LC_ERR_DUPLICATE_BACKEND", says: ['"c"'] },
+  { title: "add a duplicate __proto__", call: (b) => b.add("__proto__"), type: DuplicateBackendError, code: "LC_ERR_DUPLICATE_BACKEND", says: ['"__proto__"'] },
+  { title: 'add ""', call: (b) => b.add(""), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "name", says: ['""'] },
+  { title: "add 5", call: (b) => b.add(5 as never), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "name", says: ["5"] },
+  { title: "add with weight -2", call: (b) => b.add("e", { weight: -2 }), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "weight", says: ["-2"] },
+  { title: "add with connections 2^31", call: (b) => b.add("e", { connections: 2 ** 31 }), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "connections", says: ["2147483648"] },
+  { title: "remove an unknown backend", call: (b) => b.remove("nope"), type: UnknownBackendError, code: "LC_ERR_UNKNOWN_BACKEND", says: ['"nope"'] },
+  { title: "markDown an unknown backend", call: (b) => b.markDown("nope"), type: UnknownBackendError, code: "LC_ERR_UNKNOWN_BACKEND", says: ['"nope"'] },
+  { title: "markUp an unknown backend", call: (b) => b.markUp("constructor"), type: UnknownBackendError, code: "LC_ERR_UNKNOWN_BACKEND", says: ['"constructor"'] },
+  { title: "get an unknown backend", call: (b) => b.get("toString"), type: UnknownBackendError, code: "LC_ERR_UNKNOWN_BACKEND", says: ['"toString"'] },
+  { title: "active of an unknown backend", call: (b) => b.active("1"), type: UnknownBackendError, code: "LC_ERR_UNKNOWN_BACKEND", says: ['"1"'] },
+  { title: "acquire with an unknown algorithm", call: (b) => b.acquire({ algorithm: "fastest" }), type: UnknownAlgorithmError, code: "LC_ERR_UNKNOWN_ALGORITHM", says: ['"fastest"'] },
+  { title: "acquire with algorithm __proto__", call: (b) => b.acquire({ algorithm: "__proto__" }), type: UnknownAlgorithmError, code: "LC_ERR_UNKNOWN_ALGORITHM", says: ['"__proto__"'] },
+  { title: "acquire with a non-string algorithm", call: (b) => b.acquire({ algorithm: 4 as never }), type: UnknownAlgorithmError, code: "LC_ERR_UNKNOWN_ALGORITHM", says: ["4"] },
+  { title: "set an unknown default algorithm", call: (b) => { b.algorithm = "least connections"; }, type: UnknownAlgorithmError, code: "LC_ERR_UNKNOWN_ALGORITHM", says: ['"least connections"'] },
+  // Names are non-empty strings: a non-string is a bad value, not a name to look up.
+  { title: "markDown(10), a number where a name must be", call: (b) => b.markDown(10 as never), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", says: ["10"] },
+  { title: "setActive(undefined, 1)", call: (b) => b.setActive(undefined as never, 1), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", says: ["undefined"] },
+  // Bad option objects are bad values too.
+  { title: "add with options null", call: (b) => b.add("e", null as never), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", says: ["null"] },
+];
+
+describe("every error: class, code, field, message; and a throwing call changes nothing", () => {
+  for (const row of ERROR_ROWS) {
+    it(row.title, () => {
+      const { bal } = busy();
+      const twin = busy().bal;
+      expect(bal.snapshot()).toEqual(twin.snapshot());
+      const before = bal.snapshot();
+      const algorithm = bal.algorithm;
+      const err = catchError(() => row.call(bal));
+      expect(err).toBeInstanceOf(row.type);
+      expect(err.code).toBe(row.code);
+      expect(err.name).toBe(row.type.name);
+      if (row.field !== undefined) expect((err as InvalidArgumentError).field).toBe(row.field);
+      for (const s of row.says) expect(err.message).toContain(s);
+      expect(bal.snapshot()).toEqual(before);
+      expect(bal.algorithm).toBe(algorithm);
+      // hidden state too: the same picks as a twin that never saw the call
+      expect(replay(bal)).toEqual(replay(twin));
+      expect(bal.snapshot()).toEqual(twin.snapshot());
+    });
+  }
+});
+
+interface CtorRow {
+  title: string;
+  options: unknown;
+  type: new (...args: never[]) => LeastconnError;
+  code: string;
+  field?: string;
+  says: string[];
+}
+
+const CTOR_ROWS: CtorRow[] = [
+  { title: "duplicate names", options: { backends: ["a", "b", "a"] }, type: DuplicateBackendError, code: "LC_ERR_DUPLICATE_BACKEND", says: ['"a"'] },
+  { title: "duplicate names in specs", options: { backends: ["10", { name: "10", weight: 2 }] }, type: DuplicateBackendError, code: "LC_ERR_DUPLICATE_BACKEND", says: ['"10"'] },
+  { title: "an empty name", options: { backends: ["a", ""] }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "backends[1]", says: ['""'] },
+  { title: "a number as a backend", options: { backends: [7] }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "backends[0]", says: ["7"] },
+  { title: "null as a backend", options: { backends: [null] }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "backends[0]", says: ["null"] },
+  { title: "a spec without a name", options: { backends: [{ weight: 2 }] }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "backends[0].name", says: ["undefined"] },
+  { title: "weight 1,000,001", options: { backends: [{ name: "a", weight: 1_000_001 }] }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "backends[0].weight", says: ["1000001"] },
+  { title: 'weight "2"', options: { backends: ["x", { name: "a", weight: "2" }] }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "backends[1].weight", says: ['"2"'] },
+  { title: "connections -1", options: { backends: [{ name: "a", connections: -1 }] }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "backends[0].connections", says: ["-1"] },
+  { title: "connections 2^31", options: { backends: [{ name: "a", connections: 2 ** 31 }] }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "backends[0].connections", says: ["2147483648"] },
+  { title: "backends not an array", options: { backends: "a,b" }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "backends", says: ['"a,b"'] },
+  { title: "seed -1", options: { seed: -1 }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "seed", says: ["-1"] },
+  { title: "seed 1.5", options: { seed: 1.5 }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "seed", says: ["1.5"] },
+  { title: "seed 2^53", options: { seed: 2 ** 53 }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "seed", says: ["9007199254740992"] },
+  { title: 'seed "1"', options: { seed: "1" }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "seed", says: ['"1"'] },
+  { title: "unknown algorithm", options: { algorithm: "fastest" }, type: UnknownAlgorithmError, code: "LC_ERR_UNKNOWN_ALGORITHM", says: ['"fastest"'] },
+  { title: "algorithm constructor", options: { algorithm: "constructor" }, type: UnknownAlgorithmError, code: "LC_ERR_UNKNOWN_ALGORITHM", says: ['"constructor"'] },
+  { title: 'tieBreak "random"', options: { tieBreak: "random" }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "tieBreak", says: ['"random"'] },
+  { title: "clock not a function", options: { clock: 5 }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "clock", says: ["5"] },
+  { title: "options null", options: null, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "options", says: ["null"] },
+];
+
+describe("constructor errors", () => {
+  for (const row of CTOR_ROWS) {
+    it(row.title, () => {
+      const err = catchError(() => new Balancer(row.options as BalancerOptions));
+      expect(err).toBeInstanceOf(row.type);
+      expect(err.code).toBe(row.code);
+      if (row.field !== undefined) expect((err as InvalidArgumentError).field).toBe(row.field);
+      for (const s of row.says) expect(err.message).toContain(s);
+    });
+  }
+
+  it("seed 2^53-1 and weight 1,000,000 and connections 2^31-1 are the accepted maxima", () => {
+    const bal = new Balancer({ backends: [{ name: "a", weight: 1_000_000, connections: MAX }], seed: Number.MAX_SAFE_INTEGER });
+    expect(bal.get("a")).toMatchObject({ weight: 1_000_000, active: MAX });
+  });
+});
