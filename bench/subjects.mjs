@@ -1,0 +1,274 @@
+// The implementations bench/core.mjs times, each behind one interface:
+// subject(kind, n, scenario, options) → { run(k), trace(k) }.
+//
+// core.mjs imports this file once per table row under its own query string,
+// and the query is passed on to the bundle and the baselines, so each row
+// gets private copies of Balancer, Lease and the loops below. Every call
+// site then sees a single implementation, as it would in an application;
+// FINDINGS measured a shared (polymorphic) site at 3x the cost at n=3.
+//
+// Scenarios: "strict" acquires and releases at once (counts stay 0/1);
+// "held" keeps ~n/2 requests open in a ring and releases the oldest after
+// each acquire, so counts differ and the API's tree reorders on every call.
+
+import { readFileSync } from "node:fs";
+
+const tag = new URL(import.meta.url).search;
+const sibling = (path) => new URL(path + tag, import.meta.url).href;
+const { Balancer } = await import(sibling("../dist/index.js"));
+const { createArrayScan, createSeedMapScan } = await import(sibling("./baselines.mjs"));
+
+/** What the injected constant clock returns (ms). */
+export const NOW = 1_700_000_000_000;
+const constantClock = () => NOW;
+
+export const heldCount = (n) => Math.max(1, n >> 1);
+const backendName = (i) => `backend-${i}`;
+const indexOf = (name) => Number(name.slice(8));
+
+/**
+ * kind: "api" | "raw" | "array" | "seed". For "api", options.clock is
+ * "constant" or "default", options.algorithm a name (default least-connections)
+ * and options.weighted gives backend i weight 1 + i % 4.
+ */
+export function subject(kind, n, scenario, options = {}) {
+  if (scenario !== "strict" && scenario !== "held") throw new Error(`unknown scenario ${scenario}`);
+  const make = { api: apiSubject, raw: rawSubject, array: arraySubject, seed: seedSubject }[kind];
+  if (make === undefined) throw new Error(`unknown subject ${kind}`);
+  return make(n, scenario === "held", options);
+}
+
+function apiSubject(n, held, { clock = "constant", algorithm, weighted = false }) {
+  const backends = [];
+  for (let i = 0; i < n; i++) backends.push(weighted ? { name: backendName(i), weight: 1 + (i % 4) } : backendName(i));
+  const lb = new Balancer({ backends, algorithm, ...(clock === "constant" ? { clock: constantClock } : {}) });
+  if (!held) {
+    return {
+      run(k) {
+        let sum = 0;
+        for (let j = 0; j < k; j++) {
+          const l = lb.acquire();
+          sum += l.release() ? 1 : 0;
+        }
+        return sum;
+      },
+      trace(k) {
+        const picks = [];
+        for (let j = 0; j < k; j++) {
+          const l = lb.acquire();
+          picks.push(indexOf(l.backend));
+          l.release();
+        }
+        return picks;
+      },
+    };
+  }
+  const size = heldCount(n);
+  const ring = [];
+  // Every weighted-round-robin pick scans all n: filling 50,000 leases that
+  // way at n=100,000 would take about 30 s, so least-connections fills them.
+  if (lb.algorithm === "weighted-round-robin") lb.algorithm = "least-connections";
+  for (let j = 0; j < size; j++) ring.push(lb.acquire());
+  if (algorithm !== undefined) lb.algorithm = algorithm;
+  let at = 0;
+  return {
+    run(k) {
+      let sum = 0;
+      for (let j = 0; j < k; j++) {
+        const l = lb.acquire();
+        sum += ring[at].release() ? 1 : 0;
+        ring[at] = l;
+        at = at + 1 === size ? 0 : at + 1;
+      }
+      return sum;
+    },
+    trace(k) {
+      const picks = [];
+      for (let j = 0; j < k; j++) {
+        const l = lb.acquire();
+        picks.push(indexOf(l.backend));
+        ring[at].release();
+        ring[at] = l;
+        at = at + 1 === size ? 0 : at + 1;
+      }
+      return picks;
+    },
+  };
+}
+
+// The release core without the bindings: the same Wasm bytes the bundle
+// inlines, instantiated here so its exports are called with nothing between.
+function rawSubject(n, held) {
+  const module = new WebAssembly.Module(readFileSync(new URL("../build/core.wasm", import.meta.url)));
+  const e = new WebAssembly.Instance(module, {}).exports;
+  if (e.reset(n, 0, 0) < 0) throw new Error(`core cannot hold ${n} backends`);
+  for (let i = 0; i < n; i++) e.add(1);
+  const acquire = e.acquire;
+  const release = e.release;
+  const now = NOW;
+  if (!held) {
+    return {
+      run(k) {
+        let sum = 0;
+        for (let j = 0; j < k; j++) sum += release(acquire(0, now));
+        return sum;
+      },
+      trace(k) {
+        const picks = [];
+        for (let j = 0; j < k; j++) {
+          const i = acquire(0, now);
+          picks.push(i);
+          release(i);
+        }
+        return picks;
+      },
+    };
+  }
+  const size = heldCount(n);
+  const ring = new Int32Array(size);
+  for (let j = 0; j < size; j++) ring[j] = acquire(0, now);
+  let at = 0;
+  return {
+    run(k) {
+      let sum = 0;
+      for (let j = 0; j < k; j++) {
+        const i = acquire(0, now);
+        sum += release(ring[at]);
+        ring[at] = i;
+        at = at + 1 === size ? 0 : at + 1;
+      }
+      return sum;
+    },
+    trace(k) {
+      const picks = [];
+      for (let j = 0; j < k; j++) {
+        const i = acquire(0, now);
+        picks.push(i);
+        release(ring[at]);
+        ring[at] = i;
+        at = at + 1 === size ? 0 : at + 1;
+      }
+      return picks;
+    },
+  };
+}
+
+function arraySubject(n, held) {
+  const { active, acquire, release } = createArrayScan(n);
+  if (!held) {
+    return {
+      run(k) {
+        let sum = 0;
+        for (let j = 0; j < k; j++) {
+          const i = acquire();
+          release(i);
+          sum += i;
+        }
+        return sum;
+      },
+      trace(k) {
+        const picks = [];
+        for (let j = 0; j < k; j++) {
+          const i = acquire();
+          picks.push(i);
+          release(i);
+        }
+        return picks;
+      },
+    };
+  }
+  // Filled directly: from all-zero counts, n/2 acquires give backends
+  // 0..n/2-1 one each, in order. trace() checks this against the API.
+  const size = heldCount(n);
+  const ring = new Int32Array(size);
+  for (let j = 0; j < size; j++) {
+    ring[j] = j;
+    active[j] = 1;
+  }
+  let at = 0;
+  return {
+    run(k) {
+      let sum = 0;
+      for (let j = 0; j < k; j++) {
+        const i = acquire();
+        release(ring[at]);
+        ring[at] = i;
+        at = at + 1 === size ? 0 : at + 1;
+        sum += i;
+      }
+      return sum;
+    },
+    trace(k) {
+      const picks = [];
+      for (let j = 0; j < k; j++) {
+        const i = acquire();
+        picks.push(i);
+        release(ring[at]);
+        ring[at] = i;
+        at = at + 1 === size ? 0 : at + 1;
+      }
+      return picks;
+    },
+  };
+}
+
+function seedSubject(n, held) {
+  const names = [];
+  for (let i = 0; i < n; i++) names.push(backendName(i));
+  const { backendStates, routeRequest, requestComplete } = createSeedMapScan(names);
+  if (!held) {
+    return {
+      run(k) {
+        let sum = 0;
+        for (let j = 0; j < k; j++) {
+          const b = routeRequest();
+          requestComplete(b);
+          sum += b.length;
+        }
+        return sum;
+      },
+      trace(k) {
+        const picks = [];
+        for (let j = 0; j < k; j++) {
+          const b = routeRequest();
+          picks.push(indexOf(b));
+          requestComplete(b);
+        }
+        return picks;
+      },
+    };
+  }
+  // Filled directly, as in arraySubject: routing 50,000 requests through a
+  // 100,000-backend scan first would take about 20 s.
+  const size = heldCount(n);
+  const ring = [];
+  for (let j = 0; j < size; j++) {
+    ring.push(names[j]);
+    backendStates.get(names[j]).activeConnections = 1;
+  }
+  let at = 0;
+  return {
+    run(k) {
+      let sum = 0;
+      for (let j = 0; j < k; j++) {
+        const b = routeRequest();
+        requestComplete(ring[at]);
+        ring[at] = b;
+        at = at + 1 === size ? 0 : at + 1;
+        sum += b.length;
+      }
+      return sum;
+    },
+    trace(k) {
+      const picks = [];
+      for (let j = 0; j < k; j++) {
+        const b = routeRequest();
+        picks.push(indexOf(b));
+        requestComplete(ring[at]);
+        ring[at] = b;
+        at = at + 1 === size ? 0 : at + 1;
+      }
+      return picks;
+    },
+  };
+}
