@@ -5,10 +5,13 @@
 // totals, lastUsed, weights, states and the order of names) must be equal.
 // Small tables (<= 32 backends) exercise the core's scans, large ones (33 to
 // a few hundred) its selection trees; both run in "first" and "rotate" mode.
+// The threads build (createShared, used from one thread) runs the same
+// sequences minus add/remove, which a shared table refuses.
 
 import { afterAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { Balancer, ChoiceLease, LeastconnError, type Lease } from "../../bindings/index.js";
+import { Balancer, ChoiceLease, LeastconnError, type BalancerOptions, type Lease } from "../../bindings/index.js";
+import { createShared } from "../../bindings/shared.js";
 import { MAX_ACTIVE, MAX_WEIGHT, Model, ModelError, type ModelLease } from "./model.js";
 
 type Op =
@@ -159,13 +162,17 @@ function both<A, B>(step: number, op: Op, onBal: () => A, onModel: () => B): [A,
   return [a, b as B];
 }
 
-function run(s: Scenario): void {
+type Make = (options: BalancerOptions) => Balancer;
+const privateTable: Make = (options) => new Balancer(options);
+const sharedTable: Make = (options) => createShared(options).balancer;
+
+function run(s: Scenario, make: Make = privateTable): void {
   const started = performance.now();
   const pool = namePool(s.specs.length + 24);
   const backends = s.specs.map((spec, i) => ({ name: pool[i]!, ...spec }));
   let now = 0;
   const options = { backends, algorithm: s.algorithm, seed: s.seed, tieBreak: s.rotate ? ("rotate" as const) : ("first" as const) };
-  const bal = new Balancer({ ...options, clock: () => now });
+  const bal = make({ ...options, clock: () => now });
   const model = new Model(options);
   compareState(bal, model, -1, "init");
   const leases: Array<[Lease, ModelLease]> = [];
@@ -260,15 +267,15 @@ function run(s: Scenario): void {
 
 describe("Balancer equals the reference model, step by step", () => {
   it("small tables (0..32 backends: the core scans), 600 runs x 300 operations", () => {
-    fc.assert(fc.property(scenarioArb(0, 32, 300), run), { numRuns: 600 });
+    fc.assert(fc.property(scenarioArb(0, 32, 300), (sc) => run(sc)), { numRuns: 600 });
   });
 
   it("tables around the scan limit (28..40 backends), 100 runs x 500 operations", () => {
-    fc.assert(fc.property(scenarioArb(28, 40, 500), run), { numRuns: 100 });
+    fc.assert(fc.property(scenarioArb(28, 40, 500), (sc) => run(sc)), { numRuns: 100 });
   });
 
   it("large tables (33..300 backends: the core uses its trees), 200 runs x 1000 operations", () => {
-    fc.assert(fc.property(scenarioArb(33, 300, 1000), run), { numRuns: 200 });
+    fc.assert(fc.property(scenarioArb(33, 300, 1000), (sc) => run(sc)), { numRuns: 200 });
   });
 
   it("large tables where everything ties (weights 1, counts 0), rotate and first, 40 runs x 500 operations", () => {
@@ -289,7 +296,18 @@ describe("Balancer equals the reference model, step by step", () => {
         { minLength: 500, maxLength: 500 },
       ),
     });
-    fc.assert(fc.property(flat, run), { numRuns: 40 });
+    fc.assert(fc.property(flat, (sc) => run(sc)), { numRuns: 40 });
+  });
+
+  const fixedMembership = (a: fc.Arbitrary<Scenario>): fc.Arbitrary<Scenario> =>
+    a.map((sc) => ({ ...sc, ops: sc.ops.map((op): Op => (op.t === "add" || op.t === "remove" ? { t: "acquire" } : op)) }));
+
+  it("threads build (createShared, one thread), small tables, 200 runs x 300 operations", () => {
+    fc.assert(fc.property(fixedMembership(scenarioArb(0, 32, 300)), (sc) => run(sc, sharedTable)), { numRuns: 200 });
+  });
+
+  it("threads build (createShared, one thread), large tables, 40 runs x 1000 operations", () => {
+    fc.assert(fc.property(fixedMembership(scenarioArb(33, 300, 1000)), (sc) => run(sc, sharedTable)), { numRuns: 40 });
   });
 
   afterAll(() => {
