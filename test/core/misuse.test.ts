@@ -334,6 +334,8 @@ const ERROR_ROWS: ErrorRow[] = [
   { title: "setActive(undefined, 1)", call: (b) => b.setActive(undefined as never, 1), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", says: ["undefined"] },
   // Bad option objects are bad values too.
   { title: "add with options null", call: (b) => b.add("e", null as never), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", says: ["null"] },
+  { title: 'add with options "heavy"', call: (b) => b.add("e", "heavy" as never), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", says: ['"heavy"'] },
+  { title: 'acquire("p2c"), a string where options must be', call: (b) => b.acquire("p2c" as never), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", says: ['"p2c"'] },
 ];
 
 describe("every error: class, code, field, message; and a throwing call changes nothing", () => {
