@@ -1,0 +1,50 @@
+// Deno's share of the cross-runtime suite, driven from vitest: type-checks
+// the Deno test files and the Web Worker in one `deno check` (checking each
+// worker as it starts costs seconds per worker), then runs them with
+// `deno test` and compares what they printed with Node's own run.
+// Nothing is downloaded: --cached-only, and deno.json points Deno at the
+// installed node_modules.
+
+import { describe, expect, it } from "vitest";
+import { checkShared, PAIRS_PER_WORKER, WORKERS, type SharedOutcome } from "./hammer.js";
+import { between, DENO, DIST_URL, readGolden, ROOT, runDeno, skipRuntime, type ProcessResult } from "./harness.js";
+import { loadLibrary } from "./library.js";
+import { runScenario } from "./scenario.js";
+import { listTranscripts } from "./transcripts.js";
+
+const FILES = ["test/runtimes/deno/conformance.deno.ts", "test/runtimes/deno/shared.deno.ts", "test/runtimes/deno/transcripts.deno.ts"];
+const COMMON = ["--config", "deno.json", "--cached-only"];
+
+function explain(run: ProcessResult): string {
+  return `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
+}
+
+describe.skipIf(skipRuntime("Deno", DENO))("Deno", () => {
+  let run: ProcessResult;
+
+  it("type-checks the Deno tests and the worker", async () => {
+    const check = await runDeno(["check", ...COMMON, ...FILES, "test/runtimes/web-worker.ts"]);
+    expect(check.code, explain(check)).toBe(0);
+  });
+
+  it("passes every Deno test", async () => {
+    run = await runDeno(["test", "--no-check", ...COMMON, "--allow-read", ...FILES]);
+    expect(run.code, explain(run)).toBe(0);
+    // conformance, shared, "transcripts exist", and one per transcript.
+    const expected = 3 + listTranscripts(ROOT).length;
+    expect(run.stdout, explain(run)).toMatch(new RegExp(`^ok \\| ${expected} passed \\| 0 failed`, "m"));
+  });
+
+  it("prints the same scenario report as Node, byte for byte", async () => {
+    const node = runScenario(await loadLibrary(DIST_URL)).text;
+    expect(between(run.stdout, "scenario")).toBe(node);
+    expect(node).toBe(readGolden());
+  });
+
+  it(`loses no update with two Web Workers (${PAIRS_PER_WORKER} pairs each)`, () => {
+    const outcome = JSON.parse(between(run.stdout, "shared")) as SharedOutcome;
+    console.log(`deno shared: ${outcome.ms} ms, contended picks ${outcome.reports.map((r) => r.contended).join(" + ")}`);
+    expect(checkShared(outcome)).toEqual([]);
+    expect(outcome.snapshot.reduce((n, b) => n + b.total, 0)).toBe(WORKERS * PAIRS_PER_WORKER);
+  });
+});
