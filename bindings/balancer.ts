@@ -186,6 +186,15 @@ function normalizeSpecs(list: unknown): NormalSpec[] {
   return out;
 }
 
+// Option bags are optional, but when given must be plain objects.
+function checkOptions<T extends object>(value: T | undefined, field: string): Partial<T> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new InvalidArgumentError(field, `must be an object, got ${describe(value)}`);
+  }
+  return value;
+}
+
 function checkSeed(seed: unknown): number {
   if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) {
     throw new InvalidArgumentError("seed", `must be an integer from 0 to 2^53-1, got ${describe(seed)}`);
@@ -285,12 +294,17 @@ export class Balancer {
    * can take traffic (no backends, or all down, draining or weight 0).
    */
   acquire(options?: AcquireOptions): Lease | null {
-    const alg = options?.algorithm === undefined ? this.algorithmValue : algorithmId(options.algorithm);
+    const alg = options === undefined ? this.algorithmValue : this.algorithmOf(options);
     const core = this.core;
     const i = core.exports.acquire(alg, this.clock());
     if (i < 0) return null;
     const slot = this.slots[i]!;
     return alg === AlgorithmId.PowerOfTwoChoices ? this.choiceLease(slot) : new Lease(this, slot);
+  }
+
+  private algorithmOf(options: AcquireOptions): AlgorithmId {
+    const { algorithm } = checkOptions(options, "options");
+    return algorithm === undefined ? this.algorithmValue : algorithmId(algorithm);
   }
 
   private choiceLease(slot: Slot): ChoiceLease {
@@ -323,11 +337,12 @@ export class Balancer {
   }
 
   /** Adds a backend at the end of the order. */
-  add(name: string, options: { weight?: number; connections?: number } = {}): void {
+  add(name: string, options?: { weight?: number; connections?: number }): void {
     this.checkMembershipOpen("add");
     checkName(name, "name");
-    const weight = options.weight === undefined ? 1 : checkWeight(options.weight);
-    const connections = options.connections === undefined ? 0 : checkActive(options.connections, "connections");
+    const opts = checkOptions(options, "options");
+    const weight = opts.weight === undefined ? 1 : checkWeight(opts.weight);
+    const connections = opts.connections === undefined ? 0 : checkActive(opts.connections, "connections");
     if (this.byName.has(name)) throw new DuplicateBackendError(name);
     this.append(name, weight, connections);
   }
@@ -365,6 +380,7 @@ export class Balancer {
 
   /** Resolves once `name` has left the table (at once if it is not in it). */
   drained(name: string): Promise<void> {
+    checkName(name, "name");
     const slot = this.byName.get(name);
     if (slot === undefined) return Promise.resolve();
     return new Promise((resolve) => {
@@ -446,7 +462,8 @@ export class Balancer {
 
   private slot(name: string): Slot {
     const slot = this.byName.get(name);
-    if (slot === undefined) throw new UnknownBackendError(String(name));
-    return slot;
+    if (slot !== undefined) return slot;
+    checkName(name, "name");
+    throw new UnknownBackendError(name);
   }
 }
