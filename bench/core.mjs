@@ -12,6 +12,7 @@
 // implementations.
 
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
@@ -61,6 +62,10 @@ function freshSubjects(label) {
 
 let sink = 0;
 const clockMs = () => Number(process.hrtime.bigint()) / 1e6;
+const cpuMs = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
 
 // Batch size for `run`: doubles until a batch is measurable, then scales to BATCH_MS.
 function batchSize(run) {
@@ -74,21 +79,26 @@ function batchSize(run) {
   }
 }
 
-/** Median ns per call of one pass over `run`, k calls per sample. */
+// ns per call over one pass: the mean, not the median batch, because a
+// scavenge lands in a few batches only and the median would drop the cost of
+// every allocation (a power-of-two-choices lease: 290 ns median, 630 ns mean).
+// Batches are timed in process CPU time: it counts the GC's helper threads
+// but not the time this process waits for a core on a shared machine, which
+// otherwise swung pass means by 2x. Other noise is left to the median across
+// passes.
 function measure(run, k, warmupMs) {
   const bench = new Bench({
     time: RUN_MS,
     iterations: MIN_BATCHES,
     warmupTime: warmupMs,
     warmupIterations: 3,
-    timestampProvider: "hrtimeNow",
   });
   bench.add(
     "batch",
     () => {
-      const t0 = bench.now();
+      const t0 = cpuMs();
       sink += run(k);
-      const elapsed = bench.now() - t0;
+      const elapsed = cpuMs() - t0;
       return { overriddenDuration: elapsed / k, overriddenIterationCost: elapsed };
     },
     { async: false },
@@ -96,7 +106,7 @@ function measure(run, k, warmupMs) {
   bench.runSync();
   const result = bench.tasks[0].result;
   if (result.state !== "completed") throw new Error(`benchmark ${result.state}: ${result.error ?? ""}`);
-  return result.latency.p50 * 1e6;
+  return result.latency.mean * 1e6;
 }
 
 const median = (xs) => {
@@ -186,6 +196,13 @@ function revision() {
   }
 }
 
+// The working tree is shared: note whether the build changed under the run.
+function buildHash() {
+  const hash = createHash("sha256");
+  for (const file of ["build/core.wasm", "dist/index.js"]) hash.update(readFileSync(new URL(file, root)));
+  return hash.digest("hex");
+}
+
 function sizes() {
   const wasm = statSync(new URL("build/core.wasm", root)).size;
   const min = readFileSync(new URL("dist/index.min.js", root));
@@ -198,6 +215,7 @@ progress("checking that every implementation picks the same backends");
 await checkSamePicks();
 
 // Read before timing, so they describe the build that was measured.
+const hashBefore = buildHash();
 const size = sizes();
 const commit = revision();
 const loadBefore = os.loadavg()[0];
@@ -224,6 +242,8 @@ const dateNowNs = (() => {
   return median(Array.from({ length: PASSES }, (_, pass) => measure(run, k, pass === 0 ? FIRST_WARMUP_MS : WARMUP_MS)));
 })();
 const loadAfter = os.loadavg()[0];
+const rebuilt = buildHash() !== hashBefore;
+if (rebuilt) progress("warning: build/core.wasm or dist/index.js changed during the run; run it again");
 
 const seconds = (performance.now() - started) / 1000;
 const seedNs = (scenario, n) => main.find((r) => r.kind === "seed" && r.scenario === scenario).ns.get(n);
@@ -237,6 +257,7 @@ function spreadSummary() {
 // ---- report ----
 
 const lines = [];
+if (rebuilt) lines.push("**The build changed during this run: some rows may have timed a different core. Run it again.**", "");
 lines.push(
   `Machine: ${cpuModel()}, ${os.availableParallelism()} CPUs (nproc), ${os.platform()}/${os.arch()}; ` +
     `Node ${process.version} (V8 ${process.versions.v8}). Commit ${commit}, ${new Date().toISOString().slice(0, 10)}; ` +
@@ -245,7 +266,8 @@ lines.push(
       ? " (the machine was busy: absolute figures run high, ratios within the run hold better)."
       : "."),
   "",
-  `Nanoseconds per acquire+release: the median over ${PASSES} passes of each pass's median batch mean; ` +
+  `Nanoseconds per acquire+release: process CPU time (all threads, so garbage collection counts and waiting for a core does not), ` +
+    `the median over ${PASSES} passes of each pass's mean; ` +
     `pass-to-pass spread (max − min) / median: ${spreadSummary()}. In brackets, the seed's Map scan time ` +
     "÷ this time at the same n and scenario (higher is faster). *strict*: `const l = lb.acquire(); l.release();`. " +
     "*held*: ~n/2 leases stay open in a ring and the oldest is released after each acquire.",

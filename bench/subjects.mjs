@@ -18,6 +18,10 @@ const sibling = (path) => new URL(path + tag, import.meta.url).href;
 const { Balancer } = await import(sibling("../dist/index.js"));
 const { createArrayScan, createSeedMapScan } = await import(sibling("./baselines.mjs"));
 
+// Read once, when core.mjs sets up its rows, so a rebuild by someone else
+// mid-run cannot hand the raw row different bytes from the bundle's.
+const coreBytes = readFileSync(new URL("../build/core.wasm", import.meta.url));
+
 /** What the injected constant clock returns (ms). */
 export const NOW = 1_700_000_000_000;
 const constantClock = () => NOW;
@@ -99,7 +103,7 @@ function apiSubject(n, held, { clock = "constant", algorithm, weighted = false }
 // The release core without the bindings: the same Wasm bytes the bundle
 // inlines, instantiated here so its exports are called with nothing between.
 function rawSubject(n, held) {
-  const module = new WebAssembly.Module(readFileSync(new URL("../build/core.wasm", import.meta.url)));
+  const module = new WebAssembly.Module(coreBytes);
   const e = new WebAssembly.Instance(module, {}).exports;
   if (e.reset(n, 0, 0) < 0) throw new Error(`core cannot hold ${n} backends`);
   for (let i = 0; i < n; i++) e.add(1);
