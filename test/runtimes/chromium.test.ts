@@ -81,4 +81,17 @@ describe.skipIf(skipRuntime("Chromium", CHROMIUM))("Chromium", () => {
     expect(outcome.snapshot.reduce((n, b) => n + b.total, 0)).toBe(WORKERS * PAIRS_PER_WORKER);
     expect(pageErrors).toEqual([]);
   });
+
+  it("runs examples/browser.html", async () => {
+    const example = await browser!.newPage();
+    try {
+      await example.goto(`${server!.url}/examples/browser.html`);
+      await example.waitForFunction("document.getElementById('out').textContent.includes('worker')", null, { timeout: 20_000 });
+      expect(await example.evaluate("document.getElementById('out').textContent")).toBe(
+        "picked api-1 then api-2\nworker picked a,b,a,b totals a=2 b=2\n",
+      );
+    } finally {
+      await example.close();
+    }
+  });
 });

@@ -22,8 +22,8 @@ function explain(run: ProcessResult): string {
 describe.skipIf(skipRuntime("Deno", DENO))("Deno", () => {
   let run: ProcessResult;
 
-  it("type-checks the Deno tests and the worker", async () => {
-    const check = await runDeno(["check", ...COMMON, ...FILES, "test/runtimes/web-worker.ts"]);
+  it("type-checks the Deno tests, the worker and examples/deno.ts", async () => {
+    const check = await runDeno(["check", ...COMMON, ...FILES, "test/runtimes/web-worker.ts", "examples/deno.ts"]);
     expect(check.code, explain(check)).toBe(0);
   });
 
@@ -46,5 +46,11 @@ describe.skipIf(skipRuntime("Deno", DENO))("Deno", () => {
     console.log(`deno shared: ${outcome.ms} ms, contended picks ${outcome.reports.map((r) => r.contended).join(" + ")}`);
     expect(checkShared(outcome)).toEqual([]);
     expect(outcome.snapshot.reduce((n, b) => n + b.total, 0)).toBe(WORKERS * PAIRS_PER_WORKER);
+  });
+
+  it("runs examples/deno.ts", async () => {
+    const example = await runDeno(["run", "--no-check", ...COMMON, "--allow-read", "examples/deno.ts"]);
+    expect(example.code, explain(example)).toBe(0);
+    expect(example.stdout).toBe("picked api-1 then api-3\nworker picked a,b,a,b totals a=2 b=2\n");
   });
 });

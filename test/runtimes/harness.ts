@@ -71,8 +71,8 @@ const TYPES: Record<string, string> = {
 };
 
 /**
- * Serves `pages` (URL path → body) and the files under dist/ and
- * test/transcripts/ on 127.0.0.1, every response cross-origin isolated so
+ * Serves `pages` (URL path → body) and the files under dist/, examples/
+ * and test/transcripts/ on 127.0.0.1, every response cross-origin isolated so
  * pages may share memory with their workers.
  */
 export async function startServer(pages: Record<string, string>): Promise<TestServer> {
@@ -88,7 +88,7 @@ export async function startServer(pages: Record<string, string>): Promise<TestSe
       return;
     }
     const file = join(ROOT, path);
-    const allowed = (path.startsWith("/dist/") || path.startsWith("/test/transcripts/")) && !path.includes("..");
+    const allowed = ["/dist/", "/examples/", "/test/transcripts/"].some((dir) => path.startsWith(dir)) && !path.includes("..");
     if (allowed && existsSync(file)) {
       res.writeHead(200, { "Content-Type": type }).end(readFileSync(file));
       return;

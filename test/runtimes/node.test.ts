@@ -3,6 +3,7 @@
 // and two worker_threads hammering one shared table. The scenario report
 // produced here is also what deno.test.ts and chromium.test.ts compare with.
 
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -76,5 +77,12 @@ describe("shared memory with worker_threads", () => {
     expect(checkShared(outcome)).toEqual([]);
     expect(outcome.snapshot.map((b) => b.active)).toEqual([0, 0, 0, 0]);
     expect(outcome.snapshot.reduce((n, b) => n + b.total, 0)).toBe(WORKERS * PAIRS_PER_WORKER);
+  });
+});
+
+describe("examples/node.mjs", () => {
+  it("prints its picks", () => {
+    const out = execFileSync(process.execPath, ["examples/node.mjs"], { cwd: ROOT, encoding: "utf8" });
+    expect(out).toBe("picked api-1 then api-2\nworker picked a,b,a,b totals a=2 b=2\n");
   });
 });
