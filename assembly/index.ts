@@ -6,7 +6,8 @@
 //
 // Layout (from BASE, every array `cap` slots long, cap a power of two):
 //   header | active u32 | weight u32 | state u32 | total u64 | last f64 |
-//   swrr current i64 | lc tree u64[2cap] | wlc tree u32[2cap] | eligible u32
+//   swrr current i64 | lc tree u64[nodes] | wlc tree u32[nodes] | eligible u32
+// where nodes = the 4-ary trees' node count (see relayout).
 // Nothing that counts lives in a global: the threads build (ASC_FEATURE_THREADS)
 // shares this same memory between instances, so globals only cache offsets
 // derived from the header and per-call scratch (the p2c samples).
@@ -72,6 +73,8 @@ let offWlct: usize = 0;
 let offElig: usize = 0;
 let offEnd: usize = 0;
 let capCache: u32 = 0;
+let leafCount: u32 = 0; // leaves of each tree: the least power of 4 >= cap
+let leafBase: u32 = 0;  // node number of the first leaf: (leafCount - 1) / 3
 
 // p2c samples of the last acquire on this instance (scratch, not shared).
 let sampleFirst: i32 = -1;
@@ -109,13 +112,14 @@ let sampleSecond: i32 = -1;
 }
 @inline function weightOf(i: u32): u32 { return load<u32>(offWeight + (<usize>i << 2)); }
 @inline function stateOf(i: u32): u32 { return load<u32>(offState + (<usize>i << 2)); }
-@inline function wlctAt(node: u32): u32 { return load<u32>(offWlct + (<usize>node << 2)); }
 @inline function eligAt(k: u32): u32 { return load<u32>(offElig + (<usize>k << 2)); }
 
 // A backend can be picked when it is up, has weight and its count can grow.
 @inline function routable(i: u32): bool {
   return stateOf(i) == STATE_UP && weightOf(i) != 0 && activeOf(i) != FULL;
 }
+// The same, kept out of line for the colder paths: the release build must fit 4 KiB.
+function isRoutable(i: u32): bool { return routable(i); }
 
 // The six per-backend arrays in layout order: active, weight, state (4 bytes
 // a slot), then total, last, swrr current (8 bytes a slot).
@@ -133,9 +137,13 @@ function relayout(cap: u32): void {
   offTotal = arrayAt(3, cap);
   offLast = arrayAt(4, cap);
   offCurw = arrayAt(5, cap);
+  leafCount = 1;
+  while (leafCount < cap) leafCount <<= 2;
+  leafBase = (leafCount - 1) / 3;
+  const nodes = <usize>(leafBase + leafCount + 4); // + 3 alignment slots, rounded to even
   offLct = offCurw + (c << 3);
-  offWlct = offLct + (c << 4);
-  offElig = offWlct + (c << 3);
+  offWlct = offLct + (nodes << 3);
+  offElig = offWlct + (nodes << 2);
   offEnd = offElig + (c << 2);
   capCache = cap;
 }
@@ -183,14 +191,19 @@ function seed(s: f64): void {
 export function random32(): u32 { return rngNext(); }
 
 // ---- selection trees ----
+// Both trees are 4-ary (half the levels of a binary tree, and a node's four
+// children share a cache line): node 0 is the root, node k's children are
+// 4k+1..4k+4, leaves start at node `leafBase`, and node k is stored in slot
+// k + 3 so that every group of siblings is 32-byte aligned.
+//
 // The least-connections tree is a min-tree of packed u64 keys,
-// (active << 32) | index, leaves at cap + i: one integer compare orders by
-// count and then by index, so the root is exactly what a scan from index 0
-// with strict `<` returns. Unroutable leaves carry FULL in the high half.
-// An update climbs from the leaf and stops at the first unchanged node.
+// (active << 32) | index: one integer compare orders by count and then by
+// index, so the root is exactly what a scan from index 0 with strict `<`
+// returns. Unroutable leaves carry FULL in the high half. An update climbs
+// from the leaf and stops at the first node whose minimum did not change.
 //
 // The weighted tree holds backend indices (NIL for empty leaves) because
-// active/weight has no exact packed form; the left child wins ties.
+// active/weight has no exact packed form; the earliest child wins ties.
 
 const EMPTY_KEY: u64 = 0xFFFFFFFFFFFFFFFF;
 
@@ -198,34 +211,48 @@ const EMPTY_KEY: u64 = 0xFFFFFFFFFFFFFFFF;
   const hi: u64 = routable(i) ? <u64>activeOf(i) : <u64>FULL;
   return (hi << 32) | <u64>i;
 }
-@inline function lcAt(node: u32): u64 { return load<u64>(offLct + (<usize>node << 3)); }
-@inline function lcSet(node: u32, v: u64): void { store<u64>(offLct + (<usize>node << 3), v); }
+@inline function lcAt(node: u32): u64 { return load<u64>(offLct + (<usize>(node + 3) << 3)); }
+@inline function lcSet(node: u32, v: u64): void { store<u64>(offLct + (<usize>(node + 3) << 3), v); }
+@inline function wlctAt(node: u32): u32 { return load<u32>(offWlct + (<usize>(node + 3) << 2)); }
+@inline function wlcSet(node: u32, v: u32): void { store<u32>(offWlct + (<usize>(node + 3) << 2), v); }
 
 // Strictly better for weighted least-connections: active/weight smaller,
 // compared by cross-multiplication (both factors < 2^32, so no overflow).
 function wlcLess(i: u32, j: u32): bool {
-  const ri = i != NIL && routable(i);
-  const rj = j != NIL && routable(j);
+  const ri = i != NIL && isRoutable(i);
+  const rj = j != NIL && isRoutable(j);
   if (!rj) return ri;
   if (!ri) return false;
   return <u64>activeOf(i) * <u64>weightOf(j) < <u64>activeOf(j) * <u64>weightOf(i);
 }
 
-@inline function wlcWinner(l: u32, r: u32): u32 { return wlcLess(r, l) ? r : l; }
+function lcMinOfChildren(k: u32): u64 {
+  const c = (k << 2) + 1;
+  const a = lcAt(c), b = lcAt(c + 1), d = lcAt(c + 2), e = lcAt(c + 3);
+  const ab = a < b ? a : b;
+  const de = d < e ? d : e;
+  return ab < de ? ab : de;
+}
+
+function wlcBestOfChildren(k: u32): u32 {
+  const c = (k << 2) + 1;
+  let best = wlctAt(c);
+  for (let j: u32 = 1; j < 4; j++) {
+    const w = wlctAt(c + j);
+    if (wlcLess(w, best)) best = w;
+  }
+  return best;
+}
 
 function buildTrees(bits: u32): void {
-  const cap = capCache;
   const n = count();
-  for (let i: u32 = 0; i < cap; i++) {
-    if (bits & F_LC_OK) lcSet(cap + i, i < n ? lcLeaf(i) : EMPTY_KEY);
-    if (bits & F_WLC_OK) store<u32>(offWlct + (<usize>(cap + i) << 2), i < n ? i : NIL);
+  for (let i: u32 = 0; i < leafCount; i++) {
+    if (bits & F_LC_OK) lcSet(leafBase + i, i < n ? lcLeaf(i) : EMPTY_KEY);
+    if (bits & F_WLC_OK) wlcSet(leafBase + i, i < n ? i : NIL);
   }
-  for (let k = cap - 1; k >= 1; k--) {
-    if (bits & F_LC_OK) {
-      const l = lcAt(k << 1), r = lcAt((k << 1) | 1);
-      lcSet(k, l < r ? l : r);
-    }
-    if (bits & F_WLC_OK) store<u32>(offWlct + (<usize>k << 2), wlcWinner(wlctAt(k << 1), wlctAt((k << 1) | 1)));
+  for (let k = <i32>leafBase - 1; k >= 0; k--) {
+    if (bits & F_LC_OK) lcSet(k, lcMinOfChildren(k));
+    if (bits & F_WLC_OK) wlcSet(k, wlcBestOfChildren(k));
   }
   setFlags(bits);
 }
@@ -234,24 +261,21 @@ function buildTrees(bits: u32): void {
 function touch(i: u32): void {
   if (!ASC_NO_ASSERT) assert(i < count(), "touch: index out of range");
   const f = flags();
-  const cap = capCache;
   if (f & F_LC_OK) {
-    let node = cap + i;
-    let v = lcLeaf(i);
-    lcSet(node, v);
-    while (node > 1) {
-      const sib = lcAt(node ^ 1);
-      if (sib < v) v = sib;
-      node >>= 1;
-      if (lcAt(node) == v) break;
-      lcSet(node, v);
+    let node = leafBase + i;
+    lcSet(node, lcLeaf(i));
+    while (node != 0) {
+      node = (node - 1) >> 2;
+      const m = lcMinOfChildren(node);
+      if (lcAt(node) == m) break;
+      lcSet(node, m);
     }
   }
   if (f & F_WLC_OK) {
-    let node = (cap + i) >> 1;
+    let node = leafBase + i;
     while (node != 0) {
-      store<u32>(offWlct + (<usize>node << 2), wlcWinner(wlctAt(node << 1), wlctAt((node << 1) | 1)));
-      node >>= 1;
+      node = (node - 1) >> 2;
+      wlcSet(node, wlcBestOfChildren(node));
     }
   }
 }
@@ -263,32 +287,32 @@ function touch(i: u32): void {
 function nodeMatches(node: u32, mode: u32, target: u32): bool {
   if (mode == 2) {
     const w = wlctAt(node);
-    return w != NIL && routable(w) &&
+    return w != NIL && isRoutable(w) &&
       <u64>activeOf(w) * <u64>weightOf(target) == <u64>activeOf(target) * <u64>weightOf(w);
   }
   const hi = <u32>(lcAt(node) >> 32);
   return mode == 0 ? hi != FULL : hi == target;
 }
 
-// First backend index >= start whose leaf matches, or NIL.
+// First backend index >= start whose leaf matches, or NIL: climb until a
+// later sibling matches, then descend to its earliest matching leaf.
 function findFrom(start: u32, mode: u32, target: u32): u32 {
-  const cap = capCache;
   if (start >= count()) return NIL;
-  let node = cap + start;
+  let node = leafBase + start;
   if (nodeMatches(node, mode, target)) return start;
-  while (true) {
-    while (node & 1) {
-      node >>= 1;
-      if (node <= 1) return NIL;
-    }
-    node++;
-    if (nodeMatches(node, mode, target)) {
-      while (node < cap) {
-        node <<= 1;
-        if (!nodeMatches(node, mode, target)) node++;
+  while (node != 0) {
+    const last = (((node - 1) >> 2) << 2) + 4;
+    for (let sib = node + 1; sib <= last; sib++) {
+      if (nodeMatches(sib, mode, target)) {
+        let at = sib;
+        while (at < leafBase) {
+          at = (at << 2) + 1;
+          while (!nodeMatches(at, mode, target)) at++;
+        }
+        return at - leafBase;
       }
-      return node - cap;
     }
+    node = (node - 1) >> 2;
   }
   return NIL;
 }
@@ -324,7 +348,7 @@ function scanLeastConn(): u32 {
 function pickLeastConn(): u32 {
   if (ASC_FEATURE_THREADS || count() <= SCAN_LIMIT) return scanLeastConn();
   if (!(flags() & F_LC_OK)) buildTrees(F_LC_OK);
-  const root = lcAt(1);
+  const root = lcAt(0);
   const active = <u32>(root >> 32);
   if (active == FULL) return NIL;
   const best = <u32>root;
@@ -339,7 +363,7 @@ function scanWeighted(): u32 {
   if (best == NIL || !(flags() & F_ROTATE)) return best;
   const a = <u64>activeOf(best), w = <u64>weightOf(best);
   for (let i = hget(H_ROT); i < n; i++) {
-    if (routable(i) && <u64>activeOf(i) * w == a * <u64>weightOf(i)) return i;
+    if (isRoutable(i) && <u64>activeOf(i) * w == a * <u64>weightOf(i)) return i;
   }
   return best;
 }
@@ -347,8 +371,8 @@ function scanWeighted(): u32 {
 function pickWeightedLeastConn(): u32 {
   if (ASC_FEATURE_THREADS) return scanWeighted();
   if (!(flags() & F_WLC_OK)) buildTrees(F_WLC_OK);
-  const best = wlctAt(1);
-  if (best == NIL || !routable(best)) return NIL;
+  const best = wlctAt(0);
+  if (best == NIL || !isRoutable(best)) return NIL;
   return flags() & F_ROTATE ? rotateFrom(best, 2, best) : best;
 }
 
@@ -359,7 +383,7 @@ function nextRoutable(start: u32): u32 {
     if (!(flags() & F_LC_OK)) buildTrees(F_LC_OK);
     return findFrom(start, 0, 0);
   }
-  for (let i = start; i < n; i++) if (routable(i)) return i;
+  for (let i = start; i < n; i++) if (isRoutable(i)) return i;
   return NIL;
 }
 
@@ -379,7 +403,7 @@ function pickSmoothWeighted(): u32 {
   let bestCur: i64 = 0;
   let total: i64 = 0;
   for (let i: u32 = 0; i < n; i++) {
-    if (!routable(i)) continue;
+    if (!isRoutable(i)) continue;
     const p = offCurw + (<usize>i << 3);
     const w = <i64>weightOf(i);
     const cur = load<i64>(p) + w;
@@ -410,7 +434,7 @@ function pickRandom(): u32 {
   const e = ensureEligible();
   if (e == 0) return NIL;
   const pick = eligAt(rngBelow(e));
-  return routable(pick) ? pick : NIL;
+  return isRoutable(pick) ? pick : NIL;
 }
 
 // Two distinct samples from the eligible list; fewer active wins, the
@@ -421,7 +445,7 @@ function pickTwoChoices(): u32 {
   if (e == 1) {
     const only = eligAt(0);
     sampleFirst = <i32>only;
-    return routable(only) ? only : NIL;
+    return isRoutable(only) ? only : NIL;
   }
   const r1 = rngBelow(e);
   let r2 = rngBelow(e - 1);
@@ -430,8 +454,8 @@ function pickTwoChoices(): u32 {
   const b = eligAt(r2);
   sampleFirst = <i32>a;
   sampleSecond = <i32>b;
-  const ra = routable(a);
-  const rb = routable(b);
+  const ra = isRoutable(a);
+  const rb = isRoutable(b);
   if (!ra) return rb ? b : NIL;
   if (!rb) return a;
   const ca = activeOf(a);
@@ -448,13 +472,9 @@ export function reset(capacity: u32, seedValue: f64, rotateTies: bool): i32 {
   while (cap < capacity && cap < MAX_CAP) cap <<= 1;
   relayout(cap);
   if (!ensureMemory(offEnd)) return ERR_NO_MEMORY;
-  hset(H_COUNT, 0);
+  memory.fill(BASE, 0, HEADER_SIZE);
   hset(H_CAP, cap);
-  hset(H_RR, 0);
-  hset(H_ROT, 0);
   hset(H_FLAGS, rotateTies ? F_ROTATE : 0);
-  hset(H_ELIGIBLE, 0);
-  hset(H_LOCK, 0);
   seed(seedValue);
   return 0;
 }
@@ -499,7 +519,7 @@ export function add(weight: u32): i32 {
   store<i64>(offCurw + (i << 3), 0);
   hset(H_COUNT, n + 1);
   const f = flags();
-  if (f & F_WLC_OK) store<u32>(offWlct + (<usize>(capCache + n) << 2), n);
+  if (f & F_WLC_OK) wlcSet(leafBase + n, n);
   touch(n);
   clearFlags(F_ELIG_OK);
   return <i32>n;
@@ -568,7 +588,7 @@ export function acquire(algorithm: u32, now: f64): i32 {
     default: return ERR_RANGE;
   }
   if (pick == NIL) return NONE;
-  if (!ASC_NO_ASSERT) assert(pick < count() && routable(pick), "acquire: picked a backend that cannot take traffic");
+  if (!ASC_NO_ASSERT) assert(pick < count() && isRoutable(pick), "acquire: picked a backend that cannot take traffic");
   const at = <usize>pick;
   if (ASC_FEATURE_THREADS) {
     // Another thread may have filled the last slot since the pick.
@@ -615,12 +635,5 @@ export function capacity(): u32 { return capCache; }
 
 /** Byte offsets of the arrays the bindings read directly (0 active, 1 weight, 2 state, 3 total, 4 last). */
 export function layout(which: u32): u32 {
-  switch (which) {
-    case 0: return <u32>offActive;
-    case 1: return <u32>offWeight;
-    case 2: return <u32>offState;
-    case 3: return <u32>offTotal;
-    case 4: return <u32>offLast;
-    default: return 0;
-  }
+  return which < 5 ? <u32>arrayAt(which, capCache) : 0;
 }
