@@ -2,7 +2,11 @@
 // byte-compatible with the seed's expected output (Python's json.dumps
 // defaults): separators ", " and ": ", keys in the protocol's order,
 // non-ASCII and control characters as lowercase \uXXXX escapes. Strings are
-// written directly, never through JSON.stringify, whose escaping differs.
+// escaped here, never by JSON.stringify, whose escaping differs.
+//
+// Replies are written as ASCII bytes straight into an output buffer: no
+// string is built, joined or encoded on the way to stdout. Quoted names are
+// cached as bytes, since the same few names repeat on every reply.
 
 export type ActiveCounts = ReadonlyArray<readonly [string, number]>;
 
@@ -42,81 +46,286 @@ export interface Reply {
   body: ReplyBody;
 }
 
-/** One reply as one line, without the newline. */
-export function formatReply(r: Reply): string {
+/** A growable ASCII output buffer; replies are appended to it. */
+export class Output {
+  bytes: Uint8Array = new Uint8Array(1 << 16);
+  length = 0;
+
+  /** Makes room for `more` bytes; returns the buffer to write into. */
+  reserve(more: number): Uint8Array {
+    const need = this.length + more;
+    if (need > this.bytes.length) {
+      let cap = this.bytes.length * 2;
+      while (cap < need) cap *= 2;
+      const grown = new Uint8Array(cap);
+      grown.set(this.bytes.subarray(0, this.length));
+      this.bytes = grown;
+    }
+    return this.bytes;
+  }
+
+  /** Appends bytes. */
+  put(b: Uint8Array): void {
+    const n = b.length;
+    const out = this.reserve(n);
+    let at = this.length;
+    // A loop beats TypedArray#set for the short fragments replies are made of.
+    if (n <= 64) for (let i = 0; i < n; i++) out[at++] = b[i]!;
+    else {
+      out.set(b, at);
+      at += n;
+    }
+    this.length = at;
+  }
+
+  /** Appends a string that is ASCII (only literals of this module and digits). */
+  ascii(s: string): void {
+    const out = this.reserve(s.length);
+    let at = this.length;
+    for (let i = 0; i < s.length; i++) out[at++] = s.charCodeAt(i);
+    this.length = at;
+  }
+
+  /** Appends a non-negative integer below 2^53. */
+  int(n: number): void {
+    if (n < 10) {
+      this.reserve(1)[this.length++] = 0x30 + n;
+      return;
+    }
+    let digits = 1;
+    for (let p = 10; p <= n; p *= 10) digits++;
+    const out = this.reserve(digits);
+    let at = this.length + digits;
+    this.length = at;
+    while (n >= 1) {
+      const q = Math.floor(n / 10);
+      out[--at] = 0x30 + (n - q * 10);
+      n = q;
+    }
+  }
+
+  /** Appends a JSON string literal as Python's json.dumps writes it. */
+  str(s: string): void {
+    this.put(quotedBytes(s));
+  }
+
+  private readonly spare: Uint8Array[] = [];
+
+  /**
+   * Takes the bytes written so far and starts a new buffer. The bytes are
+   * the caller's until it hands them back with recycle(): reusing buffers
+   * spares the garbage collector a large allocation per input chunk.
+   */
+  take(): Uint8Array {
+    const out = this.bytes.subarray(0, this.length);
+    this.bytes = this.spare.pop() ?? new Uint8Array(this.bytes.length);
+    this.length = 0;
+    return out;
+  }
+
+  /** Gives back bytes from take() once they are written out. */
+  recycle(taken: Uint8Array): void {
+    if (this.spare.length < 4) this.spare.push(new Uint8Array(taken.buffer, taken.byteOffset, taken.buffer.byteLength - taken.byteOffset));
+  }
+}
+
+// Each literal fragment once, as bytes.
+const enc = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
+const F_IRT = enc('", "in_reply_to": ');
+const F_QUOTE = enc('"');
+const F_STATUS = enc(', "status": ');
+const F_BACKEND = enc(', "backend": ');
+const F_NULL = enc("null");
+const F_ACTIVE = enc(', "active_connections": ');
+const F_SAMPLED = enc(', "sampled": ');
+const F_SELECTED = enc(', "selected": ');
+const F_REASON = enc(', "reason": ');
+const F_BACKENDS = enc(', "backends": ');
+const F_DISTRIBUTION = enc(', "distribution": ');
+const F_ALGORITHM = enc(', "algorithm": ');
+const F_CODE = enc(', "code": ');
+const F_TEXT = enc(', "text": ');
+const F_END = enc("}}\n");
+const F_SEP = enc(", ");
+const F_EMPTY_OBJECT = enc("{}");
+const F_EMPTY_LIST = enc("[]");
+const F_STATS_ACTIVE = enc(': {"active_connections": ');
+const F_STATS_TOTAL = enc(', "total_requests": ');
+const F_STATS_LAST = enc(', "last_used": ');
+const F_STATS_WEIGHT = enc(', "weight": ');
+const F_STATS_STATE = enc(', "state": ');
+// Replies share a few prefixes, `{"src": S, "dest": D, "body": {"type": "T`:
+// the last HEADS_KEPT are kept as bytes. The parser hands out the same
+// string objects for repeated names, so the lookup is a few identity checks.
+const HEADS_KEPT = 8;
+const heads: Array<{ src: string; dest: string; type: string; bytes: Uint8Array }> = [];
+let headNext = 0;
+
+function headBytes(src: string, dest: string, type: string): Uint8Array {
+  for (let i = 0; i < heads.length; i++) {
+    const h = heads[i]!;
+    if (h.src === src && h.dest === dest && h.type === type) return h.bytes;
+  }
+  const bytes = enc('{"src": ' + quote(src) + ', "dest": ' + quote(dest) + ', "body": {"type": "' + type);
+  const entry = { src, dest, type, bytes };
+  if (heads.length < HEADS_KEPT) heads.push(entry);
+  else heads[headNext] = entry;
+  headNext = (headNext + 1) % HEADS_KEPT;
+  return bytes;
+}
+
+/** Appends one reply and its newline to `out`. */
+export function writeReply(out: Output, r: Reply): void {
   const b = r.body;
-  let s = '{"src": ' + quote(r.src) + ', "dest": ' + quote(r.dest) + ', "body": {"type": "' + b.type + '"';
-  if (r.inReplyTo !== undefined) s += ', "in_reply_to": ' + r.inReplyTo;
+  out.put(headBytes(r.src, r.dest, b.type));
+  if (r.inReplyTo !== undefined) {
+    out.put(F_IRT);
+    out.int(r.inReplyTo);
+  } else {
+    out.put(F_QUOTE);
+  }
   switch (b.type) {
     case "init_ok":
       break;
     case "http_response":
-      s += ', "status": ' + b.status + ', "backend": ' + (b.backend === null ? "null" : quote(b.backend)) +
-        ', "active_connections": ' + counts(b.active);
+      out.put(F_STATUS);
+      out.int(b.status);
+      out.put(F_BACKEND);
+      if (b.backend === null) out.put(F_NULL);
+      else out.str(b.backend);
+      out.put(F_ACTIVE);
+      counts(out, b.active);
       if (b.choice !== undefined) {
-        s += ', "sampled": ' + names(b.choice.sampled) + ', "selected": ' + quote(b.choice.selected) +
-          ', "reason": ' + quote(b.choice.reason);
+        out.put(F_SAMPLED);
+        names(out, b.choice.sampled);
+        out.put(F_SELECTED);
+        out.str(b.choice.selected);
+        out.put(F_REASON);
+        out.str(b.choice.reason);
       }
       break;
     case "request_complete_ok":
-      s += ', "backend": ' + quote(b.backend) + ', "active_connections": ' + counts(b.active);
+      out.put(F_BACKEND);
+      out.str(b.backend);
+      out.put(F_ACTIVE);
+      counts(out, b.active);
       break;
     case "send_requests_ok":
-      s += ', "backends": ' + names(b.picks) + ', "distribution": ' + counts(b.distribution);
+      out.put(F_BACKENDS);
+      names(out, b.picks);
+      out.put(F_DISTRIBUTION);
+      counts(out, b.distribution);
       break;
     case "stats_ok":
-      s += ', "algorithm": ' + quote(b.algorithm) + ', "backends": ' + stats(b.backends);
+      out.put(F_ALGORITHM);
+      out.str(b.algorithm);
+      out.put(F_BACKENDS);
+      stats(out, b.backends);
       break;
     case "error":
-      s += ', "code": ' + b.code + ', "text": ' + quote(b.text);
+      out.put(F_CODE);
+      out.int(b.code);
+      out.put(F_TEXT);
+      out.str(b.text);
       break;
     default:
-      s += ', "active_connections": ' + counts(b.active);
+      out.put(F_ACTIVE);
+      counts(out, b.active);
   }
-  return s + "}}";
+  out.put(F_END);
 }
 
-function counts(list: ActiveCounts): string {
-  if (list.length === 0) return "{}";
-  let s = "{";
+const scratch = new Output();
+const ascii = new TextDecoder("latin1");
+
+/** One reply as one line of text, without the newline. */
+export function formatReply(r: Reply): string {
+  writeReply(scratch, r);
+  const text = ascii.decode(scratch.bytes.subarray(0, scratch.length - 1));
+  scratch.length = 0;
+  return text;
+}
+
+function counts(out: Output, list: ActiveCounts): void {
+  if (list.length === 0) return out.put(F_EMPTY_OBJECT);
+  out.reserve(1)[out.length++] = 0x7b;
   for (let i = 0; i < list.length; i++) {
     const e = list[i]!;
-    s += (i === 0 ? "" : ", ") + quote(e[0]) + ": " + e[1];
+    if (i !== 0) out.put(F_SEP);
+    out.put(keyBytes(e[0]));
+    out.int(e[1]);
   }
-  return s + "}";
+  out.reserve(1)[out.length++] = 0x7d;
 }
 
-function names(list: readonly string[]): string {
-  if (list.length === 0) return "[]";
-  let s = "[" + quote(list[0]!);
-  for (let i = 1; i < list.length; i++) s += ", " + quote(list[i]!);
-  return s + "]";
+function names(out: Output, list: readonly string[]): void {
+  if (list.length === 0) return out.put(F_EMPTY_LIST);
+  out.reserve(1)[out.length++] = 0x5b;
+  for (let i = 0; i < list.length; i++) {
+    if (i !== 0) out.put(F_SEP);
+    out.str(list[i]!);
+  }
+  out.reserve(1)[out.length++] = 0x5d;
 }
 
-function stats(list: readonly BackendStats[]): string {
-  if (list.length === 0) return "{}";
-  let s = "{";
+function stats(out: Output, list: readonly BackendStats[]): void {
+  if (list.length === 0) return out.put(F_EMPTY_OBJECT);
+  out.reserve(1)[out.length++] = 0x7b;
   for (let i = 0; i < list.length; i++) {
     const e = list[i]!;
-    s += (i === 0 ? "" : ", ") + quote(e.name) + ': {"active_connections": ' + e.active +
-      ', "total_requests": ' + e.total + ', "last_used": ' + (e.lastUsed === null ? "null" : e.lastUsed) +
-      ', "weight": ' + e.weight + ', "state": ' + quote(e.state) + "}";
+    if (i !== 0) out.put(F_SEP);
+    out.str(e.name);
+    out.put(F_STATS_ACTIVE);
+    out.int(e.active);
+    out.put(F_STATS_TOTAL);
+    out.int(e.total);
+    out.put(F_STATS_LAST);
+    if (e.lastUsed === null) out.put(F_NULL);
+    else out.int(e.lastUsed);
+    out.put(F_STATS_WEIGHT);
+    out.int(e.weight);
+    out.put(F_STATS_STATE);
+    out.str(e.state);
+    out.reserve(1)[out.length++] = 0x7d;
   }
-  return s + "}";
+  out.reserve(1)[out.length++] = 0x7d;
 }
 
 // Backend names and envelope addresses repeat on every reply: their quoted
-// form is cached (bounded, so hostile input cannot grow it without end).
+// bytes are cached (bounded, so hostile input cannot grow it without end).
 const QUOTE_CACHE_MAX = 4096;
 const QUOTE_CACHE_MAX_LEN = 64;
-const quoted = new Map<string, string>();
+const quotedCache = new Map<string, Uint8Array>();
+
+function quotedBytes(s: string): Uint8Array {
+  const hit = quotedCache.get(s);
+  if (hit !== undefined) return hit;
+  const bytes = enc(quote(s));
+  if (s.length <= QUOTE_CACHE_MAX_LEN) {
+    if (quotedCache.size >= QUOTE_CACHE_MAX) quotedCache.clear();
+    quotedCache.set(s, bytes);
+  }
+  return bytes;
+}
+
+// A name as an object key, `"name": `, cached like quotedBytes.
+const keyCache = new Map<string, Uint8Array>();
+
+function keyBytes(s: string): Uint8Array {
+  const hit = keyCache.get(s);
+  if (hit !== undefined) return hit;
+  const bytes = enc(quote(s) + ": ");
+  if (s.length <= QUOTE_CACHE_MAX_LEN) {
+    if (keyCache.size >= QUOTE_CACHE_MAX) keyCache.clear();
+    keyCache.set(s, bytes);
+  }
+  return bytes;
+}
 
 const HEX = "0123456789abcdef";
 
 /** A JSON string literal as Python's json.dumps writes it (ensure_ascii). */
 export function quote(s: string): string {
-  const hit = quoted.get(s);
-  if (hit !== undefined) return hit;
   let out = '"';
   let from = 0;
   for (let i = 0; i < s.length; i++) {
@@ -136,10 +345,5 @@ export function quote(s: string): string {
         out += "\\u" + HEX[(c >> 12) & 15] + HEX[(c >> 8) & 15] + HEX[(c >> 4) & 15] + HEX[c & 15];
     }
   }
-  out += s.slice(from) + '"';
-  if (s.length <= QUOTE_CACHE_MAX_LEN) {
-    if (quoted.size >= QUOTE_CACHE_MAX) quoted.clear();
-    quoted.set(s, out);
-  }
-  return out;
+  return out + s.slice(from) + '"';
 }

@@ -105,6 +105,15 @@ export class Framer {
       switch (state) {
         case TOP:
           if (b === 0x7b) {
+            // Fast path: a whole single-line frame inside this chunk.
+            const end = fastObject(chunk, i + 1, n, 1);
+            if (end > 0 && end - i <= MAX_FRAME_BYTES) {
+              this.quiet = false;
+              this.lineClean = false;
+              this.sink.frame(chunk, i, end, this.line);
+              i = end;
+              continue;
+            }
             start = i;
             this.frameBytes = 0;
             this.frameLine = this.line;
@@ -352,5 +361,134 @@ export class Framer {
     }
     this.pending.set(chunk.subarray(start, end), this.pendingLen);
     this.pendingLen = need;
+  }
+}
+
+// ---- the fast path ----
+// A recursive-descent check of one object that lies wholly in the chunk and
+// on one line: the common case, in tight loops with no state to save. It
+// accepts exactly what the state machine above accepts, and returns -1
+// (leaving the state machine to decide) on anything else: a newline, the
+// chunk's end, a syntax error, nesting at the limit.
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+function skipBlank(b: Uint8Array, i: number, n: number): number {
+  while (i < n) {
+    const c = b[i]!;
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return i;
+    i++;
+  }
+  return i;
+}
+
+// i: just past the opening quote. Returns the index past the closing quote.
+function fastString(b: Uint8Array, i: number, n: number): number {
+  while (i < n) {
+    const c = b[i]!;
+    if (c === 0x22) return i + 1;
+    if (c < 0x20) return -1;
+    if (c === 0x5c) {
+      if (i + 1 >= n) return -1;
+      const e = b[i + 1]!;
+      if (e === 0x75) {
+        if (i + 5 >= n) return -1;
+        if (CLASS[b[i + 2]!] !== 2 || CLASS[b[i + 3]!] !== 2 || CLASS[b[i + 4]!] !== 2 || CLASS[b[i + 5]!] !== 2) return -1;
+        i += 6;
+        continue;
+      }
+      if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+        i += 2;
+        continue;
+      }
+      return -1;
+    }
+    i++;
+  }
+  return -1;
+}
+
+function fastNumber(b: Uint8Array, i: number, n: number): number {
+  if (b[i] === 0x2d) i++;
+  if (i >= n) return -1;
+  const c = b[i]!;
+  if (c === 0x30) i++;
+  else if (c >= 0x31 && c <= 0x39) {
+    i++;
+    while (i < n && isDigit(b[i]!)) i++;
+  } else return -1;
+  if (i < n && b[i] === 0x2e) {
+    i++;
+    if (i >= n || !isDigit(b[i]!)) return -1;
+    while (i < n && isDigit(b[i]!)) i++;
+  }
+  if (i < n && (b[i] === 0x65 || b[i] === 0x45)) {
+    i++;
+    if (i < n && (b[i] === 0x2b || b[i] === 0x2d)) i++;
+    if (i >= n || !isDigit(b[i]!)) return -1;
+    while (i < n && isDigit(b[i]!)) i++;
+  }
+  return i < n ? i : -1;
+}
+
+function fastLiteral(b: Uint8Array, i: number, n: number, lit: number[]): number {
+  if (i + lit.length > n) return -1;
+  for (let k = 1; k < lit.length; k++) if (b[i + k] !== lit[k]) return -1;
+  return i + lit.length;
+}
+
+// depth: nesting of the container the value is in.
+function fastValue(b: Uint8Array, i: number, n: number, depth: number): number {
+  i = skipBlank(b, i, n);
+  if (i >= n) return -1;
+  const c = b[i]!;
+  if (c === 0x22) return fastString(b, i + 1, n);
+  if (c === 0x7b) return depth >= MAX_DEPTH ? -1 : fastObject(b, i + 1, n, depth + 1);
+  if (c === 0x5b) return depth >= MAX_DEPTH ? -1 : fastArray(b, i + 1, n, depth + 1);
+  if (c === 0x2d || isDigit(c)) return fastNumber(b, i, n);
+  if (c === 0x74) return fastLiteral(b, i, n, LIT_TRUE);
+  if (c === 0x66) return fastLiteral(b, i, n, LIT_FALSE);
+  if (c === 0x6e) return fastLiteral(b, i, n, LIT_NULL);
+  return -1;
+}
+
+// i: just past '{'; depth counts this object. Returns the index past '}'.
+function fastObject(b: Uint8Array, i: number, n: number, depth: number): number {
+  i = skipBlank(b, i, n);
+  if (i >= n) return -1;
+  if (b[i] === 0x7d) return i + 1;
+  for (;;) {
+    if (b[i] !== 0x22) return -1;
+    i = fastString(b, i + 1, n);
+    if (i < 0) return -1;
+    i = skipBlank(b, i, n);
+    if (i >= n || b[i] !== 0x3a) return -1;
+    i = fastValue(b, i + 1, n, depth);
+    if (i < 0) return -1;
+    i = skipBlank(b, i, n);
+    if (i >= n) return -1;
+    const c = b[i]!;
+    if (c === 0x7d) return i + 1;
+    if (c !== 0x2c) return -1;
+    i = skipBlank(b, i + 1, n);
+    if (i >= n) return -1;
+  }
+}
+
+function fastArray(b: Uint8Array, i: number, n: number, depth: number): number {
+  i = skipBlank(b, i, n);
+  if (i >= n) return -1;
+  if (b[i] === 0x5d) return i + 1;
+  for (;;) {
+    i = fastValue(b, i, n, depth);
+    if (i < 0) return -1;
+    i = skipBlank(b, i, n);
+    if (i >= n) return -1;
+    const c = b[i]!;
+    if (c === 0x5d) return i + 1;
+    if (c !== 0x2c) return -1;
+    i++;
   }
 }

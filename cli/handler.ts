@@ -11,7 +11,7 @@
 import { Balancer, ChoiceLease, LeastconnError, MAX_ACTIVE, MAX_WEIGHT, algorithmId } from "../bindings/index.js";
 import type { BackendSpec, Lease } from "../bindings/index.js";
 import type { Reply, ReplyBody } from "./format.js";
-import type { Json, JsonObject } from "./json.js";
+import { JsonObject, type Json } from "./json.js";
 
 /** Maelstrom error codes used by the node. */
 export const ERR_CRASH = 13;
@@ -90,11 +90,10 @@ export class Handler {
   private readonly manual: boolean;
   private readonly diagnose: (text: string) => void;
   private readonly tracks = new Map<string, Track>();
+  // msg_id → its open request. Completed ids live in `recent`: numbers in
+  // typed arrays, which cost the garbage collector nothing.
   private readonly byId = new Map<number, Open>();
-  // Completed ids → their position in `ring`, to evict the oldest first.
-  private readonly completed = new Map<number, number>();
-  private readonly ring = new Float64Array(COMPLETED_IDS_KEPT);
-  private ringAt = 0;
+  private recent = new RecentIds(COMPLETED_IDS_KEPT);
   private readonly heap: Deadline[] = [];
   private seq = 0;
 
@@ -121,12 +120,12 @@ export class Handler {
 
   /** Handles one message; returns its reply, or null when nothing is to be sent. */
   handle(msg: Json): Reply | null {
-    if (!(msg instanceof Map)) {
+    if (!(msg instanceof JsonObject)) {
       this.diagnose("message is not a JSON object; ignored it");
       return null;
     }
     const body = msg.get("body");
-    if (!(body instanceof Map)) {
+    if (!(body instanceof JsonObject)) {
       this.diagnose(body === undefined ? "message without a body; ignored it" : "message body is not an object; ignored it");
       return null;
     }
@@ -172,11 +171,11 @@ export class Handler {
    * an error 12 reply when it is a request with somewhere to reply to.
    */
   refuse(msg: Json, text: string): Reply | null {
-    if (!(msg instanceof Map)) return null;
+    if (!(msg instanceof JsonObject)) return null;
     const body = msg.get("body");
     const src = msg.get("src");
     const dest = msg.get("dest");
-    if (!(body instanceof Map) || typeof src !== "string" || typeof dest !== "string") return null;
+    if (!(body instanceof JsonObject) || typeof src !== "string" || typeof dest !== "string") return null;
     if (body.get("type") === "http_response" || body.has("in_reply_to")) return null;
     const id = body.get("msg_id");
     return this.reply(dest, src, isCount(id, Number.MAX_SAFE_INTEGER) ? id : undefined, errorBody(ERR_MALFORMED, text));
@@ -247,7 +246,7 @@ export class Handler {
       // Objects arrive as Maps; the Balancer checks every name, weight and
       // count (its duplicate-name error maps to 12 here, see errorReply).
       backends = raw.map((item) =>
-        item instanceof Map
+        item instanceof JsonObject
           ? ({ name: item.get("name"), weight: item.get("weight"), connections: item.get("connections") } as BackendSpec)
           : (item as string),
       );
@@ -275,7 +274,7 @@ export class Handler {
     this.balancer = next;
     this.tracks.clear();
     this.byId.clear();
-    this.completed.clear();
+    this.recent = new RecentIds(COMPLETED_IDS_KEPT);
     this.heap.length = 0;
     return { type: "init_ok" };
   }
@@ -288,8 +287,10 @@ export class Handler {
     const algorithm = optionalAlgorithm(body);
     const snapshot = body.get("active_connections");
     if (snapshot !== undefined) {
-      if (!(snapshot instanceof Map)) fail(ERR_MALFORMED, `active_connections must be an object of name: count, got ${describe(snapshot)}`);
-      for (const [name, count] of snapshot) {
+      if (!(snapshot instanceof JsonObject)) fail(ERR_MALFORMED, `active_connections must be an object of name: count, got ${describe(snapshot)}`);
+      for (let k = 0; k < snapshot.size; k++) {
+        const name = snapshot.keys[k]!;
+        const count = snapshot.values[k];
         if (name.length === 0) fail(ERR_MALFORMED, "active_connections: a backend name must be a non-empty string");
         if (!isCount(count, MAX_ACTIVE)) {
           fail(ERR_MALFORMED, `active_connections[${JSON.stringify(name)}] must be an integer from 0 to ${MAX_ACTIVE}, got ${describe(count)}`);
@@ -303,7 +304,10 @@ export class Handler {
 
     const b = this.balancer;
     if (snapshot !== undefined) {
-      for (const [name, count] of snapshot as Map<string, number>) {
+      const snap = snapshot as JsonObject;
+      for (let k = 0; k < snap.size; k++) {
+        const name = snap.keys[k]!;
+        const count = snap.values[k] as number;
         if (b.has(name)) {
           b.setActive(name, count);
           this.syncGone(name); // a draining backend set to 0 leaves the table
@@ -325,7 +329,6 @@ export class Handler {
         const older = this.byId.get(id);
         if (older !== undefined) older.id = undefined; // a reused id names the newest request
         this.byId.set(id, open);
-        this.completed.delete(id);
       }
       if (duration !== undefined) this.schedule(this.now + (duration as number), open);
     }
@@ -377,7 +380,7 @@ export class Handler {
     if (rid !== undefined) {
       const open = this.byId.get(rid);
       if (open === undefined) {
-        if (this.completed.has(rid)) fail(ERR_PRECONDITION, `request ${rid} is already completed`);
+        if (this.recent.has(rid)) fail(ERR_PRECONDITION, `request ${rid} is already completed`);
         fail(ERR_NO_KEY, `unknown request_id ${rid}`);
       }
       name = open.track.name;
@@ -430,12 +433,7 @@ export class Handler {
     const id = open.id;
     if (id === undefined || this.byId.get(id) !== open) return;
     this.byId.delete(id);
-    const at = this.ringAt;
-    const old = this.ring[at]!;
-    if (this.completed.size >= COMPLETED_IDS_KEPT && this.completed.get(old) === at) this.completed.delete(old);
-    this.ring[at] = id;
-    this.completed.set(id, at);
-    this.ringAt = (at + 1) % COMPLETED_IDS_KEPT;
+    this.recent.add(id);
   }
 
   // After anything that can finish a drain: a backend that left the table
@@ -546,7 +544,7 @@ export class Handler {
       algorithm: this.balancer.algorithm,
       backends: this.balancer.snapshot(),
       open: [...this.byId.keys()],
-      completed: [...this.completed.keys()],
+      completed: this.recent.list(),
       tracked: [...this.tracks.values()].map((t) => {
         let n = 0;
         for (let o = t.head; o !== null; o = o.next) n++;
@@ -554,6 +552,83 @@ export class Handler {
       }),
       deadlines: this.heap.length,
     });
+  }
+}
+
+/**
+ * The last `keep` ids added, oldest evicted first: a linear-probing hash set
+ * over a Float64Array plus a ring of insertion order. Re-adding an id that
+ * is present changes nothing.
+ */
+class RecentIds {
+  private readonly table: Float64Array;
+  private readonly mask: number;
+  private readonly ring: Float64Array;
+  private head = 0;
+  private count = 0;
+
+  constructor(private readonly keep: number) {
+    let size = 4;
+    while (size < keep * 2) size *= 2;
+    this.table = new Float64Array(size).fill(-1);
+    this.mask = size - 1;
+    this.ring = new Float64Array(keep);
+  }
+
+  private slot(id: number): number {
+    const hi = Math.floor(id / 4294967296);
+    return Math.imul((id >>> 0) ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b) & this.mask;
+  }
+
+  has(id: number): boolean {
+    const t = this.table;
+    for (let i = this.slot(id); ; i = (i + 1) & this.mask) {
+      const v = t[i]!;
+      if (v === id) return true;
+      if (v === -1) return false;
+    }
+  }
+
+  add(id: number): void {
+    if (this.has(id)) return;
+    if (this.count === this.keep) this.remove(this.ring[this.head]!);
+    else this.count++;
+    const t = this.table;
+    let i = this.slot(id);
+    while (t[i] !== -1) i = (i + 1) & this.mask;
+    t[i] = id;
+    this.ring[this.head] = id;
+    this.head = this.head + 1 === this.keep ? 0 : this.head + 1;
+  }
+
+  // Backward-shift deletion keeps every probe chain unbroken without tombstones.
+  private remove(id: number): void {
+    const t = this.table;
+    const mask = this.mask;
+    let i = this.slot(id);
+    while (t[i] !== id) {
+      if (t[i] === -1) return;
+      i = (i + 1) & mask;
+    }
+    for (let j = (i + 1) & mask; t[j] !== -1; j = (j + 1) & mask) {
+      const home = this.slot(t[j]!);
+      // Move t[j] into the hole at i unless its home lies cyclically in (i, j].
+      if (i <= j ? home <= i || home > j : home <= i && home > j) {
+        t[i] = t[j]!;
+        i = j;
+      }
+    }
+    t[i] = -1;
+  }
+
+  /** The ids held, oldest first. */
+  list(): number[] {
+    const out: number[] = [];
+    for (let k = 0; k < this.count; k++) {
+      const at = (this.head - this.count + k + this.keep) % this.keep;
+      out.push(this.ring[at]!);
+    }
+    return out;
   }
 }
 

@@ -1,9 +1,8 @@
 // The parser: turns one frame (bytes the framer has already checked against
-// the JSON grammar) into values. Objects become Maps, because a Map keeps
+// the JSON grammar) into values. Objects become JsonObjects, which keep
 // every key in the order written: JSON.parse would move integer-like keys
 // such as "10" to the front and treat "__proto__" specially, and backend
-// names are data, not keys. Duplicate keys keep their first position and
-// their last value, as in Python's json.
+// names are data, not keys.
 //
 // Strings are decoded straight from the bytes. Short ASCII strings (keys,
 // types, backend names) come from a small intern table, so the hot path
@@ -11,7 +10,51 @@
 // `invalidUtf8`, so the caller can refuse the message and still reply.
 
 export type Json = null | boolean | number | string | Json[] | JsonObject;
-export type JsonObject = Map<string, Json>;
+
+// Past this many keys an object indexes them; below, a scan is cheaper.
+const SCAN_KEYS = 8;
+
+/**
+ * A JSON object: its keys in the order written (a duplicate keeps its
+ * first position and takes its last value, as in Python's json).
+ */
+export class JsonObject {
+  readonly keys: string[] = [];
+  readonly values: Json[] = [];
+  private index: Map<string, number> | undefined;
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  get(key: string): Json | undefined {
+    const at = this.find(key);
+    return at < 0 ? undefined : this.values[at];
+  }
+
+  has(key: string): boolean {
+    return this.find(key) >= 0;
+  }
+
+  set(key: string, value: Json): void {
+    const at = this.find(key);
+    if (at >= 0) {
+      this.values[at] = value;
+      return;
+    }
+    this.keys.push(key);
+    this.values.push(value);
+    if (this.index !== undefined) this.index.set(key, this.keys.length - 1);
+    else if (this.keys.length > SCAN_KEYS) this.index = new Map(this.keys.map((k, i) => [k, i]));
+  }
+
+  private find(key: string): number {
+    if (this.index !== undefined) return this.index.get(key) ?? -1;
+    const keys = this.keys;
+    for (let i = 0; i < keys.length; i++) if (keys[i] === key) return i;
+    return -1;
+  }
+}
 
 const INTERN_SIZE = 1024; // power of two
 const INTERN_MAX_LEN = 32;
@@ -60,7 +103,7 @@ export class Parser {
   }
 
   private object(): JsonObject {
-    const map: JsonObject = new Map();
+    const map = new JsonObject();
     this.at++;
     if (this.skipBlank() === 0x7d) {
       this.at++;

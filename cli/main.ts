@@ -71,15 +71,17 @@ function demo(): void {
   );
   const session = new Session({ clock: "manual", onDiagnostic: diagnostic });
   const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
   let out = "";
   for (const line of text.split("\n")) {
     if (line.trim() === "") continue;
     out += "> " + line + "\n";
-    for (const reply of session.push(encoder.encode(line + "\n")).split("\n")) {
+    for (const reply of decoder.decode(session.push(encoder.encode(line + "\n"))).split("\n")) {
       if (reply !== "") out += "< " + reply + "\n";
     }
   }
-  process.stdout.write(out + session.end());
+  process.stdout.write(out);
+  process.stdout.write(session.end());
 }
 
 const args = parse();
@@ -98,9 +100,18 @@ if (args.help) {
   // nothing, so this cannot be told apart from a timer firing, and the
   // process holds no timer that could keep it alive after end of input.
   const session = new Session({ clock: clock === "manual" ? "manual" : Date.now, onDiagnostic: diagnostic });
+  // When the reader is slower than the input, stop reading until it catches
+  // up, so replies never pile up in memory.
+  const resume = (): void => {
+    process.stdin.resume();
+  };
   process.stdin.on("data", (chunk: Buffer) => {
     const out = session.push(chunk);
-    if (out.length > 0) process.stdout.write(out);
+    if (out.length === 0) return;
+    if (!process.stdout.write(out, () => session.recycle(out))) {
+      process.stdin.pause();
+      process.stdout.once("drain", resume);
+    }
   });
   process.stdin.on("end", () => {
     const out = session.end();

@@ -5,7 +5,7 @@
 // what the golden transcripts are checked against in every runtime.
 
 import { Framer, type FrameSink } from "./framer.js";
-import { formatReply } from "./format.js";
+import { Output, writeReply } from "./format.js";
 import { Handler } from "./handler.js";
 import { Parser } from "./json.js";
 
@@ -26,7 +26,7 @@ export class Session implements FrameSink {
   private readonly handler: Handler;
   private readonly realClock: (() => number) | undefined;
   private readonly onDiagnostic: (text: string) => void;
-  private out = "";
+  private readonly out = new Output();
 
   constructor(options: SessionOptions = {}) {
     const clock = options.clock ?? "manual";
@@ -35,21 +35,25 @@ export class Session implements FrameSink {
     this.handler = new Handler({ manualClock: clock === "manual", diagnostic: this.onDiagnostic });
   }
 
-  /** Handles every message completed by this chunk; returns their replies, one per line. */
-  push(chunk: Uint8Array): string {
+  /**
+   * Handles every message completed by this chunk; returns their replies,
+   * one per line, as ASCII bytes (the caller's to keep, or to recycle()).
+   */
+  push(chunk: Uint8Array): Uint8Array {
     if (this.realClock !== undefined) this.handler.setTime(this.realClock());
     this.framer.push(chunk);
-    const out = this.out;
-    this.out = "";
-    return out;
+    return this.out.take();
+  }
+
+  /** Hands back output from push() or end() once it is written, for reuse. */
+  recycle(output: Uint8Array): void {
+    this.out.recycle(output);
   }
 
   /** End of input: reports a message cut short; returns any last output. */
-  end(): string {
+  end(): Uint8Array {
     this.framer.end();
-    const out = this.out;
-    this.out = "";
-    return out;
+    return this.out.take();
   }
 
   /** @internal FrameSink */
@@ -68,7 +72,7 @@ export class Session implements FrameSink {
       this.onDiagnostic(`line ${line}: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
       return;
     }
-    if (reply !== null) this.out += formatReply(reply) + "\n";
+    if (reply !== null) writeReply(this.out, reply);
   }
 
   /** @internal FrameSink */
@@ -83,5 +87,10 @@ export class Session implements FrameSink {
  */
 export function runSession(input: Uint8Array, options: Pick<SessionOptions, "onDiagnostic"> = {}): string {
   const session = new Session({ clock: "manual", onDiagnostic: options.onDiagnostic });
-  return session.push(input) + session.end();
+  const head = session.push(input);
+  const tail = session.end();
+  // Replies are ASCII: every other character is escaped.
+  return latin1.decode(head) + latin1.decode(tail);
 }
+
+const latin1 = new TextDecoder("latin1");
