@@ -2,7 +2,7 @@
 // NAME.out.jsonl): finding them on disk (node:fs, which Node and Deno both
 // have) and comparing a runtime's output with the golden bytes.
 
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 
 export interface Transcript {
@@ -12,7 +12,11 @@ export interface Transcript {
   output: string;
 }
 
-/** Every transcript under `root`/test/transcripts, sorted by path. */
+/**
+ * Every transcript under `root`/test/transcripts, sorted by path; none when
+ * the folder is missing (the tests then fail on "transcripts exist" alone,
+ * not on loading).
+ */
 export function listTranscripts(root: string): Transcript[] {
   const found: Transcript[] = [];
   const walk = (dir: string): void => {
@@ -25,7 +29,8 @@ export function listTranscripts(root: string): Transcript[] {
       }
     }
   };
-  walk(join(root, "test", "transcripts"));
+  const top = join(root, "test", "transcripts");
+  if (existsSync(top)) walk(top);
   return found.sort((a, b) => (a.input < b.input ? -1 : a.input > b.input ? 1 : 0));
 }
 
