@@ -67,16 +67,25 @@ const cpuMs = () => {
   return (user + system) / 1000;
 };
 
-// Batch size for `run`: doubles until a batch is measurable, then scales to BATCH_MS.
+// Batch size for `run`, so a batch takes ~BATCH_MS. One-time work (the
+// core builds its tree on the first pick at n > 32) must not size it: a
+// first batch of 1 that took a millisecond once made every later batch a
+// single call, and the 2 µs cpuUsage() read then added ~1,300 ns per call.
 function batchSize(run) {
+  for (let i = 0; i < 3; i++) sink += run(1);
   let k = 1;
+  let ms = 0;
   for (;;) {
     const t0 = clockMs();
     sink += run(k);
-    const ms = clockMs() - t0;
-    if (ms >= 0.5 || k >= 1 << 26) return Math.max(1, Math.round((k * BATCH_MS) / ms));
+    ms = clockMs() - t0;
+    if (ms >= 1 || k >= 1 << 26) break;
     k *= 2;
   }
+  k = Math.max(1, Math.round((k * BATCH_MS) / ms));
+  const t0 = clockMs();
+  sink += run(k);
+  return Math.max(1, Math.round((k * BATCH_MS) / (clockMs() - t0)));
 }
 
 // ns per call over one pass: the mean, not the median batch, because a
