@@ -188,12 +188,16 @@ export function writeReply(out: Output, r: Reply): void {
     case "init_ok":
       break;
     case "http_response":
-      out.put(F_STATUS);
-      out.int(b.status);
-      out.put(F_BACKEND);
-      if (b.backend === null) out.put(F_NULL);
-      else out.str(b.backend);
-      out.put(F_ACTIVE);
+      if (b.status === 200 && b.backend !== null) {
+        out.put(cached(okHead, b.backend, ', "status": 200, "backend": ', ', "active_connections": '));
+      } else {
+        out.put(F_STATUS);
+        out.int(b.status);
+        out.put(F_BACKEND);
+        if (b.backend === null) out.put(F_NULL);
+        else out.str(b.backend);
+        out.put(F_ACTIVE);
+      }
       counts(out, b.active);
       if (b.choice !== undefined) {
         out.put(F_SAMPLED);
@@ -205,9 +209,7 @@ export function writeReply(out: Output, r: Reply): void {
       }
       break;
     case "request_complete_ok":
-      out.put(F_BACKEND);
-      out.str(b.backend);
-      out.put(F_ACTIVE);
+      out.put(cached(completeHead, b.backend, ', "backend": ', ', "active_connections": '));
       counts(out, b.active);
       break;
     case "send_requests_ok":
@@ -251,8 +253,7 @@ function counts(out: Output, list: ActiveCounts): void {
   out.reserve(1)[out.length++] = 0x7b;
   for (let i = 0; i < list.length; i++) {
     const e = list[i]!;
-    if (i !== 0) out.put(F_SEP);
-    out.put(keyBytes(e[0]));
+    out.put(i === 0 ? cached(firstKey, e[0], "", ": ") : cached(laterKey, e[0], ", ", ": "));
     out.int(e[1]);
   }
   out.reserve(1)[out.length++] = 0x7d;
@@ -308,16 +309,20 @@ function quotedBytes(s: string): Uint8Array {
   return bytes;
 }
 
-// A name as an object key, `"name": `, cached like quotedBytes.
-const keyCache = new Map<string, Uint8Array>();
+// Fragments made of a quoted name between fixed text, cached per name like
+// quotedBytes: a reply is then a handful of copies.
+const okHead = new Map<string, Uint8Array>();
+const completeHead = new Map<string, Uint8Array>();
+const firstKey = new Map<string, Uint8Array>();
+const laterKey = new Map<string, Uint8Array>();
 
-function keyBytes(s: string): Uint8Array {
-  const hit = keyCache.get(s);
+function cached(cache: Map<string, Uint8Array>, name: string, before: string, after: string): Uint8Array {
+  const hit = cache.get(name);
   if (hit !== undefined) return hit;
-  const bytes = enc(quote(s) + ": ");
-  if (s.length <= QUOTE_CACHE_MAX_LEN) {
-    if (keyCache.size >= QUOTE_CACHE_MAX) keyCache.clear();
-    keyCache.set(s, bytes);
+  const bytes = enc(before + quote(name) + after);
+  if (name.length <= QUOTE_CACHE_MAX_LEN) {
+    if (cache.size >= QUOTE_CACHE_MAX) cache.clear();
+    cache.set(name, bytes);
   }
   return bytes;
 }

@@ -100,15 +100,18 @@ if (args.help) {
   // nothing, so this cannot be told apart from a timer firing, and the
   // process holds no timer that could keep it alive after end of input.
   const session = new Session({ clock: clock === "manual" ? "manual" : Date.now, onDiagnostic: diagnostic });
-  // When the reader is slower than the input, stop reading until it catches
-  // up, so replies never pile up in memory.
+  // When the reader falls more than MAX_QUEUED bytes behind, stop reading
+  // until it catches up, so replies never pile up in memory. (Pausing at
+  // every full pipe would leave the node idle while its reader works.)
+  const MAX_QUEUED = 4 << 20;
   const resume = (): void => {
     process.stdin.resume();
   };
   process.stdin.on("data", (chunk: Buffer) => {
     const out = session.push(chunk);
     if (out.length === 0) return;
-    if (!process.stdout.write(out, () => session.recycle(out))) {
+    process.stdout.write(out, () => session.recycle(out));
+    if (process.stdout.writableLength > MAX_QUEUED) {
       process.stdin.pause();
       process.stdout.once("drain", resume);
     }
