@@ -6,7 +6,7 @@
 //
 // Layout (from BASE, every array `cap` slots long, cap a power of two):
 //   header | active u32 | weight u32 | state u32 | total u64 | last f64 |
-//   swrr current i64 | lc tree u64[nodes] | wlc tree u32[nodes] | eligible u32
+//   swrr current i64 | lc tree u32[nodes] | wlc tree u32[nodes] | eligible u32
 // where nodes = the 4-ary trees' node count (see relayout).
 // Nothing that counts lives in a global: the threads build (ASC_FEATURE_THREADS)
 // shares this same memory between instances, so globals only cache offsets
@@ -142,7 +142,7 @@ function relayout(cap: u32): void {
   leafBase = (leafCount - 1) / 3;
   const nodes = <usize>(leafBase + leafCount + 4); // + 3 alignment slots, rounded to even
   offLct = offCurw + (c << 3);
-  offWlct = offLct + (nodes << 3);
+  offWlct = offLct + (nodes << 2);
   offElig = offWlct + (nodes << 2);
   offEnd = offElig + (c << 2);
   capCache = cap;
@@ -196,23 +196,20 @@ export function random32(): u32 { return rngNext(); }
 // 4k+1..4k+4, leaves start at node `leafBase`, and node k is stored in slot
 // k + 3 so that every group of siblings is 32-byte aligned.
 //
-// The least-connections tree is a min-tree of packed u64 keys,
-// (active << 32) | index: one integer compare orders by count and then by
-// index, so the root is exactly what a scan from index 0 with strict `<`
-// returns. Unroutable leaves carry FULL in the high half. An update climbs
-// from the leaf and stops at the first node whose minimum did not change.
+// The least-connections tree holds counts only: each node the least count
+// below it (FULL for unroutable or empty leaves). The pick descends from the
+// root to the leftmost leaf holding the root's count, which is exactly what a
+// scan from index 0 with strict `<` returns. An update climbs from the leaf
+// and stops at the first node whose minimum did not change: a +1 or -1 on a
+// backend among several at the minimum stops after one level. (Keys that
+// also packed the index would change every ancestor of the pick, every time.)
 //
 // The weighted tree holds backend indices (NIL for empty leaves) because
 // active/weight has no exact packed form; the earliest child wins ties.
 
-const EMPTY_KEY: u64 = 0xFFFFFFFFFFFFFFFF;
-
-@inline function lcLeaf(i: u32): u64 {
-  const hi: u64 = routable(i) ? <u64>activeOf(i) : <u64>FULL;
-  return (hi << 32) | <u64>i;
-}
-@inline function lcAt(node: u32): u64 { return load<u64>(offLct + (<usize>(node + 3) << 3)); }
-@inline function lcSet(node: u32, v: u64): void { store<u64>(offLct + (<usize>(node + 3) << 3), v); }
+@inline function lcLeaf(i: u32): u32 { return routable(i) ? activeOf(i) : FULL; }
+@inline function lcAt(node: u32): u32 { return load<u32>(offLct + (<usize>(node + 3) << 2)); }
+@inline function lcSet(node: u32, v: u32): void { store<u32>(offLct + (<usize>(node + 3) << 2), v); }
 @inline function wlctAt(node: u32): u32 { return load<u32>(offWlct + (<usize>(node + 3) << 2)); }
 @inline function wlcSet(node: u32, v: u32): void { store<u32>(offWlct + (<usize>(node + 3) << 2), v); }
 
@@ -226,12 +223,9 @@ function wlcLess(i: u32, j: u32): bool {
   return <u64>activeOf(i) * <u64>weightOf(j) < <u64>activeOf(j) * <u64>weightOf(i);
 }
 
-function lcMinOfChildren(k: u32): u64 {
+@inline function lcMinOfChildren(k: u32): u32 {
   const c = (k << 2) + 1;
-  const a = lcAt(c), b = lcAt(c + 1), d = lcAt(c + 2), e = lcAt(c + 3);
-  const ab = a < b ? a : b;
-  const de = d < e ? d : e;
-  return ab < de ? ab : de;
+  return min(min(lcAt(c), lcAt(c + 1)), min(lcAt(c + 2), lcAt(c + 3)));
 }
 
 function wlcBestOfChildren(k: u32): u32 {
@@ -247,7 +241,7 @@ function wlcBestOfChildren(k: u32): u32 {
 function buildTrees(bits: u32): void {
   const n = count();
   for (let i: u32 = 0; i < leafCount; i++) {
-    if (bits & F_LC_OK) lcSet(leafBase + i, i < n ? lcLeaf(i) : EMPTY_KEY);
+    if (bits & F_LC_OK) lcSet(leafBase + i, i < n ? lcLeaf(i) : FULL);
     if (bits & F_WLC_OK) wlcSet(leafBase + i, i < n ? i : NIL);
   }
   for (let k = <i32>leafBase - 1; k >= 0; k--) {
@@ -258,7 +252,11 @@ function buildTrees(bits: u32): void {
 }
 
 // Brings backend i's leaf and its ancestors up to date in each live tree.
-function touch(i: u32): void {
+@inline function touch(i: u32): void {
+  if (flags() & (F_LC_OK | F_WLC_OK)) touchTrees(i);
+}
+
+function touchTrees(i: u32): void {
   if (!ASC_NO_ASSERT) assert(i < count(), "touch: index out of range");
   const f = flags();
   if (f & F_LC_OK) {
@@ -290,8 +288,8 @@ function nodeMatches(node: u32, mode: u32, target: u32): bool {
     return w != NIL && isRoutable(w) &&
       <u64>activeOf(w) * <u64>weightOf(target) == <u64>activeOf(target) * <u64>weightOf(w);
   }
-  const hi = <u32>(lcAt(node) >> 32);
-  return mode == 0 ? hi != FULL : hi == target;
+  const least = lcAt(node);
+  return mode == 0 ? least != FULL : least == target;
 }
 
 // First backend index >= start whose leaf matches, or NIL: climb until a
@@ -348,11 +346,19 @@ function scanLeastConn(): u32 {
 function pickLeastConn(): u32 {
   if (ASC_FEATURE_THREADS || count() <= SCAN_LIMIT) return scanLeastConn();
   if (!(flags() & F_LC_OK)) buildTrees(F_LC_OK);
-  const root = lcAt(0);
-  const active = <u32>(root >> 32);
-  if (active == FULL) return NIL;
-  const best = <u32>root;
-  return flags() & F_ROTATE ? rotateFrom(best, 1, active) : best;
+  const least = lcAt(0);
+  if (least == FULL) return NIL;
+  if (flags() & F_ROTATE) {
+    const next = findFrom(hget(H_ROT), 1, least);
+    if (next != NIL) return next;
+  }
+  // The leftmost leaf holding the least count.
+  let node: u32 = 0;
+  while (node < leafBase) {
+    node = (node << 2) + 1;
+    while (lcAt(node) != least) node++;
+  }
+  return node - leafBase;
 }
 
 // The weighted pick by scan (threads build), same order as the tree's.
