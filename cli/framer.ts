@@ -44,6 +44,7 @@ const EXP_SIGN = 17;      // after the exponent's sign: a digit must follow
 const EXP = 18;
 const LITERAL = 19;       // inside true/false/null
 
+const BOM = [0xef, 0xbb, 0xbf];
 const LIT_TRUE = [0x74, 0x72, 0x75, 0x65];
 const LIT_FALSE = [0x66, 0x61, 0x6c, 0x73, 0x65];
 const LIT_NULL = [0x6e, 0x75, 0x6c, 0x6c];
@@ -80,6 +81,7 @@ export class Framer {
   private lineClean = true;      // only whitespace so far on this line
   private quiet = false;         // a diagnostic already covers the bytes being skipped
   private started = false;       // past a leading byte-order mark, if any
+  private bomAt = 0;             // bytes of the byte-order mark matched so far
 
   constructor(private readonly sink: FrameSink) {}
 
@@ -92,13 +94,23 @@ export class Framer {
   push(chunk: Uint8Array): void {
     let i = 0;
     const n = chunk.length;
-    if (!this.started && n > 0) {
-      // A UTF-8 byte-order mark at the very start is not garbage.
-      if (n >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) i = 3;
+    let state = this.state;
+    // A UTF-8 byte-order mark at the very start is not garbage (matched byte
+    // by byte, so it may be split across chunks).
+    while (!this.started && i < n) {
+      if (chunk[i] === BOM[this.bomAt]) {
+        i++;
+        if (++this.bomAt === BOM.length) this.started = true;
+        continue;
+      }
       this.started = true;
+      if (this.bomAt > 0) {
+        this.sink.diagnostic(`line 1: skipped input that is not a JSON object (starts with ${describeByte(BOM[0]!)})`);
+        this.quiet = true;
+        state = GARBAGE;
+      }
     }
     let start = this.state >= VALUE ? 0 : -1; // frame start in this chunk; -1: none
-    let state = this.state;
     while (i < n) {
       const b = chunk[i]!;
       let clean = false; // the error byte, if any, is the first non-blank byte of its line

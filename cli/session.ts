@@ -27,12 +27,17 @@ export class Session implements FrameSink {
   private readonly realClock: (() => number) | undefined;
   private readonly onDiagnostic: (text: string) => void;
   private readonly out = new Output();
+  private line = 0; // where the message being handled began
 
   constructor(options: SessionOptions = {}) {
     const clock = options.clock ?? "manual";
     this.realClock = clock === "manual" ? undefined : clock;
     this.onDiagnostic = options.onDiagnostic ?? (() => {});
-    this.handler = new Handler({ manualClock: clock === "manual", diagnostic: this.onDiagnostic });
+    // The handler does not know where a message was: say which line it began on.
+    this.handler = new Handler({
+      manualClock: clock === "manual",
+      diagnostic: (text) => this.onDiagnostic(`line ${this.line}: ${text}`),
+    });
   }
 
   /**
@@ -59,6 +64,7 @@ export class Session implements FrameSink {
   /** @internal FrameSink */
   frame(bytes: Uint8Array, start: number, end: number, line: number): void {
     let reply;
+    this.line = line;
     try {
       const msg = this.parser.parse(bytes, start, end);
       if (this.parser.invalidUtf8) {
