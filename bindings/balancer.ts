@@ -308,11 +308,13 @@ export class Balancer {
   }
 
   private choiceLease(slot: Slot): ChoiceLease {
-    const e = this.core.exports;
-    const samples = [e.sample(0), e.sample(1)].filter((s) => s >= 0);
+    const core = this.core;
+    const first = core.exports.sample(0);
+    const second = core.exports.sample(1);
     // The pick was counted already; report the counts it was chosen on.
-    const active = samples.map((s) => this.core.active(s) - (s === slot.index ? 1 : 0));
-    return new ChoiceLease(this, slot, samples.map((s) => this.slots[s]!.name), active);
+    const before = (i: number): number => core.active(i) - (i === slot.index ? 1 : 0);
+    if (second < 0) return new ChoiceLease(this, slot, [this.slots[first]!.name], [before(first)]);
+    return new ChoiceLease(this, slot, [this.slots[first]!.name, this.slots[second]!.name], [before(first), before(second)]);
   }
 
   /** Ends one request on `name` without a lease (a completion seen from outside). */
