@@ -254,6 +254,8 @@ export class Framer {
                 this.emit(chunk, start, i);
                 start = -1;
                 state = TOP;
+              } else {
+                state = AFTER_VALUE;
               }
               continue;
             }
