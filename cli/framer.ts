@@ -18,6 +18,13 @@ export const MAX_DEPTH = 64;
 export interface FrameSink {
   /** A complete, grammatical object: bytes[start, end). Valid only during the call. */
   frame(bytes: Uint8Array, start: number, end: number, line: number): void;
+  /**
+   * Optional fast path: take a whole object from bytes[start] ('{') if it
+   * lies, grammatical and on one line, before `limit`; return the index
+   * just past it, or -1 to leave it to the framer. Must accept no more
+   * than the framer would (a parser that checks as it parses fits).
+   */
+  fastFrame?(bytes: Uint8Array, start: number, limit: number, line: number): number;
   /** A line for standard error: what was dropped and why. */
   diagnostic(text: string): void;
 }
@@ -118,11 +125,17 @@ export class Framer {
         case TOP:
           if (b === 0x7b) {
             // Fast path: a whole single-line frame inside this chunk.
-            const end = fastObject(chunk, i + 1, n, 1);
-            if (end > 0 && end - i <= MAX_FRAME_BYTES) {
+            const limit = Math.min(n, i + MAX_FRAME_BYTES);
+            let end: number;
+            if (this.sink.fastFrame !== undefined) {
+              end = this.sink.fastFrame(chunk, i, limit, this.line);
+            } else {
+              end = fastObject(chunk, i + 1, limit, 1);
+              if (end > 0) this.sink.frame(chunk, i, end, this.line);
+            }
+            if (end > 0) {
               this.quiet = false;
               this.lineClean = false;
-              this.sink.frame(chunk, i, end, this.line);
               i = end;
               continue;
             }

@@ -80,6 +80,179 @@ export class Parser {
     return v;
   }
 
+  /** Index just past the value after a successful tryParse(). */
+  end = 0;
+
+  /**
+   * Parses one object that must lie wholly in bytes[start, limit) on one
+   * line, checking the JSON grammar as it goes (the framer's fast path: one
+   * pass instead of a check and a parse). Returns undefined, having decided
+   * nothing, on anything else: a newline, the limit, a syntax error,
+   * nesting past maxDepth. Accepts only what the framer accepts.
+   */
+  tryParse(bytes: Uint8Array, start: number, limit: number, maxDepth: number): JsonObject | undefined {
+    this.bytes = bytes;
+    this.invalidUtf8 = false;
+    this.limit = limit;
+    this.maxDepth = maxDepth;
+    const v = this.vObject(start + 1, 1);
+    if (v === undefined) return undefined;
+    this.end = this.at;
+    return v;
+  }
+
+  private limit = 0;
+  private maxDepth = 0;
+
+  private vBlank(i: number): number {
+    const b = this.bytes;
+    const n = this.limit;
+    while (i < n) {
+      const c = b[i]!;
+      if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return i;
+      i++;
+    }
+    return i;
+  }
+
+  // i: just past '{'. Leaves `at` just past '}'.
+  private vObject(i: number, depth: number): JsonObject | undefined {
+    const b = this.bytes;
+    const n = this.limit;
+    const map = new JsonObject();
+    i = this.vBlank(i);
+    if (i >= n) return undefined;
+    if (b[i] === 0x7d) {
+      this.at = i + 1;
+      return map;
+    }
+    for (;;) {
+      if (b[i] !== 0x22) return undefined;
+      this.at = i;
+      const key = this.vString();
+      if (key === undefined) return undefined;
+      i = this.vBlank(this.at);
+      if (i >= n || b[i] !== 0x3a) return undefined;
+      const v = this.vValue(i + 1, depth);
+      if (v === undefined) return undefined;
+      map.set(key, v);
+      i = this.vBlank(this.at);
+      if (i >= n) return undefined;
+      const c = b[i]!;
+      if (c === 0x7d) {
+        this.at = i + 1;
+        return map;
+      }
+      if (c !== 0x2c) return undefined;
+      i = this.vBlank(i + 1);
+      if (i >= n) return undefined;
+    }
+  }
+
+  private vArray(i: number, depth: number): Json[] | undefined {
+    const b = this.bytes;
+    const n = this.limit;
+    const list: Json[] = [];
+    i = this.vBlank(i);
+    if (i >= n) return undefined;
+    if (b[i] === 0x5d) {
+      this.at = i + 1;
+      return list;
+    }
+    for (;;) {
+      const v = this.vValue(i, depth);
+      if (v === undefined) return undefined;
+      list.push(v);
+      i = this.vBlank(this.at);
+      if (i >= n) return undefined;
+      const c = b[i]!;
+      if (c === 0x5d) {
+        this.at = i + 1;
+        return list;
+      }
+      if (c !== 0x2c) return undefined;
+      i++;
+    }
+  }
+
+  // depth: nesting of the container the value is in.
+  private vValue(i: number, depth: number): Json | undefined {
+    const b = this.bytes;
+    const n = this.limit;
+    i = this.vBlank(i);
+    if (i >= n) return undefined;
+    const c = b[i]!;
+    if (c === 0x22) {
+      this.at = i;
+      return this.vString();
+    }
+    if (c === 0x7b) return depth >= this.maxDepth ? undefined : this.vObject(i + 1, depth + 1);
+    if (c === 0x5b) return depth >= this.maxDepth ? undefined : this.vArray(i + 1, depth + 1);
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.vNumber(i);
+    const lit = c === 0x74 ? LIT_TRUE : c === 0x66 ? LIT_FALSE : c === 0x6e ? LIT_NULL : undefined;
+    if (lit === undefined || i + lit.length > n) return undefined;
+    for (let k = 1; k < lit.length; k++) if (b[i + k] !== lit[k]) return undefined;
+    this.at = i + lit.length;
+    return c === 0x74 ? true : c === 0x66 ? false : null;
+  }
+
+  private vNumber(i: number): number | undefined {
+    const b = this.bytes;
+    const n = this.limit;
+    const begin = i;
+    if (b[i] === 0x2d) i++;
+    if (i >= n) return undefined;
+    const c = b[i]!;
+    if (c === 0x30) i++;
+    else if (c >= 0x31 && c <= 0x39) {
+      i++;
+      while (i < n && isDigit(b[i]!)) i++;
+    } else return undefined;
+    if (i < n && b[i] === 0x2e) {
+      i++;
+      if (i >= n || !isDigit(b[i]!)) return undefined;
+      while (i < n && isDigit(b[i]!)) i++;
+    }
+    if (i < n && (b[i] === 0x65 || b[i] === 0x45)) {
+      i++;
+      if (i < n && (b[i] === 0x2b || b[i] === 0x2d)) i++;
+      if (i >= n || !isDigit(b[i]!)) return undefined;
+      while (i < n && isDigit(b[i]!)) i++;
+    }
+    if (i >= n) return undefined;
+    this.at = i;
+    return numberOf(b, begin, i);
+  }
+
+  // `at` on the opening quote. Checks the string's bytes, then decodes it.
+  private vString(): string | undefined {
+    const b = this.bytes;
+    const n = this.limit;
+    let i = this.at + 1;
+    while (i < n) {
+      const c = b[i]!;
+      if (c === 0x22) return this.string();
+      if (c < 0x20) return undefined;
+      if (c === 0x5c) {
+        if (i + 1 >= n) return undefined;
+        const e = b[i + 1]!;
+        if (e === 0x75) {
+          if (i + 5 >= n) return undefined;
+          for (let k = 2; k < 6; k++) if (!isHex(b[i + k]!)) return undefined;
+          i += 6;
+          continue;
+        }
+        if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+          i += 2;
+          continue;
+        }
+        return undefined;
+      }
+      i++;
+    }
+    return undefined;
+  }
+
   private skipBlank(): number {
     const b = this.bytes;
     let i = this.at;
@@ -146,30 +319,10 @@ export class Parser {
     const b = this.bytes;
     const begin = this.at;
     let i = begin;
-    let neg = false;
-    if (b[i] === 0x2d) {
-      neg = true;
-      i++;
-    }
-    let v = 0;
     let c = b[i]!;
-    while (c >= 0x30 && c <= 0x39) {
-      v = v * 10 + (c - 0x30);
-      c = b[++i]!;
-    }
-    // Integers of up to 15 digits are exact as accumulated; anything else
-    // goes through the platform's correctly rounded conversion.
-    if (c !== 0x2e && c !== 0x65 && c !== 0x45 && i - begin <= 15) {
-      this.at = i;
-      return neg ? -v : v;
-    }
-    while (
-      (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x65 || c === 0x45 || c === 0x2b || c === 0x2d
-    ) c = b[++i]!;
+    while ((c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x65 || c === 0x45 || c === 0x2b || c === 0x2d) c = b[++i]!;
     this.at = i;
-    let text = "";
-    for (let k = begin; k < i; k++) text += String.fromCharCode(b[k]!);
-    return Number(text);
+    return numberOf(b, begin, i);
   }
 
   private string(): string {
@@ -249,6 +402,40 @@ export class Parser {
       i = j;
     }
   }
+}
+
+// The value of the number token bytes[begin, end). Integers of up to 15
+// digits are exact as accumulated; anything else goes through the
+// platform's correctly rounded conversion.
+function numberOf(b: Uint8Array, begin: number, end: number): number {
+  let i = begin;
+  const neg = b[i] === 0x2d;
+  if (neg) i++;
+  if (end - begin <= 15) {
+    let v = 0;
+    while (i < end) {
+      const c = b[i]!;
+      if (c < 0x30 || c > 0x39) break;
+      v = v * 10 + (c - 0x30);
+      i++;
+    }
+    if (i === end) return neg ? -v : v;
+  }
+  let text = "";
+  for (let k = begin; k < end; k++) text += String.fromCharCode(b[k]!);
+  return Number(text);
+}
+
+const LIT_TRUE = [0x74, 0x72, 0x75, 0x65];
+const LIT_FALSE = [0x66, 0x61, 0x6c, 0x73, 0x65];
+const LIT_NULL = [0x6e, 0x75, 0x6c, 0x6c];
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
 }
 
 function ascii(b: Uint8Array, start: number, end: number): string {

@@ -80,3 +80,38 @@ describe("framer", () => {
     expect(run([exact]).map((x) => x.length)).toEqual([MAX_FRAME_BYTES + 2]);
   });
 });
+
+describe("the session's one-pass fast path", () => {
+  // Session parses single-line frames while checking them; it must accept
+  // exactly what the framer accepts, so whole input and byte-by-byte input
+  // (which never takes the fast path) must give the same output.
+  const lines = [
+    '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":1,"x":1.5-}}',
+    '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":2,"x":01}}',
+    '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":3,"x":-}}',
+    '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":4,"x":1e}}',
+    '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":5,"x":"\\u12G4"}}',
+    '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":6,"x":"\\q"}}',
+    '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":7,"x":[1,]}}',
+    '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":8,"x":{"a":1,}}}',
+    '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":9,"x":nul}}',
+    '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":10,"x":{},"y":[],"z":[{}]}}',
+    '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":11,"x":-0.0e-0,"y":"\\ud800\\u00e9"}}',
+    '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":12}} {"src":"c","dest":"lb","body":{"type":"stats","msg_id":13}}',
+  ];
+  it("gives the same replies and diagnostics as the byte-by-byte path", async () => {
+    const { Session } = await import("../../cli/session.js");
+    const input = enc.encode(lines.join("\n") + "\n");
+    const runWith = (size: number) => {
+      const out: string[] = [];
+      const s = new Session({ clock: "manual", onDiagnostic: (t) => out.push(`! ${t}`) });
+      for (let i = 0; i < input.length; i += size) out.push(dec.decode(s.push(input.subarray(i, i + size))));
+      out.push(dec.decode(s.end()));
+      return out.filter((x) => x !== "").join("");
+    };
+    const whole = runWith(input.length);
+    expect(runWith(1)).toBe(whole);
+    // Messages 10 to 13 are valid; 1 to 9 are not.
+    expect(whole.match(/"in_reply_to": \d+/g)).toEqual(["10", "11", "12", "13"].map((n) => `"in_reply_to": ${n}`));
+  });
+});
