@@ -224,11 +224,25 @@ export class Parser {
     return numberOf(b, begin, i);
   }
 
-  // `at` on the opening quote. Checks the string's bytes, then decodes it.
+  // `at` on the opening quote. Plain ASCII strings are checked, hashed and
+  // interned in one pass; others are checked, then decoded.
   private vString(): string | undefined {
     const b = this.bytes;
     const n = this.limit;
-    let i = this.at + 1;
+    const begin = this.at + 1;
+    let i = begin;
+    let h = 0x811c9dc5;
+    while (i < n) {
+      const c = b[i]!;
+      if (c === 0x22 || c === 0x5c || c < 0x20 || c >= 0x80) break;
+      h = Math.imul(h ^ c, 0x01000193);
+      i++;
+    }
+    if (i >= n) return undefined;
+    if (b[i] === 0x22) {
+      this.at = i + 1;
+      return intern(b, begin, i, h);
+    }
     while (i < n) {
       const c = b[i]!;
       if (c === 0x22) return this.string();
@@ -337,19 +351,7 @@ export class Parser {
     }
     if (c === 0x22) {
       this.at = i + 1;
-      const len = i - begin;
-      if (len > INTERN_MAX_LEN) return ascii(b, begin, i);
-      const slot = (h ^ (h >>> 15) ^ len) & (INTERN_SIZE - 1);
-      const known = internBytes[slot];
-      if (known !== undefined && known.length === len) {
-        let k = 0;
-        while (k < len && known[k] === b[begin + k]) k++;
-        if (k === len) return internText[slot]!;
-      }
-      const text = ascii(b, begin, i);
-      internBytes[slot] = b.slice(begin, i);
-      internText[slot] = text;
-      return text;
+      return intern(b, begin, i, h);
     }
     return this.slowString(begin, i);
   }
@@ -402,6 +404,24 @@ export class Parser {
       i = j;
     }
   }
+}
+
+// A plain ASCII string bytes[begin, end) whose FNV-1a hash is h: from the
+// intern table when it is there, else made and remembered.
+function intern(b: Uint8Array, begin: number, end: number, h: number): string {
+  const len = end - begin;
+  if (len > INTERN_MAX_LEN) return ascii(b, begin, end);
+  const slot = (h ^ (h >>> 15) ^ len) & (INTERN_SIZE - 1);
+  const known = internBytes[slot];
+  if (known !== undefined && known.length === len) {
+    let k = 0;
+    while (k < len && known[k] === b[begin + k]) k++;
+    if (k === len) return internText[slot]!;
+  }
+  const text = ascii(b, begin, end);
+  internBytes[slot] = b.slice(begin, end);
+  internText[slot] = text;
+  return text;
 }
 
 // The value of the number token bytes[begin, end). Integers of up to 15
