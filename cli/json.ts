@@ -231,17 +231,11 @@ export class Parser {
     const n = this.limit;
     const begin = this.at + 1;
     let i = begin;
-    let h = 0x811c9dc5;
-    while (i < n) {
-      const c = b[i]!;
-      if (c === 0x22 || c === 0x5c || c < 0x20 || c >= 0x80) break;
-      h = Math.imul(h ^ c, 0x01000193);
-      i++;
-    }
+    while (i < n && STRING_PLAIN[b[i]!] === 1) i++;
     if (i >= n) return undefined;
     if (b[i] === 0x22) {
       this.at = i + 1;
-      return intern(b, begin, i, h);
+      return intern(b, begin, i);
     }
     while (i < n) {
       const c = b[i]!;
@@ -343,15 +337,11 @@ export class Parser {
     const b = this.bytes;
     const begin = ++this.at; // past the opening quote
     let i = begin;
-    let h = 0x811c9dc5;
     let c = b[i]!;
-    while (c !== 0x22 && c !== 0x5c && c < 0x80) {
-      h = Math.imul(h ^ c, 0x01000193);
-      c = b[++i]!;
-    }
+    while (c !== 0x22 && c !== 0x5c && c < 0x80) c = b[++i]!;
     if (c === 0x22) {
       this.at = i + 1;
-      return intern(b, begin, i, h);
+      return intern(b, begin, i);
     }
     return this.slowString(begin, i);
   }
@@ -406,12 +396,18 @@ export class Parser {
   }
 }
 
-// A plain ASCII string bytes[begin, end) whose FNV-1a hash is h: from the
-// intern table when it is there, else made and remembered.
-function intern(b: Uint8Array, begin: number, end: number, h: number): string {
+// Bytes that may appear unescaped in a string and need no decoding.
+const STRING_PLAIN = new Uint8Array(256);
+for (let c = 0x20; c < 0x80; c++) STRING_PLAIN[c] = c === 0x22 || c === 0x5c ? 0 : 1;
+
+// A plain ASCII string bytes[begin, end): from the intern table when it is
+// there, else made and remembered. The slot comes from the length and three
+// bytes, not a hash of all of them: the bytes are compared anyway.
+function intern(b: Uint8Array, begin: number, end: number): string {
   const len = end - begin;
   if (len > INTERN_MAX_LEN) return ascii(b, begin, end);
-  const slot = (h ^ (h >>> 15) ^ len) & (INTERN_SIZE - 1);
+  if (len === 0) return "";
+  const slot = (len * 0x9e37 + b[begin]! * 0x3b + b[end - 1]! * 0x1f1 + b[begin + (len >> 1)]! * 7) & (INTERN_SIZE - 1);
   const known = internBytes[slot];
   if (known !== undefined && known.length === len) {
     let k = 0;
