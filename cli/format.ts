@@ -46,6 +46,8 @@ export interface Reply {
   body: ReplyBody;
 }
 
+const SPARE_MAX_BYTES = 1 << 20;
+
 /** A growable ASCII output buffer; replies are appended to it. */
 export class Output {
   bytes: Uint8Array = new Uint8Array(1 << 16);
@@ -118,14 +120,16 @@ export class Output {
    */
   take(): Uint8Array {
     const out = this.bytes.subarray(0, this.length);
-    this.bytes = this.spare.pop() ?? new Uint8Array(this.bytes.length);
+    this.bytes = this.spare.pop() ?? new Uint8Array(Math.min(this.bytes.length, SPARE_MAX_BYTES));
     this.length = 0;
     return out;
   }
 
   /** Gives back bytes from take() once they are written out. */
   recycle(taken: Uint8Array): void {
-    if (this.spare.length < 4) this.spare.push(new Uint8Array(taken.buffer, taken.byteOffset, taken.buffer.byteLength - taken.byteOffset));
+    // One huge reply (send_requests) must not make every later buffer huge.
+    const whole = new Uint8Array(taken.buffer, taken.byteOffset, taken.buffer.byteLength - taken.byteOffset);
+    if (this.spare.length < 4 && whole.length <= SPARE_MAX_BYTES) this.spare.push(whole);
   }
 }
 
