@@ -5,6 +5,7 @@
 import { runShared, webWorkerPort, type SharedOutcome } from "./hammer.js";
 import { loadLibrary } from "./library.js";
 import { runScenario } from "./scenario.js";
+import type { TranscriptRun } from "./session-entry.js";
 
 const DIST = new URL("/dist/", location.href).href;
 // A separate bundle, so a broken node handler fails the transcripts only.
@@ -14,15 +15,15 @@ export async function scenario(): Promise<string> {
   return runScenario(await loadLibrary(DIST)).text;
 }
 
-export async function transcripts(inputs: string[]): Promise<string[]> {
-  const { runSession }: typeof import("./session-entry.js") = await import(SESSION);
-  const outputs: string[] = [];
+export async function transcripts(inputs: string[]): Promise<TranscriptRun[]> {
+  const { runTranscript }: typeof import("./session-entry.js") = await import(SESSION);
+  const runs: TranscriptRun[] = [];
   for (const path of inputs) {
     const response = await fetch(new URL(`/${path}`, location.href));
     if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-    outputs.push(runSession(new Uint8Array(await response.arrayBuffer())));
+    runs.push(runTranscript(new Uint8Array(await response.arrayBuffer())));
   }
-  return outputs;
+  return runs;
 }
 
 export async function shared(pairs: number): Promise<SharedOutcome> {

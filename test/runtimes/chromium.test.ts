@@ -10,7 +10,8 @@ import { checkShared, PAIRS_PER_WORKER, WORKERS, type SharedOutcome } from "./ha
 import { bundle, CHROMIUM, DIST_URL, launchChromium, readGolden, ROOT, skipRuntime, startServer, type TestServer } from "./harness.js";
 import { loadLibrary } from "./library.js";
 import { runScenario } from "./scenario.js";
-import { listTranscripts, readBytes, transcriptDiff } from "./transcripts.js";
+import type { TranscriptRun } from "./session-entry.js";
+import { listTranscripts, transcriptFailures } from "./transcripts.js";
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>leastconn runtime tests</title><link rel="icon" href="data:,">
 <script type="module">
@@ -63,15 +64,11 @@ describe.skipIf(skipRuntime("Chromium", CHROMIUM))("Chromium", () => {
   });
 
   const transcripts = listTranscripts(ROOT);
-  it("runs every transcript to its golden output", async () => {
+  it("runs every transcript to its golden output and diagnostics", async () => {
     expect(transcripts.length).toBeGreaterThan(0);
-    const outputs = (await page.evaluate(`window.leastconnTests.transcripts(${JSON.stringify(transcripts.map((t) => t.input))})`)) as string[];
-    expect(outputs.length).toBe(transcripts.length);
-    const failures = transcripts.flatMap((t, i) => {
-      const diff = transcriptDiff(outputs[i]!, readBytes(ROOT, t.output));
-      return diff === null ? [] : [`${t.input}: ${diff}`];
-    });
-    expect(failures).toEqual([]);
+    const runs = (await page.evaluate(`window.leastconnTests.transcripts(${JSON.stringify(transcripts.map((t) => t.input))})`)) as TranscriptRun[];
+    expect(runs.length).toBe(transcripts.length);
+    expect(transcripts.flatMap((t, i) => transcriptFailures(ROOT, t, runs[i]!))).toEqual([]);
   });
 
   it(`loses no update with two Web Workers (${PAIRS_PER_WORKER} pairs each)`, async () => {

@@ -1,6 +1,7 @@
-// Golden protocol transcripts (test/transcripts/**/NAME.in.jsonl and
-// NAME.out.jsonl): finding them on disk (node:fs, which Node and Deno both
-// have) and comparing a runtime's output with the golden bytes.
+// Golden protocol transcripts (test/transcripts/**/NAME.in.jsonl,
+// NAME.out.jsonl and, where the node must print diagnostics, NAME.err.txt):
+// finding them on disk (node:fs, which Node and Deno both have) and
+// comparing a runtime's output with the golden bytes.
 
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -10,6 +11,8 @@ export interface Transcript {
   input: string;
   /** Path of the .out.jsonl likewise. */
   output: string;
+  /** Path of the .err.txt (expected standard error), or null when there is none. */
+  errors: string | null;
 }
 
 /**
@@ -25,7 +28,8 @@ export function listTranscripts(root: string): Transcript[] {
       if (entry.isDirectory()) walk(path);
       else if (entry.name.endsWith(".in.jsonl")) {
         const input = relative(root, path).split("\\").join("/");
-        found.push({ input, output: input.slice(0, -".in.jsonl".length) + ".out.jsonl" });
+        const base = input.slice(0, -".in.jsonl".length);
+        found.push({ input, output: `${base}.out.jsonl`, errors: existsSync(join(root, `${base}.err.txt`)) ? `${base}.err.txt` : null });
       }
     }
   };
@@ -51,4 +55,16 @@ export function transcriptDiff(actual: string, expected: Uint8Array): string | n
     if (want[i] !== got[i]) return `line ${i + 1}:\n  expected ${JSON.stringify(want[i])}\n  actual   ${JSON.stringify(got[i])}`;
   }
   return "the bytes differ (not as text: invalid UTF-8 in the golden file?)";
+}
+
+/** Every way a run differs from the golden files of `t`; empty when it matches. */
+export function transcriptFailures(root: string, t: Transcript, run: { out: string; err: string }): string[] {
+  const failures: string[] = [];
+  const out = transcriptDiff(run.out, readBytes(root, t.output));
+  if (out !== null) failures.push(`${t.output}: ${out}`);
+  if (t.errors !== null) {
+    const err = transcriptDiff(run.err, readBytes(root, t.errors));
+    if (err !== null) failures.push(`${t.errors}: ${err}`);
+  }
+  return failures;
 }

@@ -1,12 +1,13 @@
 // Deno's run of the protocol transcripts: every test/transcripts/**/*.in.jsonl
 // through the node's session (test/runtimes/session-entry.ts), compared with
-// the .out.jsonl bytes. One test per transcript, plus one that they exist.
+// the .out.jsonl bytes and the .err.txt diagnostics where there is one. One
+// test per transcript, plus one that they exist.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { runSession } from "../session-entry.js";
-import { listTranscripts, readBytes, transcriptDiff } from "../transcripts.js";
+import { runTranscript } from "../session-entry.js";
+import { listTranscripts, readBytes, transcriptFailures } from "../transcripts.js";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const transcripts = listTranscripts(ROOT);
@@ -17,6 +18,6 @@ test("transcripts exist", () => {
 
 for (const t of transcripts) {
   test(`transcript ${t.input}`, () => {
-    assert.equal(transcriptDiff(runSession(readBytes(ROOT, t.input)), readBytes(ROOT, t.output)), null);
+    assert.deepEqual(transcriptFailures(ROOT, t, runTranscript(readBytes(ROOT, t.input))), []);
   });
 }
