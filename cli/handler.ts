@@ -561,18 +561,22 @@ export class Handler {
  * is present changes nothing.
  */
 class RecentIds {
-  private readonly table: Float64Array;
-  private readonly mask: number;
-  private readonly ring: Float64Array;
+  // Allocated at the first add: a node that never completes by id (and
+  // start-up) does not pay for 1.5 MB of tables.
+  private table = new Float64Array(0);
+  private mask = -1;
+  private ring = new Float64Array(0);
   private head = 0;
   private count = 0;
 
-  constructor(private readonly keep: number) {
+  constructor(private readonly keep: number) {}
+
+  private allocate(): void {
     let size = 4;
-    while (size < keep * 2) size *= 2;
+    while (size < this.keep * 2) size *= 2;
     this.table = new Float64Array(size).fill(-1);
     this.mask = size - 1;
-    this.ring = new Float64Array(keep);
+    this.ring = new Float64Array(this.keep);
   }
 
   private slot(id: number): number {
@@ -581,6 +585,7 @@ class RecentIds {
   }
 
   has(id: number): boolean {
+    if (this.mask < 0) return false;
     const t = this.table;
     for (let i = this.slot(id); ; i = (i + 1) & this.mask) {
       const v = t[i]!;
@@ -590,6 +595,7 @@ class RecentIds {
   }
 
   add(id: number): void {
+    if (this.mask < 0) this.allocate();
     if (this.has(id)) return;
     if (this.count === this.keep) this.remove(this.ring[this.head]!);
     else this.count++;
