@@ -3,7 +3,7 @@
 // unchanged in other runtimes. Replies of one input chunk go out in one
 // write as soon as the chunk is handled; diagnostics go to stderr.
 
-import { readFileSync } from "node:fs";
+import { fstatSync, readFileSync, readSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Session } from "./session.js";
 
@@ -100,24 +100,55 @@ if (args.help) {
   // nothing, so this cannot be told apart from a timer firing, and the
   // process holds no timer that could keep it alive after end of input.
   const session = new Session({ clock: clock === "manual" ? "manual" : Date.now, onDiagnostic: diagnostic });
-  // When the reader falls more than MAX_QUEUED bytes behind, stop reading
-  // until it catches up, so replies never pile up in memory. (Pausing at
-  // every full pipe would leave the node idle while its reader works.)
-  const MAX_QUEUED = 4 << 20;
+  if (isRegularFile(0)) void serveFile(session);
+  else serveStream(session);
+}
+
+// When the reader falls more than MAX_QUEUED bytes behind, stop reading
+// until it catches up, so replies never pile up in memory. (Pausing at
+// every full pipe would leave the node idle while its reader works.)
+const MAX_QUEUED = 4 << 20;
+
+function send(session: Session, out: Uint8Array): void {
+  if (out.length > 0) process.stdout.write(out, () => session.recycle(out));
+}
+
+function isRegularFile(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFile();
+  } catch {
+    return false;
+  }
+}
+
+// Stdin from a pipe or a terminal: a stream, so waiting for input blocks nothing.
+function serveStream(session: Session): void {
   const resume = (): void => {
     process.stdin.resume();
   };
   process.stdin.on("data", (chunk: Buffer) => {
-    const out = session.push(chunk);
-    if (out.length === 0) return;
-    process.stdout.write(out, () => session.recycle(out));
+    send(session, session.push(chunk));
     if (process.stdout.writableLength > MAX_QUEUED) {
       process.stdin.pause();
       process.stdout.once("drain", resume);
     }
   });
-  process.stdin.on("end", () => {
-    const out = session.end();
-    if (out.length > 0) process.stdout.write(out);
-  });
+  process.stdin.on("end", () => send(session, session.end()));
+}
+
+// Stdin from a regular file (`leastconn < file`): plain reads never block,
+// so read it directly into one reused buffer, without a stream's machinery
+// or a wait on the thread pool between chunks. (Session copies whatever it
+// keeps of a chunk.)
+async function serveFile(session: Session): Promise<void> {
+  const chunk = new Uint8Array(1 << 16);
+  for (;;) {
+    const n = readSync(0, chunk, 0, chunk.length, null);
+    if (n === 0) break;
+    send(session, session.push(chunk.subarray(0, n)));
+    if (process.stdout.writableLength > MAX_QUEUED) {
+      await new Promise((resolve) => process.stdout.once("drain", resolve));
+    }
+  }
+  send(session, session.end());
 }

@@ -9,7 +9,7 @@
 // diff by hand before committing it.
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Session, runSession } from "../../cli/session.js";
@@ -81,6 +81,19 @@ describe("the binary agrees with runSession", () => {
       expect(r.status, c.name).toBe(0);
       expect(r.stdout.toString("latin1"), c.name).toBe(out);
       expect(r.stderr.toString(), c.name).toBe(err);
+    }
+  });
+
+  it("on every transcript read from a file (the regular-file input path)", () => {
+    for (const c of cases) {
+      const fd = openSync(`${c.base}.in.jsonl`, "r");
+      try {
+        const r = spawnSync(process.execPath, [cli, "--clock", "manual"], { stdio: [fd, "pipe", "pipe"] });
+        expect(r.status, c.name).toBe(0);
+        expect(r.stdout.toString("latin1"), c.name).toBe(readFileSync(`${c.base}.out.jsonl`, "latin1"));
+      } finally {
+        closeSync(fd);
+      }
     }
   });
 
