@@ -69,10 +69,10 @@ export class Output {
   /** Appends bytes. */
   put(b: Uint8Array): void {
     const n = b.length;
-    const out = this.reserve(n);
     let at = this.length;
+    const out = at + n <= this.bytes.length ? this.bytes : this.reserve(n);
     // A loop beats TypedArray#set for the short fragments replies are made of.
-    if (n <= 64) for (let i = 0; i < n; i++) out[at++] = b[i]!;
+    if (n <= 24) for (let i = 0; i < n; i++) out[at++] = b[i]!;
     else {
       out.set(b, at);
       at += n;
