@@ -289,8 +289,8 @@ export class Handler {
     if (snapshot !== undefined) {
       if (!(snapshot instanceof JsonObject)) fail(ERR_MALFORMED, `active_connections must be an object of name: count, got ${describe(snapshot)}`);
       for (let k = 0; k < snapshot.size; k++) {
-        const name = snapshot.keys[k]!;
-        const count = snapshot.values[k];
+        const name = snapshot.keyAt(k);
+        const count = snapshot.valueAt(k);
         if (name.length === 0) fail(ERR_MALFORMED, "active_connections: a backend name must be a non-empty string");
         if (!isCount(count, MAX_ACTIVE)) {
           fail(ERR_MALFORMED, `active_connections[${JSON.stringify(name)}] must be an integer from 0 to ${MAX_ACTIVE}, got ${describe(count)}`);
@@ -306,8 +306,8 @@ export class Handler {
     if (snapshot !== undefined) {
       const snap = snapshot as JsonObject;
       for (let k = 0; k < snap.size; k++) {
-        const name = snap.keys[k]!;
-        const count = snap.values[k] as number;
+        const name = snap.keyAt(k);
+        const count = snap.valueAt(k) as number;
         if (b.has(name)) {
           b.setActive(name, count);
           this.syncGone(name); // a draining backend set to 0 leaves the table

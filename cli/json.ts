@@ -19,17 +19,42 @@ const SCAN_KEYS = 8;
  * first position and takes its last value, as in Python's json).
  */
 export class JsonObject {
-  readonly keys: string[] = [];
-  readonly values: Json[] = [];
+  // Keys at even indices, each followed by its value: one array per object,
+  // since a message allocates two objects and the garbage adds up.
+  private readonly entries: Array<string | Json> = [];
   private index: Map<string, number> | undefined;
 
   get size(): number {
-    return this.keys.length;
+    return this.entries.length >> 1;
+  }
+
+  /** The k-th key in textual order. */
+  keyAt(k: number): string {
+    return this.entries[2 * k] as string;
+  }
+
+  /** The k-th value in textual order. */
+  valueAt(k: number): Json {
+    return this.entries[2 * k + 1] as Json;
+  }
+
+  /** The keys in textual order. */
+  get keys(): string[] {
+    const out: string[] = [];
+    for (let k = 0; k < this.size; k++) out.push(this.keyAt(k));
+    return out;
+  }
+
+  /** The values in key order. */
+  get values(): Json[] {
+    const out: Json[] = [];
+    for (let k = 0; k < this.size; k++) out.push(this.valueAt(k));
+    return out;
   }
 
   get(key: string): Json | undefined {
     const at = this.find(key);
-    return at < 0 ? undefined : this.values[at];
+    return at < 0 ? undefined : (this.entries[at + 1] as Json);
   }
 
   has(key: string): boolean {
@@ -39,19 +64,23 @@ export class JsonObject {
   set(key: string, value: Json): void {
     const at = this.find(key);
     if (at >= 0) {
-      this.values[at] = value;
+      this.entries[at + 1] = value;
       return;
     }
-    this.keys.push(key);
-    this.values.push(value);
-    if (this.index !== undefined) this.index.set(key, this.keys.length - 1);
-    else if (this.keys.length > SCAN_KEYS) this.index = new Map(this.keys.map((k, i) => [k, i]));
+    const e = this.entries;
+    e.push(key, value);
+    if (this.index !== undefined) this.index.set(key, e.length - 2);
+    else if (e.length > 2 * SCAN_KEYS) {
+      this.index = new Map();
+      for (let i = 0; i < e.length; i += 2) this.index.set(e[i] as string, i);
+    }
   }
 
+  // The index of the key in `entries`, or -1.
   private find(key: string): number {
     if (this.index !== undefined) return this.index.get(key) ?? -1;
-    const keys = this.keys;
-    for (let i = 0; i < keys.length; i++) if (keys[i] === key) return i;
+    const e = this.entries;
+    for (let i = 0; i < e.length; i += 2) if (e[i] === key) return i;
     return -1;
   }
 }
