@@ -85,6 +85,11 @@ export class Lease {
     return this.done;
   }
 
+  /** True once the backend has left the table (removed and drained); releasing then does nothing. */
+  get removed(): boolean {
+    return this.slot.gone;
+  }
+
   /**
    * Ends the request. Idempotent: only the first call counts. Returns true
    * when it decremented a count; false when already released, when the
@@ -442,6 +447,12 @@ export class Balancer {
   activeCounts(): Array<[string, number]> {
     const core = this.core;
     return this.slots.map((s) => [s.name, core.active(s.index)]);
+  }
+
+  /** Calls `fn` with each backend's name and active count, in order, allocating nothing. */
+  forEachActive(fn: (name: string, active: number) => void): void {
+    const core = this.core;
+    for (const slot of this.slots) fn(slot.name, core.active(slot.index));
   }
 
   /** Active count of one backend (0..2^32-1). */
