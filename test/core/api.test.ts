@@ -158,6 +158,38 @@ describe("leases", () => {
   });
 });
 
+describe("reading counts and lease state", () => {
+  it("forEachActive visits every backend in order with its count, draining ones included", () => {
+    const lb = new Balancer({ backends: ["b", "10", "__proto__"], clock: () => 0 });
+    const held = lb.acquire()!;
+    lb.setActive("10", 7);
+    lb.remove("b");
+    const seen: Array<[string, number]> = [];
+    lb.forEachActive((name, active) => seen.push([name, active]));
+    expect(seen).toEqual([["b", 1], ["10", 7], ["__proto__", 0]]);
+    expect(seen).toEqual(lb.activeCounts());
+    held.release();
+    seen.length = 0;
+    lb.forEachActive((name, active) => seen.push([name, active]));
+    expect(seen).toEqual([["10", 7], ["__proto__", 0]]);
+  });
+
+  it("Lease.removed turns true only when the backend leaves the table", () => {
+    const lb = new Balancer({ backends: ["a", "b"], clock: () => 0 });
+    const first = lb.acquire()!;
+    const second = lb.acquire({ algorithm: "round-robin" })!;
+    expect([first.backend, second.backend]).toEqual(["a", "a"]);
+    lb.remove("a");
+    expect(first.removed).toBe(false);
+    expect(first.release()).toBe(true);
+    expect(second.removed).toBe(false);
+    expect(second.release()).toBe(true);
+    expect(first.removed).toBe(true);
+    expect(second.removed).toBe(true);
+    expect(lb.names).toEqual(["b"]);
+  });
+});
+
 describe("drained()", () => {
   it("resolves at once for a name not in the table", async () => {
     const bal = new Balancer({ backends: ["a"] });
