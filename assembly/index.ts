@@ -140,7 +140,8 @@ function relayout(cap: u32): void {
   leafCount = 1;
   while (leafCount < cap) leafCount <<= 2;
   leafBase = (leafCount - 1) / 3;
-  const nodes = <usize>(leafBase + leafCount + 4); // + 3 alignment slots, rounded to even
+  // + 3 alignment slots, rounded up to 4 so the weighted tree's groups align too.
+  const nodes = <usize>((leafBase + leafCount + 6) & ~3);
   offLct = offCurw + (c << 3);
   offWlct = offLct + (nodes << 2);
   offElig = offWlct + (nodes << 2);
@@ -436,34 +437,41 @@ function ensureEligible(): u32 {
   return k;
 }
 
+// The eligible backend at list position r or, when its count cannot grow,
+// the next one after it (cyclically) that can, other than `skip`; NIL if none.
+// Without full backends this is simply the backend at position r.
+function probe(r: u32, e: u32, skip: u32): u32 {
+  for (let k: u32 = 0; k < e; k++) {
+    const i = eligAt((r + k) % e);
+    if (i != skip && isRoutable(i)) return i;
+  }
+  return NIL;
+}
+
 function pickRandom(): u32 {
   const e = ensureEligible();
-  if (e == 0) return NIL;
-  const pick = eligAt(rngBelow(e));
-  return isRoutable(pick) ? pick : NIL;
+  return e == 0 ? NIL : probe(rngBelow(e), e, NIL);
 }
 
 // Two distinct samples from the eligible list; fewer active wins, the
-// earlier backend on ties. Both samples are kept for sampleA()/sampleB().
+// earlier backend on ties. The samples are kept for sample().
 function pickTwoChoices(): u32 {
   const e = ensureEligible();
   if (e == 0) return NIL;
   if (e == 1) {
-    const only = eligAt(0);
+    const only = probe(0, 1, NIL);
     sampleFirst = <i32>only;
-    return isRoutable(only) ? only : NIL;
+    return only;
   }
   const r1 = rngBelow(e);
   let r2 = rngBelow(e - 1);
   if (r2 >= r1) r2++;
-  const a = eligAt(r1);
-  const b = eligAt(r2);
+  const a = probe(r1, e, NIL);
+  if (a == NIL) return NIL;
   sampleFirst = <i32>a;
+  const b = probe(r2, e, a);
+  if (b == NIL) return a;
   sampleSecond = <i32>b;
-  const ra = isRoutable(a);
-  const rb = isRoutable(b);
-  if (!ra) return rb ? b : NIL;
-  if (!rb) return a;
   const ca = activeOf(a);
   const cb = activeOf(b);
   if (ca != cb) return ca < cb ? a : b;
@@ -476,8 +484,12 @@ function pickTwoChoices(): u32 {
 export function reset(capacity: u32, seedValue: f64, rotateTies: bool): i32 {
   let cap = MIN_CAP;
   while (cap < capacity && cap < MAX_CAP) cap <<= 1;
+  const old = capCache;
   relayout(cap);
-  if (!ensureMemory(offEnd)) return ERR_NO_MEMORY;
+  if (!ensureMemory(offEnd)) {
+    relayout(old);
+    return ERR_NO_MEMORY;
+  }
   memory.fill(BASE, 0, HEADER_SIZE);
   hset(H_CAP, cap);
   hset(H_FLAGS, rotateTies ? F_ROTATE : 0);

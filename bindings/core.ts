@@ -86,10 +86,21 @@ export class CoreTable {
   active(i: number): number { return this.u32[this.activeAt + i]!; }
   weight(i: number): number { return this.u32[this.weightAt + i]!; }
   state(i: number): number { return this.u32[this.stateAt + i]!; }
-  /** Total requests: a u64 read as two halves, exact below 2^53. */
+  /**
+   * Total requests: a u64 read as two halves, exact below 2^53. Another
+   * thread may carry into the high half between the two reads; the total
+   * only grows, so a high half unchanged across the low read is consistent.
+   */
   total(i: number): number {
     const at = this.totalAt + 2 * i;
-    return this.u32[at]! + this.u32[at + 1]! * 4294967296;
+    const u32 = this.u32;
+    let hi = Atomics.load(u32, at + 1);
+    for (;;) {
+      const lo = Atomics.load(u32, at);
+      const again = Atomics.load(u32, at + 1);
+      if (again === hi) return lo + hi * 4294967296;
+      hi = again;
+    }
   }
   /** Last-used time, or null when never picked (stored as NaN). */
   lastUsed(i: number): number | null {

@@ -45,12 +45,32 @@ export function createShared(options: BalancerOptions = {}): { balancer: Balance
 
 /** A Balancer over the shared table of `handle` (in this or another thread). */
 export function attachShared(handle: SharedHandle, options: Pick<BalancerOptions, "clock"> = {}): Balancer {
-  if (handle === null || typeof handle !== "object" || !(handle.module instanceof WebAssembly.Module) || !(handle.memory instanceof WebAssembly.Memory)) {
-    throw new InvalidArgumentError("handle", "must be the handle returned by createShared()");
+  const notHandle = new InvalidArgumentError("handle", "must be the handle returned by createShared()");
+  if (
+    handle === null ||
+    typeof handle !== "object" ||
+    !(handle.module instanceof WebAssembly.Module) ||
+    !(handle.memory instanceof WebAssembly.Memory) ||
+    !WebAssembly.Module.imports(handle.module).some((i) => i.kind === "memory")
+  ) {
+    throw notHandle;
   }
-  const core = CoreTable.instantiate(handle.module, { env: { memory: handle.memory } });
+  if (options === null || typeof options !== "object") {
+    throw new InvalidArgumentError("options", "must be an object");
+  }
+  // The threads build imports a shared memory; any other module or memory
+  // fails to link, which says nothing useful to the caller.
+  let core: CoreTable;
+  try {
+    core = CoreTable.instantiate(handle.module, { env: { memory: handle.memory } });
+  } catch {
+    throw notHandle;
+  }
   return new Balancer(
     { backends: handle.backends, algorithm: handle.algorithm, tieBreak: handle.tieBreak, clock: options.clock },
     { core, mode: "attach" },
   );
 }
+
+// Everything else, so one import serves a thread that uses a shared table.
+export * from "./index.js";
