@@ -14,9 +14,11 @@
 //
 // Threads build: counters change by atomic read-modify-write, so no update is
 // ever lost; least-connections and weighted picks scan (a tree updated by
-// several threads at once could settle on a wrong minimum); cursors, the
-// smooth-wrr weights and the generator change under a spinlock. Membership
-// is fixed once the table is shared (the bindings refuse add/remove).
+// several threads at once could settle on a wrong minimum); the round-robin
+// cursor, smooth-wrr weights, generator and eligible list change under a
+// spinlock (not the tie-rotation cursor: a race there only skews rotation).
+// Membership is fixed once the table is shared (the bindings refuse
+// add/remove).
 
 // ---- header fields (byte offsets from BASE) ----
 const H_COUNT: usize = 0;     // backends in the table
