@@ -266,9 +266,20 @@ function counts(out: Output, list: ActiveCounts): void {
 function names(out: Output, list: readonly string[]): void {
   if (list.length === 0) return out.put(F_EMPTY_LIST);
   out.reserve(1)[out.length++] = 0x5b;
+  // Names too long for the shared cache are quoted once per reply, not once
+  // per pick (send_requests repeats them up to a million times).
+  let long: Map<string, Uint8Array> | undefined;
   for (let i = 0; i < list.length; i++) {
     if (i !== 0) out.put(F_SEP);
-    out.str(list[i]!);
+    const name = list[i]!;
+    if (name.length <= QUOTE_CACHE_MAX_LEN) {
+      out.str(name);
+      continue;
+    }
+    long ??= new Map();
+    let bytes = long.get(name);
+    if (bytes === undefined) long.set(name, (bytes = enc(quote(name))));
+    out.put(bytes);
   }
   out.reserve(1)[out.length++] = 0x5d;
 }
@@ -332,6 +343,17 @@ function cached(cache: Map<string, Uint8Array>, name: string, before: string, af
 }
 
 const HEX = "0123456789abcdef";
+
+/** The byte length of quote(s), without building it. */
+export function quotedSize(s: string): number {
+  let n = 2;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x20 && c < 0x7f) n += c === 0x22 || c === 0x5c ? 2 : 1;
+    else n += c === 0x0a || c === 0x0d || c === 0x09 || c === 0x08 || c === 0x0c ? 2 : 6;
+  }
+  return n;
+}
 
 /** A JSON string literal as Python's json.dumps writes it (ensure_ascii). */
 export function quote(s: string): string {

@@ -10,7 +10,7 @@
 
 import { Balancer, ChoiceLease, LeastconnError, MAX_ACTIVE, MAX_WEIGHT, algorithmId } from "../bindings/index.js";
 import type { BackendSpec, Lease } from "../bindings/index.js";
-import type { Reply, ReplyBody } from "./format.js";
+import { quotedSize, type Reply, type ReplyBody } from "./format.js";
 import { JsonObject, type Json } from "./json.js";
 
 /** Maelstrom error codes used by the node. */
@@ -25,6 +25,8 @@ export const ERR_PRECONDITION = 22;
 export const COMPLETED_IDS_KEPT = 65_536;
 /** Largest send_requests count. */
 export const MAX_SEND_COUNT = 1_000_000;
+/** Largest send_requests reply, in bytes (the pick list is the bulk of it). */
+export const MAX_REPLY_BYTES = 256 << 20;
 /** Largest duration_ms (what a timer can hold). */
 export const MAX_DURATION_MS = 0x7fffffff;
 
@@ -135,13 +137,21 @@ export class Handler {
       this.diagnose("message without string src and dest: nowhere to reply; ignored it");
       return null;
     }
-    const type = body.get("type");
-    if (type === "http_response") {
-      this.backendResponse(src, body);
-      return null;
+    // Arrival time is a fact about every message, whatever becomes of it:
+    // the manual clock moves and due deadlines fire before anything else.
+    let clockError: unknown;
+    if (this.manual) {
+      try {
+        this.advance(body);
+      } catch (err) {
+        clockError = err;
+      }
     }
-    if (body.has("in_reply_to")) {
-      this.diagnose(`ignored a reply (type ${describe(type)}) from ${JSON.stringify(src)}: the node answers requests only`);
+    const type = body.get("type");
+    if (type === "http_response" || body.has("in_reply_to")) {
+      if (clockError instanceof Error) this.diagnose(`${clockError.message}; the clock did not move`);
+      if (type === "http_response") this.backendResponse(src, body);
+      else this.diagnose(`ignored a reply (type ${describe(type)}) from ${JSON.stringify(src)}: the node answers requests only`);
       return null;
     }
     const rawId = body.get("msg_id");
@@ -158,7 +168,7 @@ export class Handler {
         if (type === undefined) this.diagnose(`message from ${JSON.stringify(src)} has no body.type`);
         fail(ERR_MALFORMED, type === undefined ? "body.type is missing" : `body.type must be a string, got ${describe(type)}`);
       }
-      if (this.manual) this.advance(body);
+      if (clockError !== undefined) throw clockError;
       out = this.dispatch(type, body, inReplyTo);
     } catch (err) {
       out = this.errorReply(err, type);
@@ -344,6 +354,17 @@ export class Handler {
     }
     const algorithm = optionalAlgorithm(body);
     const b = this.balancer;
+    // The reply lists every pick: refuse one that could outgrow any buffer.
+    let longest = 0;
+    let listed = 0;
+    for (const name of b.names) {
+      const size = quotedSize(name);
+      longest = Math.max(longest, size);
+      listed += size + 20;
+    }
+    if (count * (longest + 2) + listed > MAX_REPLY_BYTES) {
+      fail(ERR_MALFORMED, `count ${count} would make a reply over ${MAX_REPLY_BYTES} bytes with these backend names; send fewer`);
+    }
     const options = algorithm === undefined ? undefined : { algorithm };
     const picks: string[] = [];
     const tally = new Map<string, number>();

@@ -113,6 +113,14 @@ function send(session: Session, out: Uint8Array): void {
   if (out.length > 0) process.stdout.write(out, () => session.recycle(out));
 }
 
+// Hands out one input chunk's replies, the part past the session's output
+// limit in further writes of at most that size: no single buffer then has to
+// hold every reply of a chunk (a chunk of send_requests can ask for gigabytes).
+function sendAll(session: Session, out: Uint8Array): void {
+  send(session, out);
+  while (session.waiting) send(session, session.resume());
+}
+
 function isRegularFile(fd: number): boolean {
   try {
     return fstatSync(fd).isFile();
@@ -127,7 +135,7 @@ function serveStream(session: Session): void {
     process.stdin.resume();
   };
   process.stdin.on("data", (chunk: Buffer) => {
-    send(session, session.push(chunk));
+    sendAll(session, session.push(chunk));
     if (process.stdout.writableLength > MAX_QUEUED) {
       process.stdin.pause();
       process.stdout.once("drain", resume);
@@ -145,7 +153,7 @@ async function serveFile(session: Session): Promise<void> {
   for (;;) {
     const n = readSync(0, chunk, 0, chunk.length, null);
     if (n === 0) break;
-    send(session, session.push(chunk.subarray(0, n)));
+    sendAll(session, session.push(chunk.subarray(0, n)));
     if (process.stdout.writableLength > MAX_QUEUED) {
       await new Promise((resolve) => process.stdout.once("drain", resolve));
     }

@@ -18,7 +18,17 @@ export interface SessionOptions {
   clock?: "manual" | (() => number);
   /** Receives each line meant for standard error, without "leastconn: " or a newline. */
   onDiagnostic?: (text: string) => void;
+  /**
+   * Output bytes a push() or resume() may gather (default 64 MiB). Past it,
+   * the rest of the input waits in `waiting` for resume(), so a chunk of
+   * requests with large replies never needs more memory than this.
+   */
+  maxOutput?: number;
 }
+
+// A message waiting its turn, or a framer diagnostic that must keep its
+// place among the diagnostics of the messages around it.
+type HeldFrame = { bytes: Uint8Array; line: number } | { text: string };
 
 export class Session implements FrameSink {
   private readonly framer = new Framer(this);
@@ -27,10 +37,14 @@ export class Session implements FrameSink {
   private readonly realClock: (() => number) | undefined;
   private readonly onDiagnostic: (text: string) => void;
   private readonly out = new Output();
+  private readonly maxOutput: number;
+  private held: HeldFrame[] = [];
+  private heldAt = 0;
   private line = 0; // where the message being handled began
 
   constructor(options: SessionOptions = {}) {
     const clock = options.clock ?? "manual";
+    this.maxOutput = options.maxOutput ?? 64 << 20;
     this.realClock = clock === "manual" ? undefined : clock;
     this.onDiagnostic = options.onDiagnostic ?? (() => {});
     // The handler does not know where a message was: say which line it began on.
@@ -50,6 +64,36 @@ export class Session implements FrameSink {
     return this.out.take();
   }
 
+  /** Messages framed but not yet handled: call resume() (after writing the output) until false. */
+  get waiting(): boolean {
+    return this.heldAt < this.held.length;
+  }
+
+  /** Handles held messages up to the output limit; returns their replies. */
+  resume(): Uint8Array {
+    if (this.realClock !== undefined) this.handler.setTime(this.realClock());
+    this.handleHeld();
+    return this.out.take();
+  }
+
+  private handleHeld(): void {
+    while (this.waiting && this.out.length < this.maxOutput) {
+      const f = this.held[this.heldAt]!;
+      this.held[this.heldAt++] = undefined as never;
+      if ("text" in f) this.onDiagnostic(f.text);
+      else this.parseAndHandle(f.bytes, 0, f.bytes.length, f.line);
+    }
+    if (!this.waiting) {
+      this.held = [];
+      this.heldAt = 0;
+    }
+  }
+
+  // Once the output is full, every later message waits its turn, in order.
+  private holding(): boolean {
+    return this.heldAt < this.held.length || this.out.length >= this.maxOutput;
+  }
+
   /** Hands back output from push() or end() once it is written, for reuse. */
   recycle(output: Uint8Array): void {
     this.out.recycle(output);
@@ -57,12 +101,14 @@ export class Session implements FrameSink {
 
   /** End of input: reports a message cut short; returns any last output. */
   end(): Uint8Array {
+    while (this.waiting) this.handleHeld();
     this.framer.end();
     return this.out.take();
   }
 
   /** @internal FrameSink: parse while checking, in one pass. */
   fastFrame(bytes: Uint8Array, start: number, limit: number, line: number): number {
+    if (this.holding()) return -1; // the framer then hands it to frame()
     const msg = this.parser.tryParse(bytes, start, limit, MAX_DEPTH);
     if (msg === undefined) return -1;
     this.handle(msg, line);
@@ -71,6 +117,14 @@ export class Session implements FrameSink {
 
   /** @internal FrameSink */
   frame(bytes: Uint8Array, start: number, end: number, line: number): void {
+    if (this.holding()) {
+      this.held.push({ bytes: bytes.slice(start, end), line });
+      return;
+    }
+    this.parseAndHandle(bytes, start, end, line);
+  }
+
+  private parseAndHandle(bytes: Uint8Array, start: number, end: number, line: number): void {
     let msg: Json;
     try {
       msg = this.parser.parse(bytes, start, end);
@@ -101,7 +155,8 @@ export class Session implements FrameSink {
 
   /** @internal FrameSink */
   diagnostic(text: string): void {
-    this.onDiagnostic(text);
+    if (this.heldAt < this.held.length) this.held.push({ text });
+    else this.onDiagnostic(text);
   }
 }
 
@@ -109,12 +164,12 @@ export class Session implements FrameSink {
  * The node's whole standard output for a whole input, with the manual clock:
  * byte for byte what `leastconn --clock manual` prints for the same bytes.
  */
-export function runSession(input: Uint8Array, options: Pick<SessionOptions, "onDiagnostic"> = {}): string {
-  const session = new Session({ clock: "manual", onDiagnostic: options.onDiagnostic });
-  const head = session.push(input);
-  const tail = session.end();
+export function runSession(input: Uint8Array, options: Pick<SessionOptions, "onDiagnostic" | "maxOutput"> = {}): string {
+  const session = new Session({ clock: "manual", ...options });
   // Replies are ASCII: every other character is escaped.
-  return latin1.decode(head) + latin1.decode(tail);
+  let text = latin1.decode(session.push(input));
+  while (session.waiting) text += latin1.decode(session.resume());
+  return text + latin1.decode(session.end());
 }
 
 const latin1 = new TextDecoder("latin1");
