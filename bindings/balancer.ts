@@ -263,11 +263,6 @@ export class Balancer {
     for (const spec of specs) this.append(spec.name, spec.weight, spec.connections);
   }
 
-  /** @internal The table, for the shared-memory entry. */
-  get _core(): CoreTable {
-    return this.core;
-  }
-
   /** The default algorithm of acquire(). */
   get algorithm(): Algorithm {
     return algorithmName(this.algorithmValue);
