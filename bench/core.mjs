@@ -18,6 +18,7 @@ import os from "node:os";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { Bench } from "tinybench";
+import { ALGORITHMS } from "../dist/index.js";
 
 const { values: args } = parseArgs({ options: { "dry-run": { type: "boolean", default: false } } });
 
@@ -40,14 +41,6 @@ const MAIN_ROWS = [
   { label: "raw core exports (build/core.wasm)", kind: "raw" },
   { label: "JS Int32Array scan", kind: "array" },
   { label: "seed's Map scan", kind: "seed" },
-];
-const ALGORITHMS = [
-  "least-connections",
-  "weighted-least-connections",
-  "round-robin",
-  "weighted-round-robin",
-  "power-of-two-choices",
-  "random",
 ];
 
 const root = new URL("../", import.meta.url);
