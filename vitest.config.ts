@@ -1,9 +1,30 @@
-import { defineConfig } from "vitest/config";
+// Two vitest projects. `unit` is the fast loop (`npm run test:unit`, a few
+// seconds): algorithms, API, misuse, the node's parts and golden transcripts.
+// `slow` holds what starts other runtimes, fuzzes, runs property searches,
+// hammers workers or measures a process's memory. `npm test` runs both.
+// A new test file is a unit test unless it is listed in SLOW.
+import { configDefaults, defineConfig } from "vitest/config";
+
+const SLOW = [
+  "test/core/property.test.ts",
+  "test/cli/fuzz.test.ts",
+  "test/cli/limits.test.ts",
+  "test/cli/transcripts-binary.test.ts",
+  "test/runtimes/node.test.ts",
+  "test/runtimes/deno.test.ts",
+  "test/runtimes/chromium.test.ts",
+  "test/runtimes/package.test.ts",
+];
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     testTimeout: 120_000,
     hookTimeout: 120_000,
+    projects: [
+      // `extends: true` shares the timeouts; each project names its own files
+      // (a root `include` would be merged into both).
+      { extends: true, test: { name: "unit", include: ["test/**/*.test.ts"], exclude: [...configDefaults.exclude, ...SLOW] } },
+      { extends: true, test: { name: "slow", include: SLOW } },
+    ],
   },
 });

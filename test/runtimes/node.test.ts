@@ -10,31 +10,46 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { afterAll, describe, expect, it } from "vitest";
 import { checkShared, PAIRS_PER_WORKER, runShared, WORKERS, type WorkerPort } from "./hammer.js";
-import { bundle, DIST_URL, GOLDEN_SCENARIO, readGolden, ROOT } from "./harness.js";
+import { bundle, DIST_URL, GOLDEN_SCENARIO, ROOT, readGolden } from "./harness.js";
 import { loadLibrary } from "./library.js";
 import { OPS_PER_PHASE, runScenario } from "./scenario.js";
 import { runTranscript } from "./session-entry.js";
 import { listTranscripts, readBytes, transcriptFailures } from "./transcripts.js";
 
 const OP_KINDS = [
-  "acquire", "acquireWith", "add", "get", "leaseRelease", "markDown", "markUp",
-  "release", "remove", "setActive", "setAlgorithm", "setWeight", "snapshot",
+  "acquire",
+  "acquireWith",
+  "add",
+  "get",
+  "leaseRelease",
+  "markDown",
+  "markUp",
+  "release",
+  "remove",
+  "setActive",
+  "setAlgorithm",
+  "setWeight",
+  "snapshot",
 ];
 
 describe("conformance scenario in Node", () => {
   it("covers every operation and algorithm and prints the golden report", async () => {
     const result = runScenario(await loadLibrary(DIST_URL));
-    // Regenerated on purpose only, never by accident.
-    if (process.env.LEASTCONN_UPDATE_GOLDEN === "1") writeFileSync(GOLDEN_SCENARIO, result.text);
+    // Regenerated on purpose only, never by accident (README: Development).
+    if (process.env.UPDATE_GOLDENS === "1") writeFileSync(GOLDEN_SCENARIO, result.text);
     expect(Object.keys(result.ops).sort()).toEqual(OP_KINDS);
     expect(Object.values(result.ops).reduce((a, b) => a + b, 0)).toBe(12 * OPS_PER_PHASE);
     expect(Object.keys(result.algorithms).sort()).toEqual([
-      "least-connections", "power-of-two-choices", "random", "round-robin",
-      "weighted-least-connections", "weighted-round-robin",
+      "least-connections",
+      "power-of-two-choices",
+      "random",
+      "round-robin",
+      "weighted-least-connections",
+      "weighted-round-robin",
     ]);
     for (const n of Object.values(result.algorithms)) expect(n).toBeGreaterThan(1000);
     expect(result.text.endsWith(`digest ${result.digest}\n`)).toBe(true);
-    expect(result.text, "regenerate with LEASTCONN_UPDATE_GOLDEN=1 only if the change is intended").toBe(readGolden());
+    expect(result.text, "regenerate with UPDATE_GOLDENS=1 only if the change is intended").toBe(readGolden());
   });
 
   it("is sensitive to its seed", async () => {
