@@ -16,7 +16,8 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope ===
   const { balancer, handle } = createShared({ backends: ["a", "b"] });
   const worker = new Worker(import.meta.url, { type: "module" });
   worker.onmessage = (event: MessageEvent<string>) => {
-    console.log("worker picked", event.data, "totals", balancer.snapshot().map((b) => `${b.name}=${b.total}`).join(" "));
+    const totals = balancer.snapshot().map((b) => `${b.name}=${b.total}`);
+    console.log("worker picked", event.data, "totals", totals.join(" "));
     worker.terminate();
   };
   worker.postMessage(handle);

@@ -15,7 +15,8 @@ if (isMainThread) {
   const { balancer, handle } = createShared({ backends: ["a", "b"] });
   const worker = new Worker(new URL(import.meta.url), { workerData: handle });
   worker.once("message", (picks) => {
-    console.log("worker picked", picks, "totals", balancer.snapshot().map((b) => `${b.name}=${b.total}`).join(" "));
+    const totals = balancer.snapshot().map((b) => `${b.name}=${b.total}`);
+    console.log("worker picked", picks, "totals", totals.join(" "));
     worker.terminate();
   });
 } else {

@@ -2,7 +2,7 @@
 // harness.ts: the scenario, the transcripts and the shared-memory run, each
 // returning plain data for the Node side to compare.
 
-import { runShared, webWorkerPort, type SharedOutcome } from "./hammer.js";
+import { runShared, type SharedOutcome, webWorkerPort } from "./hammer.js";
 import { loadLibrary } from "./library.js";
 import { runScenario } from "./scenario.js";
 import type { TranscriptRun } from "./session-entry.js";

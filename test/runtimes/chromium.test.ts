@@ -6,8 +6,8 @@
 
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkShared, PAIRS_PER_WORKER, WORKERS, type SharedOutcome } from "./hammer.js";
-import { bundle, CHROMIUM, DIST_URL, launchChromium, readGolden, ROOT, skipRuntime, startServer, type TestServer } from "./harness.js";
+import { checkShared, PAIRS_PER_WORKER, type SharedOutcome, WORKERS } from "./hammer.js";
+import { bundle, CHROMIUM, DIST_URL, launchChromium, ROOT, readGolden, skipRuntime, startServer, type TestServer } from "./harness.js";
 import { loadLibrary } from "./library.js";
 import { runScenario } from "./scenario.js";
 import type { TranscriptRun } from "./session-entry.js";
@@ -66,7 +66,9 @@ describe.skipIf(skipRuntime("Chromium", CHROMIUM))("Chromium", () => {
   const transcripts = listTranscripts(ROOT);
   it("runs every transcript to its golden output and diagnostics", async () => {
     expect(transcripts.length).toBeGreaterThan(0);
-    const runs = (await page.evaluate(`window.leastconnTests.transcripts(${JSON.stringify(transcripts.map((t) => t.input))})`)) as TranscriptRun[];
+    const runs = (await page.evaluate(
+      `window.leastconnTests.transcripts(${JSON.stringify(transcripts.map((t) => t.input))})`,
+    )) as TranscriptRun[];
     expect(runs.length).toBe(transcripts.length);
     expect(transcripts.flatMap((t, i) => transcriptFailures(ROOT, t, runs[i]!))).toEqual([]);
   });

@@ -6,8 +6,8 @@
 // installed node_modules.
 
 import { describe, expect, it } from "vitest";
-import { checkShared, PAIRS_PER_WORKER, WORKERS, type SharedOutcome } from "./hammer.js";
-import { between, DENO, DIST_URL, readGolden, ROOT, runDeno, skipRuntime, type ProcessResult } from "./harness.js";
+import { checkShared, PAIRS_PER_WORKER, type SharedOutcome, WORKERS } from "./hammer.js";
+import { between, DENO, DIST_URL, type ProcessResult, ROOT, readGolden, runDeno, skipRuntime } from "./harness.js";
 import { loadLibrary } from "./library.js";
 import { runScenario } from "./scenario.js";
 import { listTranscripts } from "./transcripts.js";

@@ -15,7 +15,14 @@ export const WORKERS = 2;
 // Every algorithm in turn, this many pairs each, so the spinlock paths
 // (cursors, generator) are stressed as well as the atomic counters.
 const BLOCK = 1000;
-const ALGORITHMS = ["least-connections", "weighted-least-connections", "round-robin", "weighted-round-robin", "power-of-two-choices", "random"];
+const ALGORITHMS = [
+  "least-connections",
+  "weighted-least-connections",
+  "round-robin",
+  "weighted-round-robin",
+  "power-of-two-choices",
+  "random",
+];
 
 export interface WorkerOrder {
   dist: string;

@@ -2,12 +2,12 @@
 // esbuild, since a worker does not go through vitest's transform).
 
 import { parentPort } from "node:worker_threads";
-import { workerMain, type WorkerOrder } from "./hammer.js";
+import { type WorkerOrder, workerMain } from "./hammer.js";
 
 parentPort!.once("message", async (order: WorkerOrder) => {
   try {
     parentPort!.postMessage(await workerMain(order));
   } catch (err) {
-    parentPort!.postMessage({ error: err instanceof Error ? err.stack ?? err.message : String(err) });
+    parentPort!.postMessage({ error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
   }
 });

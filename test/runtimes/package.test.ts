@@ -55,7 +55,14 @@ describe("npm package", () => {
       execFileSync(NPM, ["pack", "--json", "--ignore-scripts", "--pack-destination", dir, ...QUIET], { cwd: ROOT, encoding: "utf8" }),
     ) as Array<{ filename: string; files: Array<{ path: string }> }>;
     const files = packed[0]!.files.map((f) => f.path);
-    for (const f of ["dist/index.js", "dist/index.min.js", "dist/shared.js", "dist/types/bindings/index.d.ts", "dist/types/bindings/shared.d.ts", "package.json"]) {
+    for (const f of [
+      "dist/index.js",
+      "dist/index.min.js",
+      "dist/shared.js",
+      "dist/types/bindings/index.d.ts",
+      "dist/types/bindings/shared.d.ts",
+      "package.json",
+    ]) {
       expect(files).toContain(f);
     }
     mkdirSync(app);
@@ -65,9 +72,16 @@ describe("npm package", () => {
     const out = execFileSync(process.execPath, ["probe.mjs"], { cwd: app, encoding: "utf8" });
     expect(JSON.parse(out)).toEqual({
       picks: ["b", "b", "c"],
-      active: [["a", 2], ["b", 2], ["c", 2]],
+      active: [
+        ["a", 2],
+        ["b", 2],
+        ["c", 2],
+      ],
       shared: ["x", "y"],
-      sharedActive: [["x", 1], ["y", 1]],
+      sharedActive: [
+        ["x", 1],
+        ["y", 1],
+      ],
       resolved: ["node_modules/leastconn/dist/index.js", "node_modules/leastconn/dist/shared.js"],
     });
   });
@@ -82,8 +96,14 @@ describe("npm package", () => {
       join(app, "tsconfig.json"),
       JSON.stringify({
         compilerOptions: {
-          target: "ES2022", lib: ["ES2022", "DOM"], module: "NodeNext", moduleResolution: "NodeNext",
-          strict: true, noEmit: true, skipLibCheck: false, types: [],
+          target: "ES2022",
+          lib: ["ES2022", "DOM"],
+          module: "NodeNext",
+          moduleResolution: "NodeNext",
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          types: [],
         },
         files: ["probe.ts"],
       }),

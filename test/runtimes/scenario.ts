@@ -53,6 +53,7 @@ const PHASES: ReadonlyArray<{ size: number; tie: "first" | "rotate"; table: "pri
 
 // Spellings the bindings must accept (case, "_" for "-", aliases) and one
 // they must refuse.
+// biome-ignore format: one line per algorithm
 const SPELLINGS = [
   "least-connections", "leastconn", "LEAST_CONN",
   "weighted-least-connections", "Weighted_Least_Connections",
@@ -247,8 +248,13 @@ export function runScenario(lib: ScenarioLibrary, seed: number = SCENARIO_SEED):
     );
   });
 
-  lines.push(`ops ${Object.keys(ops).sort().map((k) => `${k}=${ops[k]}`).join(" ")}`);
-  lines.push(`algorithms ${Object.keys(algorithms).sort().map((k) => `${k}=${algorithms[k]}`).join(" ")}`);
+  const counts = (tally: Record<string, number>): string =>
+    Object.keys(tally)
+      .sort()
+      .map((k) => `${k}=${tally[k]}`)
+      .join(" ");
+  lines.push(`ops ${counts(ops)}`);
+  lines.push(`algorithms ${counts(algorithms)}`);
   const digest = all.hex();
   lines.push(`digest ${digest}`);
   return { text: lines.join("\n") + "\n", digest, ops, algorithms };
