@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkShared, PAIRS_PER_WORKER, runShared, WORKERS, type WorkerPort } from "./hammer.js";
 import { bundle, DIST_URL, GOLDEN_SCENARIO, ROOT, readGolden } from "./harness.js";
 import { loadLibrary } from "./library.js";
@@ -69,7 +69,10 @@ describe("protocol transcripts in Node", () => {
 });
 
 describe("shared memory with worker_threads", () => {
-  const dir = mkdtempSync(join(tmpdir(), "leastconn-node-worker-"));
+  let dir = "";
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "leastconn-node-worker-"));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it(`two workers, ${PAIRS_PER_WORKER} acquire+release pairs each: nothing lost`, async () => {

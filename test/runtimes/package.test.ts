@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "./harness.js";
 
 const NPM = process.platform === "win32" ? "npm.cmd" : "npm";
@@ -46,15 +46,26 @@ export { name, snap, handle };
 `;
 
 describe("npm package", () => {
-  const dir = mkdtempSync(join(tmpdir(), "leastconn-pack-"));
-  const app = join(dir, "app");
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let dir = "";
+  let app = "";
+  let packedFiles: string[] = [];
 
-  it("packs, installs offline into an empty project, imports and acquires", () => {
+  // Both tests use the installed project, so packing and installing is
+  // set-up, not the first test's side effect.
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "leastconn-pack-"));
+    app = join(dir, "app");
     const packed = JSON.parse(
       execFileSync(NPM, ["pack", "--json", "--ignore-scripts", "--pack-destination", dir, ...QUIET], { cwd: ROOT, encoding: "utf8" }),
     ) as Array<{ filename: string; files: Array<{ path: string }> }>;
-    const files = packed[0]!.files.map((f) => f.path);
+    packedFiles = packed[0]!.files.map((f) => f.path);
+    mkdirSync(app);
+    writeFileSync(join(app, "package.json"), JSON.stringify({ name: "leastconn-probe", private: true, type: "module" }));
+    execFileSync(NPM, ["install", "--offline", "--ignore-scripts", ...QUIET, join(dir, packed[0]!.filename)], { cwd: app, stdio: "pipe" });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("packs, installs offline into an empty project, imports and acquires", () => {
     for (const f of [
       "dist/index.js",
       "dist/index.min.js",
@@ -63,11 +74,8 @@ describe("npm package", () => {
       "dist/types/bindings/shared.d.ts",
       "package.json",
     ]) {
-      expect(files).toContain(f);
+      expect(packedFiles).toContain(f);
     }
-    mkdirSync(app);
-    writeFileSync(join(app, "package.json"), JSON.stringify({ name: "leastconn-probe", private: true, type: "module" }));
-    execFileSync(NPM, ["install", "--offline", "--ignore-scripts", ...QUIET, join(dir, packed[0]!.filename)], { cwd: app, stdio: "pipe" });
     writeFileSync(join(app, "probe.mjs"), PROBE_JS);
     const out = execFileSync(process.execPath, ["probe.mjs"], { cwd: app, encoding: "utf8" });
     expect(JSON.parse(out)).toEqual({
