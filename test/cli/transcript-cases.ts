@@ -1,9 +1,10 @@
 // The golden transcripts as test/cli's suites name them ("protocol/errors",
-// "reference/tie-break"), and the node's output for one of them through
-// runSession() with diagnostics as the binary prints them on stderr.
+// "reference/tie-break"), and the node's output for one of them: stdout from
+// runSession() and its diagnostics as the binary prints them on stderr
+// (runTranscript, the same function every runtime's suite uses).
 
 import { join } from "node:path";
-import { runSession } from "../../cli/session.js";
+import { runTranscript } from "../runtimes/session-entry.js";
 import { listTranscripts } from "../runtimes/transcripts.js";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
@@ -20,8 +21,4 @@ export const cases: Case[] = listTranscripts(ROOT).map((t) => {
   return { name: rel.slice("test/transcripts/".length), base: join(ROOT, rel) };
 });
 
-export function diagnostics(input: Uint8Array): { out: string; err: string } {
-  let err = "";
-  const out = runSession(input, { onDiagnostic: (t) => (err += `leastconn: ${t}\n`) });
-  return { out, err };
-}
+export const diagnostics = runTranscript;

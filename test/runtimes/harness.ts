@@ -21,7 +21,9 @@ export const CHROMIUM = "/usr/bin/chromium";
 export const DENO = join(ROOT, "node_modules", ".bin", "deno");
 export const IN_CI = process.env.CI === "true";
 
-// Quiet on a closed network (FINDINGS.md); Playwright adds its own headless flags.
+// Keep Chromium from reaching for Google's services (updates, sync, QUIC
+// probes), which a machine without network makes it wait on; Playwright
+// adds its own headless flags.
 const CHROMIUM_FLAGS = [
   "--no-sandbox",
   "--disable-gpu",

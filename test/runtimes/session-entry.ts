@@ -1,8 +1,8 @@
-// >>> THE PLUG: the one place where the protocol transcripts meet the node's
-// handler. Every runtime (Node via vitest, Deno directly, Chromium through
-// an esbuild bundle of this file) runs the transcripts through exactly this
-// function: whole stdin bytes in, whole stdout and stderr text out, with
-// the session's manual clock.
+// The one place where the protocol transcripts meet the node's handler.
+// Every runtime (Node via vitest, Deno directly, Chromium through an esbuild
+// bundle of this file) runs the transcripts through exactly this function:
+// whole stdin bytes in, whole stdout and stderr text out, with the
+// session's manual clock.
 
 import { runSession } from "../../cli/session.js";
 
