@@ -16,8 +16,12 @@
 // backend among several at the minimum stops after one level. (Keys that
 // also packed the index would change every ancestor of the pick, every time.)
 //
-// The weighted tree holds backend indices (NIL for empty leaves) because
-// active/weight has no exact packed form; the earliest child wins ties.
+// The weighted tree holds backend indices (NIL when no leaf below is
+// routable) because active/weight has no exact packed form; the earliest
+// child wins ties, so the root is the pick. An update stops at the first
+// node whose winner is unchanged and is not the touched backend; a pick
+// changes the winner of every level it wins, so acquire and release of the
+// pick still climb to the root (docs/CORE.md, "Speed").
 
 import {
   F_LC_OK, F_WLC_OK, FULL, NIL, activeOf, count, flags, hget, H_ROT, isRoutable, leafBase, leafCount,
@@ -50,12 +54,24 @@ export function wlcLess(i: u32, j: u32): bool {
   return min(min(lcAt(c), lcAt(c + 1)), min(lcAt(c + 2), lcAt(c + 3)));
 }
 
+// The best of node k's four children, the earliest on ties; NIL when none
+// is routable. Each child's count and weight are read once (wlcLess would
+// read the running best's again for every comparison).
 function wlcBestOfChildren(k: u32): u32 {
   const c = (k << 2) + 1;
-  let best = wlctAt(c);
-  for (let j: u32 = 1; j < 4; j++) {
+  let best = NIL;
+  let bestActive: u64 = 0;
+  let bestWeight: u64 = 0;
+  for (let j: u32 = 0; j < 4; j++) {
     const w = wlctAt(c + j);
-    if (wlcLess(w, best)) best = w;
+    if (w == NIL || !routable(w)) continue;
+    const a = <u64>activeOf(w);
+    const wt = <u64>weightOf(w);
+    if (best == NIL || a * bestWeight < bestActive * wt) {
+      best = w;
+      bestActive = a;
+      bestWeight = wt;
+    }
   }
   return best;
 }
@@ -92,10 +108,14 @@ function touchTrees(i: u32): void {
     }
   }
   if (f & F_WLC_OK) {
+    // Stop at a node whose winner is unchanged and is not i: that winner's
+    // ratio did not change, so no ancestor's input did.
     let node = leafBase + i;
     while (node != 0) {
       node = (node - 1) >> 2;
-      wlcSet(node, wlcBestOfChildren(node));
+      const best = wlcBestOfChildren(node);
+      if (best == wlctAt(node) && best != i) break;
+      wlcSet(node, best);
     }
   }
 }
