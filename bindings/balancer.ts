@@ -32,7 +32,7 @@ export interface BalancerOptions {
   algorithm?: string;
   /** Seed of the core's generator (integer 0..2^53-1); default 0. */
   seed?: number;
-  /** Milliseconds for lastUsed; default: a clock read once per event-loop turn. */
+  /** Milliseconds for lastUsed; default: Date.now() cached until the next microtask checkpoint. */
   clock?: () => number;
   /** "first" (default): ties go to the earliest backend; "rotate": rotate among the tied. */
   tieBreak?: "first" | "rotate";
@@ -117,8 +117,11 @@ export class ChoiceLease extends Lease {
   }
 }
 
-// HAProxy-style cached time: read the wall clock at most once per turn of
-// the event loop, so a burst of picks costs one clock read.
+// HAProxy-style cached time: the first read calls Date.now() and queues a
+// microtask that forgets it, so every pick in the same synchronous run (and
+// in microtasks queued before that one) shares one clock read, and no value
+// outlives the job that read it. Deliberately a microtask, not a timer or
+// setImmediate: it bounds staleness to one job and is runtime-neutral.
 let turnNow = NaN;
 function clearTurnNow(): void {
   turnNow = NaN;
