@@ -27,7 +27,8 @@ for (const file of ["core.wasm", "core.debug.wasm"]) {
       expect(e.memory.buffer.byteLength / 65536).toBe(pages);
     });
 
-    it("refuses more than MAX_CAP backends with ERR_NO_MEMORY", () => {
+    // Filling writes ~600 MB, so only the release build does it.
+    it.skipIf(file !== "core.wasm")("refuses more than MAX_CAP backends with ERR_NO_MEMORY", () => {
       const e = fresh();
       expect(e.reset(MAX_CAP, 0, 0)).toBe(0);
       // Fill cheaply: add() only writes its own slot once the layout fits.
