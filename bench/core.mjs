@@ -233,7 +233,7 @@ const algorithms = ALGORITHMS.flatMap((algorithm) =>
 );
 await measureAll([...main, ...algorithms]);
 
-// What the default clock saves: the read it makes once per turn instead of per pick.
+// What the default clock saves: one read per synchronous run (until the next microtask checkpoint) instead of per pick.
 const dateNowNs = (() => {
   const run = (k) => {
     let sum = 0;
@@ -309,8 +309,8 @@ lines.push(
   "",
   `dist/index.min.js: ${formatN(size.min)} bytes minified, ${formatN(size.minGzip)} bytes gzipped (level 9), Wasm inlined as base64.`,
   "",
-  "Notes: the default clock reads `Date.now()` once per event-loop turn, and a timed batch runs inside one turn, " +
-    `so its row shows the cached read; a request that is alone in its turn also pays \`Date.now()\` ` +
+  "Notes: the default clock caches `Date.now()` until the next microtask checkpoint, and a timed batch is one synchronous run, " +
+    `so its row shows the cached read; a request that is alone in its run also pays \`Date.now()\` ` +
     `(${formatNs(dateNowNs)} ns per call here) and a \`queueMicrotask\`. ` +
     "The seed's code and the Int32Array scan record no totals or timestamps; the API and the core do. " +
     "The seed and Int32Array *held* rings are filled by setting the counts that n/2 acquires would leave " +

@@ -1,6 +1,15 @@
 // Algorithm names and their numbers in the core. Names are case-insensitive
-// and `_` equals `-` (PROTOCOL.md); the numbers must match assembly/index.ts.
+// and `_` equals `-` (PROTOCOL.md); the numbers come from the core's own
+// assembly/constants.ts.
 
+import {
+  ALG_LEAST_CONN,
+  ALG_P2C,
+  ALG_RANDOM,
+  ALG_ROUND_ROBIN,
+  ALG_WEIGHTED_LEAST_CONN,
+  ALG_WEIGHTED_ROUND_ROBIN,
+} from "../assembly/constants.js";
 import { UnknownAlgorithmError } from "./errors.js";
 
 export const ALGORITHMS = [
@@ -15,12 +24,12 @@ export const ALGORITHMS = [
 export type Algorithm = (typeof ALGORITHMS)[number];
 
 export const AlgorithmId = {
-  LeastConnections: 0,
-  WeightedLeastConnections: 1,
-  RoundRobin: 2,
-  WeightedRoundRobin: 3,
-  PowerOfTwoChoices: 4,
-  Random: 5,
+  LeastConnections: ALG_LEAST_CONN,
+  WeightedLeastConnections: ALG_WEIGHTED_LEAST_CONN,
+  RoundRobin: ALG_ROUND_ROBIN,
+  WeightedRoundRobin: ALG_WEIGHTED_ROUND_ROBIN,
+  PowerOfTwoChoices: ALG_P2C,
+  Random: ALG_RANDOM,
 } as const;
 export type AlgorithmId = (typeof AlgorithmId)[keyof typeof AlgorithmId];
 
@@ -51,6 +60,16 @@ export function algorithmId(name: unknown): AlgorithmId {
   return id;
 }
 
+// Keyed by id, so the order of ALGORITHMS need not follow the core's numbers.
+const NAMES: Record<AlgorithmId, Algorithm> = {
+  [AlgorithmId.LeastConnections]: "least-connections",
+  [AlgorithmId.WeightedLeastConnections]: "weighted-least-connections",
+  [AlgorithmId.RoundRobin]: "round-robin",
+  [AlgorithmId.WeightedRoundRobin]: "weighted-round-robin",
+  [AlgorithmId.PowerOfTwoChoices]: "power-of-two-choices",
+  [AlgorithmId.Random]: "random",
+};
+
 export function algorithmName(id: AlgorithmId): Algorithm {
-  return ALGORITHMS[id]!;
+  return NAMES[id];
 }

@@ -6,7 +6,7 @@
 // a raw index; a Slot marked gone makes late releases harmless.
 
 import { AlgorithmId, algorithmId, algorithmName, type Algorithm } from "./algorithms.js";
-import { CoreTable, ERR_NO_MEMORY, STATE_DOWN, STATE_DRAINING, STATE_UP } from "./core.js";
+import { CoreTable, ERR_NO_MEMORY, SAMPLE_FIRST, SAMPLE_SECOND, STATE_DOWN, STATE_DRAINING, STATE_UP } from "./core.js";
 import {
   CapacityError,
   DuplicateBackendError,
@@ -32,7 +32,7 @@ export interface BalancerOptions {
   algorithm?: string;
   /** Seed of the core's generator (integer 0..2^53-1); default 0. */
   seed?: number;
-  /** Milliseconds for lastUsed; default: a clock read once per event-loop turn. */
+  /** Milliseconds for lastUsed; default: Date.now() cached until the next microtask checkpoint. */
   clock?: () => number;
   /** "first" (default): ties go to the earliest backend; "rotate": rotate among the tied. */
   tieBreak?: "first" | "rotate";
@@ -117,8 +117,11 @@ export class ChoiceLease extends Lease {
   }
 }
 
-// HAProxy-style cached time: read the wall clock at most once per turn of
-// the event loop, so a burst of picks costs one clock read.
+// HAProxy-style cached time: the first read calls Date.now() and queues a
+// microtask that forgets it, so every pick in the same synchronous run (and
+// in microtasks queued before that one) shares one clock read, and no value
+// outlives the job that read it. Deliberately a microtask, not a timer or
+// setImmediate: it bounds staleness to one job and is runtime-neutral.
 let turnNow = NaN;
 function clearTurnNow(): void {
   turnNow = NaN;
@@ -309,8 +312,8 @@ export class Balancer {
 
   private choiceLease(slot: Slot): ChoiceLease {
     const core = this.core;
-    const first = core.exports.sample(0);
-    const second = core.exports.sample(1);
+    const first = core.exports.sample(SAMPLE_FIRST);
+    const second = core.exports.sample(SAMPLE_SECOND);
     // The pick was counted already; report the counts it was chosen on.
     const before = (i: number): number => core.active(i) - (i === slot.index ? 1 : 0);
     if (second < 0) return new ChoiceLease(this, slot, [this.slots[first]!.name], [before(first)]);
@@ -334,7 +337,7 @@ export class Balancer {
   /** Sets a backend's active count from an outside snapshot. */
   setActive(name: string, active: number): void {
     const slot = this.slot(name);
-    this.core.exports.setActive(slot.index, checkActive(active));
+    this.core.setActive(slot.index, checkActive(active));
     if (slot.removing && active === 0) this.finishRemoval(slot);
   }
 
@@ -353,7 +356,7 @@ export class Balancer {
     const e = this.core.exports;
     const index = e.add(weight);
     if (index === ERR_NO_MEMORY) throw new CapacityError(`cannot grow the table past ${this.slots.length} backends`);
-    if (connections !== 0) e.setActive(index, connections);
+    if (connections !== 0) this.core.setActive(index, connections);
     this.core.refresh();
     this.addSlot(name, index);
   }
@@ -376,7 +379,7 @@ export class Balancer {
     this.checkMembershipOpen("remove");
     const slot = this.slot(name);
     slot.removing = true;
-    this.core.exports.setState(slot.index, STATE_DRAINING);
+    this.core.setState(slot.index, STATE_DRAINING);
     if (this.core.active(slot.index) === 0) this.finishRemoval(slot);
   }
 
@@ -392,7 +395,7 @@ export class Balancer {
 
   private finishRemoval(slot: Slot): void {
     const at = slot.index;
-    this.core.exports.removeAt(at);
+    this.core.removeAt(at);
     this.slots.splice(at, 1);
     for (let j = at; j < this.slots.length; j++) this.slots[j]!.index = j;
     this.byName.delete(slot.name);
@@ -420,12 +423,12 @@ export class Balancer {
       // drained() waiters keep waiting for a removal that may come later.
       slot.removing = false;
     }
-    this.core.exports.setState(slot.index, state);
+    this.core.setState(slot.index, state);
   }
 
   setWeight(name: string, weight: number): void {
     const slot = this.slot(name);
-    this.core.exports.setWeight(slot.index, checkWeight(weight));
+    this.core.setWeight(slot.index, checkWeight(weight));
   }
 
   /** One backend's counters. */

@@ -3,14 +3,32 @@
 // table. Views go stale when memory grows, so they are re-taken after every
 // call that can grow it (reset, add) and never cached elsewhere.
 
+import {
+  ARR_ACTIVE,
+  ARR_LAST,
+  ARR_STATE,
+  ARR_TOTAL,
+  ARR_WEIGHT,
+  ERR_NO_MEMORY,
+  ERR_RANGE,
+  NONE,
+  SAMPLE_FIRST,
+  SAMPLE_SECOND,
+  STATE_DOWN,
+  STATE_DRAINING,
+  STATE_UP,
+} from "../assembly/constants.js";
 import wasmBase64 from "../build/core-wasm.js";
+import { CapacityError } from "./errors.js";
 
-/** The core's exports, numbers only (see assembly/index.ts). */
+// The numbers shared with the core come from its own constants file, never copies.
+export { ERR_NO_MEMORY, ERR_RANGE, NONE, SAMPLE_FIRST, SAMPLE_SECOND, STATE_DOWN, STATE_DRAINING, STATE_UP };
+
+/** The core's exports, numbers only (see assembly/index.ts; the numbers are in assembly/constants.ts). */
 export interface CoreExports {
   memory: WebAssembly.Memory;
   reset(capacity: number, seed: number, rotateTies: number): number;
   attach(): void;
-  random32(): number;
   add(weight: number): number;
   removeAt(index: number): number;
   setState(index: number, state: number): number;
@@ -24,11 +42,21 @@ export interface CoreExports {
   layout(which: number): number;
 }
 
-export const STATE_UP = 0;
-export const STATE_DOWN = 1;
-export const STATE_DRAINING = 2;
-export const NONE = -1;
-export const ERR_NO_MEMORY = -2;
+/**
+ * A core call returned a code the bindings never expect (they check indices
+ * and states first), so the table and the bindings disagree: a defect, not
+ * bad input. `rc` is the core's return code (ERR_* in assembly/constants.ts).
+ */
+export class CoreCallError extends Error {
+  override name = "CoreCallError";
+  constructor(readonly call: string, readonly rc: number) {
+    super(`core ${call} returned ${rc}`);
+  }
+}
+
+function check(call: string, rc: number): void {
+  if (rc !== 0) throw new CoreCallError(call, rc);
+}
 
 let compiled: WebAssembly.Module | undefined;
 
@@ -63,8 +91,37 @@ export class CoreTable {
     this.exports = exports;
   }
 
+  /**
+   * A new instance. A RangeError from instantiation is the runtime failing to
+   * allocate (or reserve address space for) the instance's memory: it becomes
+   * a CapacityError (LC_ERR_CAPACITY). V8 with its trap handler reserves about
+   * 10 GiB per memory whatever its maximum (docs/CORE.md, "Memory").
+   */
   static instantiate(module: WebAssembly.Module = coreModule(), imports: WebAssembly.Imports = {}): CoreTable {
-    return new CoreTable(new WebAssembly.Instance(module, imports).exports as unknown as CoreExports);
+    let instance: WebAssembly.Instance;
+    try {
+      instance = new WebAssembly.Instance(module, imports);
+    } catch (err) {
+      if (err instanceof RangeError) {
+        throw new CapacityError(`cannot allocate the memory of another table (${err.message}); see "Memory" in docs/CORE.md`);
+      }
+      throw err;
+    }
+    return new CoreTable(instance.exports as unknown as CoreExports);
+  }
+
+  // The core calls whose return code means "done" (0) or a defect (ERR_*).
+  setState(i: number, state: number): void {
+    check("setState", this.exports.setState(i, state));
+  }
+  setWeight(i: number, weight: number): void {
+    check("setWeight", this.exports.setWeight(i, weight));
+  }
+  setActive(i: number, active: number): void {
+    check("setActive", this.exports.setActive(i, active));
+  }
+  removeAt(i: number): void {
+    check("removeAt", this.exports.removeAt(i));
   }
 
   /** Re-takes views and offsets if memory or capacity changed. */
@@ -76,11 +133,11 @@ export class CoreTable {
     this.cap = cap;
     this.u32 = new Uint32Array(this.buffer);
     this.f64 = new Float64Array(this.buffer);
-    this.activeAt = e.layout(0) >>> 2;
-    this.weightAt = e.layout(1) >>> 2;
-    this.stateAt = e.layout(2) >>> 2;
-    this.totalAt = e.layout(3) >>> 2;
-    this.lastAt = e.layout(4) >>> 3;
+    this.activeAt = e.layout(ARR_ACTIVE) >>> 2;
+    this.weightAt = e.layout(ARR_WEIGHT) >>> 2;
+    this.stateAt = e.layout(ARR_STATE) >>> 2;
+    this.totalAt = e.layout(ARR_TOTAL) >>> 2;
+    this.lastAt = e.layout(ARR_LAST) >>> 3;
   }
 
   active(i: number): number { return this.u32[this.activeAt + i]!; }

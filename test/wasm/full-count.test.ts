@@ -4,8 +4,8 @@
 // snapshots at 2^31-1, so this edge is reached only through the raw core.
 
 import { describe, expect, it } from "vitest";
-import { ALGORITHMS } from "../../bindings/algorithms.js";
-import { CoreTable } from "../../bindings/core.js";
+import { ALGORITHMS, algorithmId } from "../../bindings/algorithms.js";
+import { CoreTable, NONE, SAMPLE_FIRST, SAMPLE_SECOND } from "../../bindings/core.js";
 
 const FULL = 0xffffffff;
 
@@ -20,7 +20,8 @@ function table(size: number): CoreTable {
 
 describe("a backend at 2^32-1 active", () => {
   for (const size of [3, 40]) {
-    ALGORITHMS.forEach((name, alg) => {
+    for (const name of ALGORITHMS) {
+      const alg = algorithmId(name);
       it(`is never picked by ${name} (${size} backends), and the others still are`, () => {
         const core = table(size);
         const e = core.exports;
@@ -32,9 +33,9 @@ describe("a backend at 2^32-1 active", () => {
           expect(pick).toBeGreaterThan(0);
           picks.push(pick);
           if (name === "power-of-two-choices") {
-            expect(e.sample(0)).toBeGreaterThan(0);
-            expect(e.sample(1)).toBeGreaterThan(0);
-            expect(e.sample(0)).not.toBe(e.sample(1));
+            expect(e.sample(SAMPLE_FIRST)).toBeGreaterThan(0);
+            expect(e.sample(SAMPLE_SECOND)).toBeGreaterThan(0);
+            expect(e.sample(SAMPLE_FIRST)).not.toBe(e.sample(SAMPLE_SECOND));
           }
         }
         expect(new Set(picks).size).toBe(size - 1);
@@ -42,13 +43,13 @@ describe("a backend at 2^32-1 active", () => {
         expect(core.active(0)).toBe(FULL);
         expect(core.total(0)).toBe(0);
       });
-    });
+    }
   }
 
   it("when every backend is full, nothing is picked and nothing changes", () => {
     const core = table(3);
     for (let i = 0; i < 3; i++) core.exports.setActive(i, FULL);
-    ALGORITHMS.forEach((_, alg) => expect(core.exports.acquire(alg, 0)).toBe(-1));
+    for (const name of ALGORITHMS) expect(core.exports.acquire(algorithmId(name), 0), name).toBe(NONE);
     expect([core.total(0), core.total(1), core.total(2)]).toEqual([0, 0, 0]);
   });
 });

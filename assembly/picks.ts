@@ -1,0 +1,183 @@
+// The six algorithms' picks. Each returns a routable backend's index, or NIL
+// when nothing can take traffic; acquire (index.ts) counts the pick.
+// Least-connections and the weighted pick use the trees (trees.ts) above
+// SCAN_LIMIT backends; random and power-of-two-choices draw from the
+// eligible list (up, weight > 0), rebuilt lazily after a state or weight
+// change. The threads build scans instead of keeping trees: a tree updated
+// by several threads at once could settle on a wrong minimum.
+
+import { STATE_UP } from "./constants";
+import { rngBelow } from "./generator";
+import {
+  F_ELIG_OK, F_LC_OK, F_ROTATE, F_WLC_OK, FULL, H_ELIGIBLE, H_ROT, H_RR, NIL, activeOf, count, eligAt, flags,
+  hget, hset, isRoutable, leafBase, offCurw, offElig, setFlags, stateOf, weightOf,
+} from "./table";
+import {
+  MATCH_ACTIVE, MATCH_RATIO, MATCH_ROUTABLE, buildTrees, findFrom, lcAt, rotateFrom, wlcLess, wlctAt,
+} from "./trees";
+
+const SCAN_LIMIT: u32 = 32;
+
+// p2c samples of the last acquire on this instance (scratch, not shared).
+export let sampleFirst: i32 = -1;
+export let sampleSecond: i32 = -1;
+@inline export function clearSamples(): void {
+  sampleFirst = -1;
+  sampleSecond = -1;
+}
+
+// Small tables scan: up to SCAN_LIMIT a scan beats keeping the tree, whose
+// upkeep every acquire and release would pay. The lc tree is only ever built
+// for larger tables (removeAt drops it when a table shrinks).
+function scanLeastConn(): u32 {
+  const n = count();
+  let best: u32 = NIL;
+  let bestActive: u32 = FULL;
+  for (let i: u32 = 0; i < n; i++) {
+    const a = activeOf(i);
+    if (a < bestActive && stateOf(i) == STATE_UP && weightOf(i) != 0) {
+      best = i;
+      bestActive = a;
+    }
+  }
+  if (best == NIL || !(flags() & F_ROTATE)) return best;
+  for (let i = hget(H_ROT); i < n; i++) {
+    if (activeOf(i) == bestActive && stateOf(i) == STATE_UP && weightOf(i) != 0) return i;
+  }
+  return best;
+}
+
+export function pickLeastConn(): u32 {
+  if (ASC_FEATURE_THREADS || count() <= SCAN_LIMIT) return scanLeastConn();
+  if (!(flags() & F_LC_OK)) buildTrees(F_LC_OK);
+  const least = lcAt(0);
+  if (least == FULL) return NIL;
+  if (flags() & F_ROTATE) {
+    const next = findFrom(hget(H_ROT), MATCH_ACTIVE, least);
+    if (next != NIL) return next;
+  }
+  // The leftmost leaf holding the least count.
+  let node: u32 = 0;
+  while (node < leafBase) {
+    node = (node << 2) + 1;
+    while (lcAt(node) != least) node++;
+  }
+  return node - leafBase;
+}
+
+// The weighted pick by scan (threads build), same order as the tree's.
+function scanWeighted(): u32 {
+  const n = count();
+  let best: u32 = NIL;
+  for (let i: u32 = 0; i < n; i++) if (wlcLess(i, best)) best = i;
+  if (best == NIL || !(flags() & F_ROTATE)) return best;
+  const a = <u64>activeOf(best), w = <u64>weightOf(best);
+  for (let i = hget(H_ROT); i < n; i++) {
+    if (isRoutable(i) && <u64>activeOf(i) * w == a * <u64>weightOf(i)) return i;
+  }
+  return best;
+}
+
+export function pickWeightedLeastConn(): u32 {
+  if (ASC_FEATURE_THREADS) return scanWeighted();
+  if (!(flags() & F_WLC_OK)) buildTrees(F_WLC_OK);
+  const best = wlctAt(0);
+  if (best == NIL || !isRoutable(best)) return NIL;
+  return flags() & F_ROTATE ? rotateFrom(best, MATCH_RATIO, best) : best;
+}
+
+// First routable backend at or after `start`, or NIL.
+function nextRoutable(start: u32): u32 {
+  const n = count();
+  if (!ASC_FEATURE_THREADS && n > SCAN_LIMIT) {
+    if (!(flags() & F_LC_OK)) buildTrees(F_LC_OK);
+    return findFrom(start, MATCH_ROUTABLE, 0);
+  }
+  for (let i = start; i < n; i++) if (isRoutable(i)) return i;
+  return NIL;
+}
+
+export function pickRoundRobin(): u32 {
+  let pick = nextRoutable(hget(H_RR));
+  if (pick == NIL) pick = nextRoutable(0);
+  if (pick != NIL) hset(H_RR, pick + 1);
+  return pick;
+}
+
+// nginx's smooth weighted round-robin (ngx_http_upstream_get_peer): every
+// routable backend gains its weight, the largest current weight wins (the
+// earliest on ties) and pays back the total.
+export function pickSmoothWeighted(): u32 {
+  const n = count();
+  let best: u32 = NIL;
+  let bestCur: i64 = 0;
+  let total: i64 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    if (!isRoutable(i)) continue;
+    const p = offCurw + (<usize>i << 3);
+    const w = <i64>weightOf(i);
+    const cur = load<i64>(p) + w;
+    store<i64>(p, cur);
+    total += w;
+    if (best == NIL || cur > bestCur) { best = i; bestCur = cur; }
+  }
+  if (best != NIL) store<i64>(offCurw + (<usize>best << 3), bestCur - total);
+  return best;
+}
+
+function ensureEligible(): u32 {
+  if (flags() & F_ELIG_OK) return hget(H_ELIGIBLE);
+  const n = count();
+  let k: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    if (stateOf(i) == STATE_UP && weightOf(i) != 0) {
+      store<u32>(offElig + (<usize>k << 2), i);
+      k++;
+    }
+  }
+  hset(H_ELIGIBLE, k);
+  setFlags(F_ELIG_OK);
+  return k;
+}
+
+// The eligible backend at list position r or, when its count cannot grow,
+// the next one after it (cyclically) that can, other than `skip`; NIL if none.
+// Without full backends this is simply the backend at position r.
+function probe(r: u32, e: u32, skip: u32): u32 {
+  for (let k: u32 = 0; k < e; k++) {
+    const i = eligAt((r + k) % e);
+    if (i != skip && isRoutable(i)) return i;
+  }
+  return NIL;
+}
+
+export function pickRandom(): u32 {
+  const e = ensureEligible();
+  return e == 0 ? NIL : probe(rngBelow(e), e, NIL);
+}
+
+// Two distinct samples from the eligible list; fewer active wins, the
+// earlier backend on ties. The samples are kept for sample().
+export function pickTwoChoices(): u32 {
+  const e = ensureEligible();
+  if (e == 0) return NIL;
+  if (e == 1) {
+    const only = probe(0, 1, NIL);
+    sampleFirst = <i32>only;
+    return only;
+  }
+  const r1 = rngBelow(e);
+  let r2 = rngBelow(e - 1);
+  if (r2 >= r1) r2++;
+  const a = probe(r1, e, NIL);
+  if (a == NIL) return NIL;
+  sampleFirst = <i32>a;
+  const b = probe(r2, e, a);
+  if (b == NIL) return a;
+  sampleSecond = <i32>b;
+  const ca = activeOf(a);
+  const cb = activeOf(b);
+  if (ca != cb) return ca < cb ? a : b;
+  return a < b ? a : b;
+}
+

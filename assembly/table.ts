@@ -1,0 +1,124 @@
+// The backend table in linear memory: the header, the layout of the
+// per-backend arrays and the trees, and plain access to one backend's fields.
+//
+// Layout (from BASE, every array `cap` slots long, cap a power of two):
+//   header | active u32 | weight u32 | state u32 | total u64 | last f64 |
+//   swrr current i64 | lc tree u32[nodes] | wlc tree u32[nodes] | eligible u32
+// where nodes = the 4-ary trees' node count (see relayout).
+// Nothing that counts lives in a global: the threads build (ASC_FEATURE_THREADS)
+// shares this same memory between instances, so globals only cache offsets
+// derived from the header (and, in picks.ts, per-call scratch).
+
+import { ARR_FIRST_WIDE, ARR_ACTIVE, ARR_WEIGHT, ARR_STATE, ARR_TOTAL, ARR_LAST, ARR_CURW, STATE_UP } from "./constants";
+
+// ---- header fields (byte offsets from BASE) ----
+export const H_COUNT: usize = 0;     // backends in the table
+export const H_CAP: usize = 4;       // slots per array (power of two)
+export const H_RR: usize = 8;        // round-robin cursor: next index to try
+export const H_ROT: usize = 12;      // tie-rotation cursor
+export const H_FLAGS: usize = 16;    // F_* bits below
+export const H_ELIGIBLE: usize = 20; // length of the eligible list (when F_ELIG_OK)
+export const H_RNG_STATE: usize = 24; // PCG32 state (u64)
+export const H_RNG_INC: usize = 32;   // PCG32 stream (u64, odd)
+export const H_LOCK: usize = 40;      // spinlock of the threads build (0 free, 1 held)
+export const HEADER_SIZE: usize = 64;
+
+export const F_LC_OK: u32 = 1;    // least-connections tree is built and maintained
+export const F_WLC_OK: u32 = 2;   // weighted least-connections tree likewise
+export const F_ELIG_OK: u32 = 4;  // eligible list matches states and weights
+export const F_ROTATE: u32 = 8;   // rotate among tied backends instead of lowest index
+
+export const NIL: u32 = 0xFFFFFFFF;  // no backend (an empty tree leaf, no pick)
+export const FULL: u32 = 0xFFFFFFFF; // an active count that cannot grow
+export const MIN_CAP: u32 = 4;
+export const MAX_CAP: u32 = 1 << 24;
+
+// 64-byte aligned, so the header is one cache line. Every array then starts
+// 16-byte aligned (cap >= 4 slots of 4 or 8 bytes), 64-byte aligned once
+// cap >= 16; the trees rely on the 16 (see trees.ts).
+export const BASE: usize = (__heap_base + 63) & ~63;
+
+// Offsets cached per instance; recomputed from H_CAP by relayout().
+export let offActive: usize = 0;
+export let offWeight: usize = 0;
+export let offState: usize = 0;
+export let offTotal: usize = 0;
+export let offLast: usize = 0;
+export let offCurw: usize = 0;
+export let offLct: usize = 0;
+export let offWlct: usize = 0;
+export let offElig: usize = 0;
+export let offEnd: usize = 0;
+export let capCache: u32 = 0;
+export let leafCount: u32 = 0; // leaves of each tree: the least power of 4 >= cap
+export let leafBase: u32 = 0;  // node number of the first leaf: (leafCount - 1) / 3
+
+// ---- header access ----
+@inline export function hget(field: usize): u32 { return load<u32>(BASE + field); }
+@inline export function hset(field: usize, v: u32): void { store<u32>(BASE + field, v); }
+@inline export function count(): u32 { return hget(H_COUNT); }
+@inline export function flags(): u32 { return hget(H_FLAGS); }
+@inline export function clearFlags(bits: u32): void {
+  if (ASC_FEATURE_THREADS) atomic.and<u32>(BASE + H_FLAGS, ~bits);
+  else hset(H_FLAGS, flags() & ~bits);
+}
+@inline export function setFlags(bits: u32): void {
+  if (ASC_FEATURE_THREADS) atomic.or<u32>(BASE + H_FLAGS, bits);
+  else hset(H_FLAGS, flags() | bits);
+}
+
+// ---- per-backend access ----
+@inline export function activeOf(i: u32): u32 {
+  if (ASC_FEATURE_THREADS) return atomic.load<u32>(offActive + (<usize>i << 2));
+  return load<u32>(offActive + (<usize>i << 2));
+}
+@inline export function weightOf(i: u32): u32 { return load<u32>(offWeight + (<usize>i << 2)); }
+@inline export function stateOf(i: u32): u32 { return load<u32>(offState + (<usize>i << 2)); }
+@inline export function eligAt(k: u32): u32 { return load<u32>(offElig + (<usize>k << 2)); }
+
+// A backend can be picked when it is up, has weight and its count can grow.
+@inline export function routable(i: u32): bool {
+  return stateOf(i) == STATE_UP && weightOf(i) != 0 && activeOf(i) != FULL;
+}
+// The same, kept out of line for the colder paths: the release build must fit 4 KiB.
+export function isRoutable(i: u32): bool { return routable(i); }
+
+// The per-backend arrays in layout order (ARR_* in constants.ts): 4 bytes a
+// slot below ARR_FIRST_WIDE, 8 bytes from it on.
+const FIRST_WIDE = <u32>ARR_FIRST_WIDE;
+@inline export function slotWidth(k: u32): usize { return k < FIRST_WIDE ? 4 : 8; }
+@inline export function arrayAt(k: u32, cap: u32): usize {
+  const before: usize = k < FIRST_WIDE
+    ? <usize>k << 2
+    : (<usize>FIRST_WIDE << 2) + (<usize>(k - FIRST_WIDE) << 3);
+  return BASE + HEADER_SIZE + <usize>cap * before;
+}
+
+export function relayout(cap: u32): void {
+  const c = <usize>cap;
+  offActive = arrayAt(ARR_ACTIVE, cap);
+  offWeight = arrayAt(ARR_WEIGHT, cap);
+  offState = arrayAt(ARR_STATE, cap);
+  offTotal = arrayAt(ARR_TOTAL, cap);
+  offLast = arrayAt(ARR_LAST, cap);
+  offCurw = arrayAt(ARR_CURW, cap);
+  leafCount = 1;
+  while (leafCount < cap) leafCount <<= 2;
+  leafBase = (leafCount - 1) / 3;
+  // Node k lives in slot k + 3 (see trees.ts); + 3 for that shift, then
+  // rounded up to a multiple of 4 slots so the weighted tree starts 16-byte
+  // aligned like the first.
+  const nodes = <usize>((leafBase + leafCount + 6) & ~3);
+  offLct = offCurw + (c << 3);
+  offWlct = offLct + (nodes << 2);
+  offElig = offWlct + (nodes << 2);
+  offEnd = offElig + (c << 2);
+  capCache = cap;
+}
+
+export function ensureMemory(end: usize): bool {
+  const have = <usize>memory.size() << 16;
+  if (end <= have) return true;
+  const pages = <i32>((end - have + 0xFFFF) >> 16);
+  return memory.grow(pages) >= 0;
+}

@@ -1,0 +1,164 @@
+// The selection trees of least-connections and weighted least-connections,
+// and the searches over them that round-robin and tie rotation share.
+//
+// Both trees are 4-ary (half the levels of a binary tree): node 0 is the
+// root, node k's children are 4k+1..4k+4, leaves start at node `leafBase`,
+// and node k is stored in slot k + 3. The shift puts children 4k+1..4k+4 in
+// slots 4(k+1)..4(k+1)+3: a group of four siblings is 16 bytes, 16-byte
+// aligned (the trees start 16-byte aligned, see table.ts), so it never
+// straddles a 64-byte cache line.
+//
+// The least-connections tree holds counts only: each node the least count
+// below it (FULL for unroutable or empty leaves). The pick descends from the
+// root to the leftmost leaf holding the root's count, which is exactly what a
+// scan from index 0 with strict `<` returns. An update climbs from the leaf
+// and stops at the first node whose minimum did not change: a +1 or -1 on a
+// backend among several at the minimum stops after one level. (Keys that
+// also packed the index would change every ancestor of the pick, every time.)
+//
+// The weighted tree holds backend indices (NIL when no leaf below is
+// routable) because active/weight has no exact packed form; the earliest
+// child wins ties, so the root is the pick. An update stops at the first
+// node whose winner is unchanged and is not the touched backend; a pick
+// changes the winner of every level it wins, so acquire and release of the
+// pick still climb to the root (docs/CORE.md, "Speed").
+
+import {
+  F_LC_OK, F_WLC_OK, FULL, NIL, activeOf, count, flags, hget, H_ROT, isRoutable, leafBase, leafCount,
+  offLct, offWlct, routable, setFlags, weightOf,
+} from "./table";
+
+// What findFrom looks for (nodeMatches' `mode`).
+export const MATCH_ROUTABLE: u32 = 0;   // any routable leaf (lc tree)
+export const MATCH_ACTIVE: u32 = 1;     // active count equal to `target` (lc tree)
+export const MATCH_RATIO: u32 = 2;      // active/weight equal to backend `target`'s (wlc tree)
+
+@inline function lcLeaf(i: u32): u32 { return routable(i) ? activeOf(i) : FULL; }
+@inline export function lcAt(node: u32): u32 { return load<u32>(offLct + (<usize>(node + 3) << 2)); }
+@inline function lcSet(node: u32, v: u32): void { store<u32>(offLct + (<usize>(node + 3) << 2), v); }
+@inline export function wlctAt(node: u32): u32 { return load<u32>(offWlct + (<usize>(node + 3) << 2)); }
+@inline export function wlcSet(node: u32, v: u32): void { store<u32>(offWlct + (<usize>(node + 3) << 2), v); }
+
+// Strictly better for weighted least-connections: active/weight smaller,
+// compared by cross-multiplication (both factors < 2^32, so no overflow).
+export function wlcLess(i: u32, j: u32): bool {
+  const ri = i != NIL && isRoutable(i);
+  const rj = j != NIL && isRoutable(j);
+  if (!rj) return ri;
+  if (!ri) return false;
+  return <u64>activeOf(i) * <u64>weightOf(j) < <u64>activeOf(j) * <u64>weightOf(i);
+}
+
+@inline function lcMinOfChildren(k: u32): u32 {
+  const c = (k << 2) + 1;
+  return min(min(lcAt(c), lcAt(c + 1)), min(lcAt(c + 2), lcAt(c + 3)));
+}
+
+// The best of node k's four children, the earliest on ties; NIL when none
+// is routable. Each child's count and weight are read once (wlcLess would
+// read the running best's again for every comparison).
+function wlcBestOfChildren(k: u32): u32 {
+  const c = (k << 2) + 1;
+  let best = NIL;
+  let bestActive: u64 = 0;
+  let bestWeight: u64 = 0;
+  for (let j: u32 = 0; j < 4; j++) {
+    const w = wlctAt(c + j);
+    if (w == NIL || !routable(w)) continue;
+    const a = <u64>activeOf(w);
+    const wt = <u64>weightOf(w);
+    if (best == NIL || a * bestWeight < bestActive * wt) {
+      best = w;
+      bestActive = a;
+      bestWeight = wt;
+    }
+  }
+  return best;
+}
+
+export function buildTrees(bits: u32): void {
+  const n = count();
+  for (let i: u32 = 0; i < leafCount; i++) {
+    if (bits & F_LC_OK) lcSet(leafBase + i, i < n ? lcLeaf(i) : FULL);
+    if (bits & F_WLC_OK) wlcSet(leafBase + i, i < n ? i : NIL);
+  }
+  for (let k = <i32>leafBase - 1; k >= 0; k--) {
+    if (bits & F_LC_OK) lcSet(k, lcMinOfChildren(k));
+    if (bits & F_WLC_OK) wlcSet(k, wlcBestOfChildren(k));
+  }
+  setFlags(bits);
+}
+
+// Brings backend i's leaf and its ancestors up to date in each live tree.
+@inline export function touch(i: u32): void {
+  if (flags() & (F_LC_OK | F_WLC_OK)) touchTrees(i);
+}
+
+function touchTrees(i: u32): void {
+  if (!ASC_NO_ASSERT) assert(i < count(), "touch: index out of range");
+  const f = flags();
+  if (f & F_LC_OK) {
+    let node = leafBase + i;
+    lcSet(node, lcLeaf(i));
+    while (node != 0) {
+      node = (node - 1) >> 2;
+      const m = lcMinOfChildren(node);
+      if (lcAt(node) == m) break;
+      lcSet(node, m);
+    }
+  }
+  if (f & F_WLC_OK) {
+    // Stop at a node whose winner is unchanged and is not i: that winner's
+    // ratio did not change, so no ancestor's input did.
+    let node = leafBase + i;
+    while (node != 0) {
+      node = (node - 1) >> 2;
+      const best = wlcBestOfChildren(node);
+      if (best == wlctAt(node) && best != i) break;
+      wlcSet(node, best);
+    }
+  }
+}
+
+// Does the subtree at `node` hold a leaf that matches (MATCH_*)? Each holds
+// of a subtree exactly when it holds of the subtree's minimum, which keeps
+// the descent logarithmic.
+function nodeMatches(node: u32, mode: u32, target: u32): bool {
+  if (mode == MATCH_RATIO) {
+    const w = wlctAt(node);
+    return w != NIL && isRoutable(w) &&
+      <u64>activeOf(w) * <u64>weightOf(target) == <u64>activeOf(target) * <u64>weightOf(w);
+  }
+  const least = lcAt(node);
+  return mode == MATCH_ROUTABLE ? least != FULL : least == target;
+}
+
+// First backend index >= start whose leaf matches, or NIL: climb until a
+// later sibling matches, then descend to its earliest matching leaf.
+export function findFrom(start: u32, mode: u32, target: u32): u32 {
+  if (start >= count()) return NIL;
+  let node = leafBase + start;
+  if (nodeMatches(node, mode, target)) return start;
+  while (node != 0) {
+    const last = (((node - 1) >> 2) << 2) + 4;
+    for (let sib = node + 1; sib <= last; sib++) {
+      if (nodeMatches(sib, mode, target)) {
+        let at = sib;
+        while (at < leafBase) {
+          at = (at << 2) + 1;
+          while (!nodeMatches(at, mode, target)) at++;
+        }
+        return at - leafBase;
+      }
+    }
+    node = (node - 1) >> 2;
+  }
+  return NIL;
+}
+
+// Among the backends tied with `best`, the first at or after the rotation
+// cursor, wrapping to `best` (the lowest tied index).
+export function rotateFrom(best: u32, mode: u32, target: u32): u32 {
+  const next = findFrom(hget(H_ROT), mode, target);
+  return next != NIL ? next : best;
+}
