@@ -8,7 +8,14 @@
 // string is built, joined or encoded on the way to stdout. Quoted names are
 // cached as bytes, since the same few names repeat on every reply.
 
-export type ActiveCounts = ReadonlyArray<readonly [string, number]>;
+/**
+ * Counts per backend, in backend order, visited without building a list:
+ * a Balancer is one (its active counts). Read when the reply is written,
+ * which is at once, before the next message is handled.
+ */
+export interface Counts {
+  forEachActive(visit: (name: string, count: number) => void): void;
+}
 
 export interface BackendStats {
   name: string;
@@ -25,15 +32,15 @@ export type ReplyBody =
       type: "http_response";
       status: 200 | 503;
       backend: string | null;
-      active: ActiveCounts;
+      active: Counts;
       /** Power-of-two-choices only: what the choice was made on. */
       choice?: { sampled: readonly string[]; selected: string; reason: string };
     }
-  | { type: "request_complete_ok"; backend: string; active: ActiveCounts }
-  | { type: "send_requests_ok"; picks: readonly string[]; distribution: ActiveCounts }
+  | { type: "request_complete_ok"; backend: string; active: Counts }
+  | { type: "send_requests_ok"; picks: readonly string[]; distribution: Counts }
   | {
       type: "add_backend_ok" | "remove_backend_ok" | "backend_down_ok" | "backend_up_ok" | "set_weight_ok";
-      active: ActiveCounts;
+      active: Counts;
     }
   | { type: "stats_ok"; algorithm: string; backends: readonly BackendStats[] }
   | { type: "error"; code: number; text: string };
@@ -241,26 +248,24 @@ export function writeReply(out: Output, r: Reply): void {
   out.put(F_END);
 }
 
-const scratch = new Output();
-const ascii = new TextDecoder("latin1");
+// counts() visits with one module-level function, so writing a reply's
+// counts allocates nothing (not even a closure).
+let countsOut!: Output;
+let countsFirst = true;
 
-/** One reply as one line of text, without the newline. */
-export function formatReply(r: Reply): string {
-  writeReply(scratch, r);
-  const text = ascii.decode(scratch.bytes.subarray(0, scratch.length - 1));
-  scratch.length = 0;
-  return text;
+function countOne(name: string, count: number): void {
+  const out = countsOut;
+  out.put(countsFirst ? cached(firstKey, name, "{", ": ") : cached(laterKey, name, ", ", ": "));
+  countsFirst = false;
+  out.int(count);
 }
 
-function counts(out: Output, list: ActiveCounts): void {
-  if (list.length === 0) return out.put(F_EMPTY_OBJECT);
-  out.reserve(1)[out.length++] = 0x7b;
-  for (let i = 0; i < list.length; i++) {
-    const e = list[i]!;
-    out.put(i === 0 ? cached(firstKey, e[0], "", ": ") : cached(laterKey, e[0], ", ", ": "));
-    out.int(e[1]);
-  }
-  out.reserve(1)[out.length++] = 0x7d;
+function counts(out: Output, source: Counts): void {
+  countsOut = out;
+  countsFirst = true;
+  source.forEachActive(countOne);
+  if (countsFirst) out.put(F_EMPTY_OBJECT);
+  else out.reserve(1)[out.length++] = 0x7d;
 }
 
 function names(out: Output, list: readonly string[]): void {
