@@ -87,14 +87,6 @@ export class Output {
     this.length = at;
   }
 
-  /** Appends a string that is ASCII (only literals of this module and digits). */
-  ascii(s: string): void {
-    const out = this.reserve(s.length);
-    let at = this.length;
-    for (let i = 0; i < s.length; i++) out[at++] = s.charCodeAt(i);
-    this.length = at;
-  }
-
   /** Appends a non-negative integer below 2^53. */
   int(n: number): void {
     if (n < 10) {
@@ -115,7 +107,7 @@ export class Output {
 
   /** Appends a JSON string literal as Python's json.dumps writes it. */
   str(s: string): void {
-    this.put(quotedBytes(s));
+    this.put(cached(quotedCache, s, "", ""));
   }
 
   private readonly spare: Uint8Array[] = [];
@@ -316,21 +308,9 @@ function stats(out: Output, list: readonly BackendStats[]): void {
 // bytes are cached (bounded, so hostile input cannot grow it without end).
 const QUOTE_CACHE_MAX = 4096;
 const QUOTE_CACHE_MAX_LEN = 64;
+// The same for fragments made of a quoted name between fixed text: a reply
+// is then a handful of copies.
 const quotedCache = new Map<string, Uint8Array>();
-
-function quotedBytes(s: string): Uint8Array {
-  const hit = quotedCache.get(s);
-  if (hit !== undefined) return hit;
-  const bytes = enc(quote(s));
-  if (s.length <= QUOTE_CACHE_MAX_LEN) {
-    if (quotedCache.size >= QUOTE_CACHE_MAX) quotedCache.clear();
-    quotedCache.set(s, bytes);
-  }
-  return bytes;
-}
-
-// Fragments made of a quoted name between fixed text, cached per name like
-// quotedBytes: a reply is then a handful of copies.
 const okHead = new Map<string, Uint8Array>();
 const completeHead = new Map<string, Uint8Array>();
 const firstKey = new Map<string, Uint8Array>();

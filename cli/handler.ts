@@ -135,7 +135,7 @@ export class Handler {
     let inReplyTo: number | undefined;
     if (rawId !== undefined) {
       if (!isCount(rawId, Number.MAX_SAFE_INTEGER)) {
-        return this.reply(dest, src, undefined, errorBody(ERR_MALFORMED, `msg_id must be an integer from 0 to 2^53-1, got ${describe(rawId)}`));
+        return { src: dest, dest: src, inReplyTo: undefined, body: errorBody(ERR_MALFORMED, `msg_id must be an integer from 0 to 2^53-1, got ${describe(rawId)}`) };
       }
       inReplyTo = rawId;
     }
@@ -150,7 +150,7 @@ export class Handler {
     } catch (err) {
       out = this.errorReply(err, type);
     }
-    return this.reply(dest, src, inReplyTo, out);
+    return { src: dest, dest: src, inReplyTo, body: out };
   }
 
   /**
@@ -167,11 +167,7 @@ export class Handler {
     // An address decoded from bytes that are not UTF-8 names nobody: no reply.
     if (src.includes("\ufffd") || dest.includes("\ufffd")) return null;
     const id = body.get("msg_id");
-    return this.reply(dest, src, isCount(id, Number.MAX_SAFE_INTEGER) ? id : undefined, errorBody(ERR_MALFORMED, text));
-  }
-
-  private reply(src: string, dest: string, inReplyTo: number | undefined, body: ReplyBody): Reply {
-    return { src, dest, inReplyTo, body };
+    return { src: dest, dest: src, inReplyTo: isCount(id, Number.MAX_SAFE_INTEGER) ? id : undefined, body: errorBody(ERR_MALFORMED, text) };
   }
 
   private errorReply(err: unknown, type: Json | undefined): ReplyBody {
