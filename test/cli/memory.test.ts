@@ -1,0 +1,71 @@
+// Memory bounds of the request bookkeeping, measured as what they claim:
+// the peak RSS of the node's process (ArrayBuffers escape the JS heap
+// limits), each run beside a control run in the same test that differs only
+// in what is tracked. Needs `npm run build` (dist/cli.js).
+
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const root = join(import.meta.dirname, "..", "..");
+const cli = join(root, "dist", "cli.js");
+const TIME = "/usr/bin/time";
+// Without GNU time, the child reports its own peak at exit.
+const REPORT_RSS = 'data:text/javascript,process.on("exit",()=>process.stderr.write("\\n"+process.resourceUsage().maxRSS+"\\n"))';
+
+/** Runs the node on `input`; returns its stdout and peak RSS in bytes. */
+function run(input: string, args: string[] = []): { stdout: string; rss: number } {
+  const node = [cli, "--clock", "manual", ...args];
+  const r = existsSync(TIME)
+    ? spawnSync(TIME, ["-f", "%M", process.execPath, ...node], { input, maxBuffer: 1 << 30, encoding: "latin1" })
+    : spawnSync(process.execPath, ["--import", REPORT_RSS, ...node], { input, maxBuffer: 1 << 30, encoding: "latin1" });
+  expect(r.status, r.stderr).toBe(0);
+  const lines = r.stderr.trim().split("\n");
+  return { stdout: r.stdout, rss: Number(lines[lines.length - 1]) * 1024 };
+}
+
+const INIT = '{"src":"c","dest":"lb","body":{"type":"init","backends":["a","b","c"]}}\n';
+const lines = (n: number, line: (i: number) => string): string => {
+  const out: string[] = [INIT];
+  for (let i = 1; i <= n; i++) out.push(line(i));
+  return out.join("");
+};
+
+describe("memory of tracked requests (peak RSS of the node)", () => {
+  it("completed requests with a long duration_ms leave nothing behind (defect 6.4)", () => {
+    const n = 300_000;
+    const body = (i: number, extra: string) =>
+      `{"src":"c","dest":"lb","body":{"type":"http_request","msg_id":${i}${extra}}}\n` +
+      `{"src":"c","dest":"lb","body":{"type":"request_complete","request_id":${i}}}\n`;
+    const deadline = ',"duration_ms":2147483647';
+    const withDeadline = run(lines(n, (i) => body(i, deadline)));
+    // The control reads as many bytes: a path instead of the deadline.
+    const without = run(lines(n, (i) => body(i, `,"path":"${"/".repeat(deadline.length - 10)}"`)));
+    expect(withDeadline.stdout.trim().split("\n").length).toBe(2 * n + 1);
+    // Before the fix each completed request kept about 280 bytes until its
+    // deadline, 24.8 days later: 80 MB here.
+    const extra = withDeadline.rss - without.rss;
+    console.log(`duration_ms on ${n} completed requests: ${(extra / 2 ** 20).toFixed(1)} MB more peak RSS`);
+    expect(extra).toBeLessThan(8 * 2 ** 20);
+  }, 60_000);
+
+  it("open tracked requests cost at most about 32 bytes each, and --max-open bounds them (defect 6.5)", () => {
+    const n = 500_000;
+    const request = (extra: string) => (i: number) => `{"src":"c","dest":"lb","body":{"type":"http_request"${extra ? `,"msg_id":${i}` : ""}}}\n`;
+    const tracked = run(lines(n, request("id")));
+    const untracked = run(lines(n, request("")));
+    const perRequest = (tracked.rss - untracked.rss) / n;
+    console.log(`${n} open tracked requests: ${perRequest.toFixed(1)} bytes each of peak RSS`);
+    // 24 bytes a slot and 8 in the id index, with room to grow (the arrays
+    // double) and the old arrays not yet freed while they do. Before: ~250.
+    expect(perRequest).toBeLessThan(64);
+
+    const limited = run(lines(1_001, request("id")), ["--max-open", "1000"]);
+    const replies = limited.stdout.trim().split("\n");
+    expect(replies[1000]).toContain('"status": 200');
+    expect(replies[1001]).toBe(
+      '{"src": "lb", "dest": "c", "body": {"type": "error", "in_reply_to": 1001, "code": 11, "text": "too many open requests: 1000 are tracked (the --max-open limit); complete some first"}}',
+    );
+  }, 60_000);
+});
