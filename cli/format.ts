@@ -8,6 +8,8 @@
 // string is built, joined or encoded on the way to stdout. Quoted names are
 // cached as bytes, since the same few names repeat on every reply.
 
+import type { BackendSnapshot } from "../bindings/index.js";
+
 /**
  * Counts per backend, in backend order, visited without building a list:
  * a Balancer is one (its active counts). Read when the reply is written,
@@ -17,20 +19,11 @@ export interface Counts {
   forEachActive(visit: (name: string, count: number) => void): void;
 }
 
-export interface BackendStats {
-  name: string;
-  active: number;
-  total: number;
-  lastUsed: number | null;
-  weight: number;
-  state: string;
-}
-
 export type ReplyBody =
   | { type: "init_ok" }
   | {
       type: "http_response";
-      status: 200 | 503;
+      /** null: nothing could take it (status 503). */
       backend: string | null;
       active: Counts;
       /** Power-of-two-choices only: what the choice was made on. */
@@ -42,7 +35,7 @@ export type ReplyBody =
       type: "add_backend_ok" | "remove_backend_ok" | "backend_down_ok" | "backend_up_ok" | "set_weight_ok";
       active: Counts;
     }
-  | { type: "stats_ok"; algorithm: string; backends: readonly BackendStats[] }
+  | { type: "stats_ok"; algorithm: string; backends: readonly BackendSnapshot[] }
   | { type: "error"; code: number; text: string };
 
 export interface Reply {
@@ -136,8 +129,7 @@ export class Output {
 const enc = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const F_IRT = enc('", "in_reply_to": ');
 const F_QUOTE = enc('"');
-const F_STATUS = enc(', "status": ');
-const F_BACKEND = enc(', "backend": ');
+const F_UNAVAILABLE = enc(', "status": 503, "backend": null, "active_connections": ');
 const F_NULL = enc("null");
 const F_ACTIVE = enc(', "active_connections": ');
 const F_SAMPLED = enc(', "sampled": ');
@@ -191,16 +183,7 @@ export function writeReply(out: Output, r: Reply): void {
     case "init_ok":
       break;
     case "http_response":
-      if (b.status === 200 && b.backend !== null) {
-        out.put(cached(okHead, b.backend, ', "status": 200, "backend": ', ', "active_connections": '));
-      } else {
-        out.put(F_STATUS);
-        out.int(b.status);
-        out.put(F_BACKEND);
-        if (b.backend === null) out.put(F_NULL);
-        else out.str(b.backend);
-        out.put(F_ACTIVE);
-      }
+      out.put(b.backend === null ? F_UNAVAILABLE : cached(okHead, b.backend, ', "status": 200, "backend": ', ', "active_connections": '));
       counts(out, b.active);
       if (b.choice !== undefined) {
         out.put(F_SAMPLED);
@@ -281,7 +264,7 @@ function names(out: Output, list: readonly string[]): void {
   out.reserve(1)[out.length++] = 0x5d;
 }
 
-function stats(out: Output, list: readonly BackendStats[]): void {
+function stats(out: Output, list: readonly BackendSnapshot[]): void {
   if (list.length === 0) return out.put(F_EMPTY_OBJECT);
   out.reserve(1)[out.length++] = 0x7b;
   for (let i = 0; i < list.length; i++) {
@@ -328,17 +311,6 @@ function cached(cache: Map<string, Uint8Array>, name: string, before: string, af
 }
 
 const HEX = "0123456789abcdef";
-
-/** The byte length of quote(s), without building it. */
-export function quotedSize(s: string): number {
-  let n = 2;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x20 && c < 0x7f) n += c === 0x22 || c === 0x5c ? 2 : 1;
-    else n += c === 0x0a || c === 0x0d || c === 0x09 || c === 0x08 || c === 0x0c ? 2 : 6;
-  }
-  return n;
-}
 
 /** A JSON string literal as Python's json.dumps writes it (ensure_ascii). */
 export function quote(s: string): string {

@@ -13,18 +13,13 @@ import { Balancer, ChoiceLease, LeastconnError, MAX_ACTIVE, UnderflowError } fro
 import type { BackendEvent, BackendSpec, ErrorCode } from "../bindings/index.js";
 import { checkActive, checkAlgorithm, checkName } from "../bindings/balancer.js";
 import { describe } from "../bindings/errors.js";
-import { quotedSize, type Counts, type Reply, type ReplyBody } from "./format.js";
+import { quote, type Counts, type Reply, type ReplyBody } from "./format.js";
 import { JsonObject, type Json } from "./json.js";
 import { OpenRequests } from "./requests.js";
 
 // Maelstrom error codes used by the node.
-const ERR_NOT_SUPPORTED = 10;
-const ERR_TEMPORARILY_UNAVAILABLE = 11;
-const ERR_MALFORMED = 12;
-const ERR_CRASH = 13;
-const ERR_NO_KEY = 20;
-const ERR_KEY_EXISTS = 21;
-const ERR_PRECONDITION = 22;
+const [ERR_NOT_SUPPORTED, ERR_TEMPORARILY_UNAVAILABLE, ERR_MALFORMED, ERR_CRASH] = [10, 11, 12, 13];
+const [ERR_NO_KEY, ERR_KEY_EXISTS, ERR_PRECONDITION] = [20, 21, 22];
 
 // Each of the Balancer's error codes, mapped on purpose (docs/PROTOCOL.md 5).
 const ERROR_CODES: Record<ErrorCode, number> = {
@@ -116,17 +111,10 @@ export class Handler {
     }
     // Arrival time is a fact about every message, whatever becomes of it:
     // the manual clock moves and due deadlines fire before anything else.
-    let clockError: unknown;
-    if (this.manual) {
-      try {
-        this.advance(body);
-      } catch (err) {
-        clockError = err;
-      }
-    }
+    const clockError = this.manual ? this.advance(body) : undefined;
     const type = body.get("type");
     if (type === "http_response" || body.has("in_reply_to")) {
-      if (clockError instanceof Error) this.diagnose(`${clockError.message}; the clock did not move`);
+      if (clockError !== undefined) this.diagnose(`${clockError}; the clock did not move`);
       if (type === "http_response") this.backendResponse(src, body);
       else this.diagnose(`ignored a reply (type ${describe(type)}) from ${JSON.stringify(src)}: the node answers requests only`);
       return null;
@@ -145,7 +133,7 @@ export class Handler {
         if (type === undefined) this.diagnose(`message from ${JSON.stringify(src)} has no body.type`);
         fail(ERR_MALFORMED, type === undefined ? "body.type is missing" : `body.type must be a string, got ${describe(type)}`);
       }
-      if (clockError !== undefined) throw clockError;
+      if (clockError !== undefined) fail(ERR_MALFORMED, clockError);
       out = this.dispatch(type, body, inReplyTo);
     } catch (err) {
       out = this.errorReply(err, type);
@@ -185,15 +173,15 @@ export class Handler {
   // The manual clock: `now` is when the message arrives. It moves the clock
   // (and fires deadlines) even if the request itself then errs, because
   // arrival time is a fact about the message, not an effect of the request.
-  private advance(body: JsonObject): void {
+  // Returns what is wrong with `now`, if anything (the clock then stays).
+  private advance(body: JsonObject): string | undefined {
     const now = body.get("now");
     if (now !== undefined) {
-      if (!isCount(now, Number.MAX_SAFE_INTEGER) || now < this.now) {
-        fail(ERR_MALFORMED, `now must be an integer from ${this.now} (the clock) to 2^53-1, got ${describe(now)}`);
-      }
+      if (!isCount(now, Number.MAX_SAFE_INTEGER) || now < this.now) return `now must be an integer from ${this.now} (the clock) to 2^53-1, got ${describe(now)}`;
       this.now = now;
     }
     this.fireDue();
+    return undefined;
   }
 
   private dispatch(type: string, body: JsonObject, id: number | undefined): ReplyBody {
@@ -296,10 +284,10 @@ export class Handler {
       }
     }
     const lease = algorithm === undefined ? b.acquire() : b.acquire({ algorithm });
-    if (lease === null) return { type: "http_response", status: 503, backend: null, active: b };
+    if (lease === null) return { type: "http_response", backend: null, active: b };
     const name = lease.backend;
     if (tracked) this.requests.open(name, id, duration === undefined ? undefined : this.now + (duration as number));
-    const out: ReplyBody = { type: "http_response", status: 200, backend: name, active: b };
+    const out: ReplyBody = { type: "http_response", backend: name, active: b };
     if (lease instanceof ChoiceLease) out.choice = choiceOf(lease);
     return out;
   }
@@ -315,7 +303,7 @@ export class Handler {
     let longest = 0;
     let listed = 0;
     b.forEachActive((name) => {
-      const size = quotedSize(name);
+      const size = quote(name).length;
       longest = Math.max(longest, size);
       listed += size + 20;
     });
