@@ -33,13 +33,13 @@ const ERROR_CODES: Record<ErrorCode, number> = {
 };
 
 /** Largest send_requests count. */
-export const MAX_SEND_COUNT = 1_000_000;
+const MAX_SEND_COUNT = 1_000_000;
 /** Largest send_requests reply, in bytes (the pick list is the bulk of it). */
 export const MAX_REPLY_BYTES = 256 << 20;
 /** Largest duration_ms (what a timer can hold). */
-export const MAX_DURATION_MS = 0x7fffffff;
+const MAX_DURATION_MS = 0x7fffffff;
 /** Default of `maxOpen`: at 32 bytes each, 32 MB of open tracked requests. */
-export const DEFAULT_MAX_OPEN = 1_000_000;
+const DEFAULT_MAX_OPEN = 1_000_000;
 
 const REQUEST_COMPLETE_TYPES = new Set(["request_complete", "http_request_complete", "request_done", "release"]);
 
