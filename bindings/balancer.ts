@@ -459,10 +459,8 @@ export class Balancer extends EventTarget {
   }
 
   setWeight(name: string, weight: number): void {
-    // Arguments first, then the table: a bad weight is reported for any name.
-    checkName(name);
-    checkWeight(weight);
-    this.core.exports.setWeight(this.slot(name).index, weight);
+    const slot = this.slot(name);
+    this.core.exports.setWeight(slot.index, checkWeight(weight));
   }
 
   /** One backend's counters. */

@@ -11,7 +11,7 @@
 
 import { Balancer, ChoiceLease, LeastconnError, MAX_ACTIVE, UnderflowError } from "../bindings/index.js";
 import type { BackendEvent, BackendSpec, ErrorCode } from "../bindings/index.js";
-import { checkActive, checkAlgorithm, checkName } from "../bindings/balancer.js";
+import { checkActive, checkAlgorithm, checkName, checkWeight } from "../bindings/balancer.js";
 import { describe } from "../bindings/errors.js";
 import { quote, type Counts, type Reply, type ReplyBody } from "./format.js";
 import { JsonObject, type Json } from "./json.js";
@@ -398,13 +398,11 @@ export class Handler {
   // ---- membership and health ----
 
   private setWeight(body: JsonObject): ReplyBody {
-    const name = body.get("backend");
+    // The fields in order, then the table: a bad weight is reported for any name.
+    const name = checkName(body.get("backend"));
     const weight = body.get("weight");
-    if (weight === undefined) {
-      checkName(name);
-      fail(ERR_MALFORMED, "set_weight needs a weight");
-    }
-    this.balancer.setWeight(name as string, weight as number);
+    if (weight === undefined) fail(ERR_MALFORMED, "set_weight needs a weight");
+    this.balancer.setWeight(name, checkWeight(weight));
     return { type: "set_weight_ok", active: this.balancer };
   }
 }

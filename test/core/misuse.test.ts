@@ -310,7 +310,6 @@ const ERROR_ROWS: ErrorRow[] = [
   { title: "setActive 0 on a draining backend is fine, but 2^31 is not", call: (b) => b.setActive("c", 2 ** 31), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "active", says: ["2147483648"] },
   { title: "setWeight of an unknown backend", call: (b) => b.setWeight("x", 1), type: UnknownBackendError, code: "LC_ERR_UNKNOWN_BACKEND", says: ['"x"'] },
   { title: "setWeight -1", call: (b) => b.setWeight("b", -1), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "weight", says: ["weight must be an integer from 0 to 1000000, got -1"] },
-  { title: "setWeight of an unknown backend to -1: the argument is checked first", call: (b) => b.setWeight("x", -1), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "weight", says: ["-1"] },
   { title: "setWeight 1.5", call: (b) => b.setWeight("b", 1.5), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "weight", says: ["1.5"] },
   { title: "setWeight 1,000,001", call: (b) => b.setWeight("b", 1_000_001), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "weight", says: ["1000001"] },
   { title: "setWeight Infinity", call: (b) => b.setWeight("b", Infinity), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "weight", says: ["Infinity"] },
