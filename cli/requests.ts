@@ -42,7 +42,7 @@ export class OpenRequests {
 
   readonly completed = new RecentIds(COMPLETED_IDS_KEPT);
 
-  constructor(readonly limit: number) {}
+  constructor(private readonly limit: number) {}
 
   get full(): boolean {
     return this.count >= this.limit;
