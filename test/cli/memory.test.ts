@@ -68,4 +68,14 @@ describe("memory of tracked requests (peak RSS of the node)", () => {
       '{"src": "lb", "dest": "c", "body": {"type": "error", "in_reply_to": 1001, "code": 11, "text": "too many open requests: 1000 are tracked (the --max-open limit); complete some first"}}',
     );
   }, 60_000);
+
+  it("--max-open takes an integer from 0 to 2^31-1, else the node exits 2 with a message", () => {
+    for (const bad of ["-1", "1.5", "", "2147483648", "many"]) {
+      const r = spawnSync(process.execPath, [cli, `--max-open=${bad}`], { input: "", encoding: "utf8" });
+      expect(r.status, bad).toBe(2);
+      expect(r.stderr).toContain(`--max-open must be an integer from 0 to 2147483647, got ${JSON.stringify(bad)}`);
+    }
+    const none = run(lines(2, (i) => `{"src":"c","dest":"lb","body":{"type":"http_request","msg_id":${i}}}\n`), ["--max-open", "0"]);
+    expect(none.stdout.trim().split("\n").slice(1).map((l) => JSON.parse(l).body.code)).toEqual([11, 11]);
+  });
 });
