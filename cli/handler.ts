@@ -72,6 +72,7 @@ export class Handler {
   private readonly onRemoved = (e: BackendEvent): void => this.requests.closeBackend(e.backend);
   private balancer!: Balancer;
   private requests!: OpenRequests;
+  private warnedFull = false;
 
   constructor(options: HandlerOptions = {}) {
     this.manual = options.manualClock ?? false;
@@ -84,6 +85,7 @@ export class Handler {
     b.addEventListener("removed", this.onRemoved);
     this.balancer = b;
     this.requests = new OpenRequests(this.maxOpen);
+    this.warnedFull = false;
   }
 
   /** Moves the clock forward (never back) and completes requests whose deadline passed. */
@@ -269,7 +271,11 @@ export class Handler {
     // Only a request that can be named later (by id or by its deadline) is tracked.
     const tracked = id !== undefined || duration !== undefined;
     if (tracked && this.requests.full) {
-      fail(ERR_TEMPORARILY_UNAVAILABLE, `too many open requests: ${this.maxOpen} are tracked (the --max-open limit); complete some first`);
+      const text = `too many open requests: ${this.maxOpen} are tracked (the --max-open limit); complete some first`;
+      // Said on stderr once per init too, for whoever runs the node.
+      if (!this.warnedFull) this.diagnose(text);
+      this.warnedFull = true;
+      fail(ERR_TEMPORARILY_UNAVAILABLE, text);
     }
 
     const b = this.balancer;

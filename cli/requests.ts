@@ -6,8 +6,9 @@
 // Everything is numbers in typed arrays indexed by a slot number per open
 // request: 24 bytes a slot plus 8 in the id index, none of it seen by the
 // garbage collector, and at most `limit` open at once. A request leaves
-// every structure (the deadline heap included) the moment it completes, so
-// memory follows what is open, not what once was.
+// every structure (the deadline heap included) the moment it completes, and
+// its slot is reused: the arrays grow to the most requests open at once
+// (never past the limit), not with the requests ever made.
 
 const NONE = -1;
 
@@ -50,6 +51,7 @@ export class OpenRequests {
 
   /** Tracks a routed request (id and deadline optional); check `full` first. */
   open(backend: string, id: number | undefined, at: number | undefined): number {
+    if (this.full) throw new RangeError(`more than ${this.limit} open requests`);
     if (this.free === NONE && this.used === this.ids.length) this.grow();
     const s = this.free !== NONE ? this.free : this.used++;
     if (s === this.free) this.free = this.next[s]!;

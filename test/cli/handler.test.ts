@@ -138,7 +138,8 @@ describe("every error code of the Balancer maps to a protocol error on purpose",
 
 describe("open tracked requests", () => {
   it("past maxOpen a tracked request is error 11 and changes nothing; untracked ones still route", () => {
-    const h = new Handler({ manualClock: true, maxOpen: 2 });
+    const diagnostics: string[] = [];
+    const h = new Handler({ manualClock: true, maxOpen: 2, diagnostic: (t) => diagnostics.push(t) });
     send(h, '{"type":"init","backends":["a","b"]}');
     send(h, '{"type":"http_request","msg_id":1}');
     send(h, '{"type":"http_request","duration_ms":50}');
@@ -149,6 +150,7 @@ describe("open tracked requests", () => {
     );
     expect(send(h, '{"type":"http_request","duration_ms":1}')).toContain('"code": 11');
     expect(fingerprint(h)).toBe(before);
+    expect(diagnostics).toEqual([text]); // once, not per refusal
     expect(send(h, '{"type":"http_request"}')).toContain('"status": 200');
     send(h, '{"type":"request_complete","request_id":1}');
     expect(send(h, '{"type":"http_request","msg_id":3}')).toContain('"status": 200');
