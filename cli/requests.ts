@@ -83,7 +83,8 @@ export class OpenRequests {
 
   /** The open request with this msg_id, or -1. */
   withId(id: number): number {
-    return this.index.get(id);
+    const i = this.index.find(id);
+    return i === NONE ? NONE : this.index.table[i]!;
   }
 
   /** The oldest open request on `backend`, or -1. */
@@ -261,12 +262,6 @@ class IdIndex {
       if (t[i] === NONE) return NONE;
       if (this.keys[t[i]!] === id) return i;
     }
-  }
-
-  /** The place holding `id`, or -1. */
-  get(id: number): number {
-    const i = this.find(id);
-    return i === NONE ? NONE : this.table[i]!;
   }
 
   add(place: number): void {
