@@ -83,6 +83,18 @@ describe("OpenRequests", () => {
     expect(new OpenRequests(0).full).toBe(true);
   });
 
+  it("holds 32 bytes a slot: five typed arrays and the id index (half full at most)", () => {
+    const r = new OpenRequests(1_000_000);
+    for (let i = 0; i < 100_000; i++) r.open("a", i, undefined);
+    const internals = r as unknown as Record<string, unknown> & { ids: Float64Array; index: { table: Int32Array } };
+    const capacity = internals.ids.length;
+    expect(capacity).toBeGreaterThanOrEqual(100_000);
+    expect(capacity).toBeLessThan(200_000);
+    const perSlot = ["ids", "prev", "next", "track", "heapPos"].reduce((n, k) => n + (internals[k] as Int32Array).byteLength, 0) / capacity;
+    expect(perSlot).toBe(24);
+    expect(internals.index.table.byteLength / capacity).toBe(8);
+  });
+
   it("agrees with a plain model over random operations (growth, reuse, ids up to 2^53-1)", () => {
     const op = fc.oneof(
       fc.record({ k: fc.constant("open" as const), b: fc.constantFrom("a", "b", "c"), id: fc.option(fc.oneof(fc.nat(40), fc.constant(2 ** 53 - 1)), { nil: undefined }), d: fc.option(fc.nat(50), { nil: undefined }) }),
