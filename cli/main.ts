@@ -16,6 +16,8 @@ Options:
   --clock real|manual  real (default): last_used and duration_ms use the wall
                        clock; manual: the clock starts at 0 and moves only
                        through a "now" field in message bodies
+  --max-open N         most requests tracked (by msg_id or duration_ms) at once;
+                       past it, http_request gets error 11 (default 1000000)
   --demo               replay the bundled example session (examples/session.jsonl)
   -h, --help           print this help
   -v, --version        print the version
@@ -34,6 +36,7 @@ function parse() {
     return parseArgs({
       options: {
         clock: { type: "string" },
+        "max-open": { type: "string" },
         demo: { type: "boolean" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -99,7 +102,11 @@ if (args.help) {
   // is checked whenever input arrives. A completion by deadline prints
   // nothing, so this cannot be told apart from a timer firing, and the
   // process holds no timer that could keep it alive after end of input.
-  const session = new Session({ clock: clock === "manual" ? "manual" : Date.now, onDiagnostic: diagnostic });
+  const maxOpen = args["max-open"] === undefined ? undefined : Number(args["max-open"]);
+  if (maxOpen !== undefined && !(/^[0-9]+$/.test(args["max-open"]!) && maxOpen <= 0x7fffffff)) {
+    fatalUsage(`--max-open must be an integer from 0 to 2147483647, got ${JSON.stringify(args["max-open"])}`);
+  }
+  const session = new Session({ clock: clock === "manual" ? "manual" : Date.now, onDiagnostic: diagnostic, maxOpen });
   if (isRegularFile(0)) void serveFile(session);
   else serveStream(session);
 }

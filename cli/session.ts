@@ -24,6 +24,8 @@ export interface SessionOptions {
    * requests with large replies never needs more memory than this.
    */
   maxOutput?: number;
+  /** Most tracked requests open at once (the handler's default when absent). */
+  maxOpen?: number;
 }
 
 // A message waiting its turn, or a framer diagnostic that must keep its
@@ -50,6 +52,7 @@ export class Session implements FrameSink {
     // The handler does not know where a message was: say which line it began on.
     this.handler = new Handler({
       manualClock: clock === "manual",
+      maxOpen: options.maxOpen,
       diagnostic: (text) => this.onDiagnostic(`line ${this.line}: ${text}`),
     });
   }
