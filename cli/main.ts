@@ -1,9 +1,12 @@
-// The Node entry of `leastconn`: arguments, stdin/stdout and the real clock.
-// Everything else (framing, handling, formatting) is in session.ts and runs
-// unchanged in other runtimes. Replies of one input chunk go out in one
-// write as soon as the chunk is handled; diagnostics go to stderr.
+// The Node entry of `leastconn`: arguments, stdin/stdout, signals and the
+// real clock. Everything else (framing, handling, formatting) is in
+// session.ts and runs unchanged in other runtimes. Replies of one input chunk
+// go out in one write as soon as the chunk is handled; diagnostics go to
+// stderr. What the process does on a signal, a closed stdout or a full disk
+// is in docs/PROTOCOL.md ("The process").
 
 import { fstatSync, readFileSync, readSync } from "node:fs";
+import { constants as osConstants } from "node:os";
 import { parseArgs } from "node:util";
 import { Session } from "./session.js";
 
@@ -46,15 +49,37 @@ function parse() {
   }
 }
 
+// Diagnostics are a courtesy: a stderr that fails or whose reader went away
+// is dropped, and replies go on.
+let stderrOpen = true;
+process.stderr.on("error", () => (stderrOpen = false));
 function diagnostic(text: string): void {
-  process.stderr.write(`leastconn: ${text}\n`);
+  if (stderrOpen) process.stderr.write(`leastconn: ${text}\n`);
 }
 
-// A reader that went away is the end of the session, not an error.
+// A reader that went away is the end of the session, not an error; any other
+// failure to write replies (a full disk) ends it with one line.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   if (err.code === "EPIPE") process.exit(0);
-  throw err;
+  diagnostic(`cannot write to standard output: ${err.message}`);
+  process.exit(1);
 });
+
+// Set by SIGTERM or SIGINT: read no more input, let the replies computed so
+// far reach the reader (for at most FLUSH_MS), then exit 128 + the signal's
+// number. A second signal exits at once.
+let stopping = false;
+const FLUSH_MS = 2000;
+function stop(signal: NodeJS.Signals): void {
+  const code = 128 + osConstants.signals[signal];
+  if (stopping) process.exit(code);
+  stopping = true;
+  if (!isRegularFile(0)) process.stdin.pause();
+  process.stdout.end(() => process.exit(code));
+  setTimeout(() => process.exit(code), FLUSH_MS);
+}
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
 
 function demo(): void {
   const path = new URL("../examples/session.jsonl", import.meta.url);
@@ -110,15 +135,21 @@ if (args.help) {
 const MAX_QUEUED = 4 << 20;
 
 function send(session: Session, out: Uint8Array): void {
-  if (out.length > 0) process.stdout.write(out, () => session.recycle(out));
+  if (out.length > 0 && !stopping) process.stdout.write(out, () => session.recycle(out));
 }
 
-// Hands out one input chunk's replies, the part past the session's output
-// limit in further writes of at most that size: no single buffer then has to
-// hold every reply of a chunk (a chunk of send_requests can ask for gigabytes).
-function sendAll(session: Session, out: Uint8Array): void {
-  send(session, out);
-  while (session.waiting) send(session, session.resume());
+function busy(session: Session): boolean {
+  return !stopping && (session.waiting || process.stdout.writableLength > MAX_QUEUED);
+}
+
+// Writes what the session still holds of a chunk (the part past its output
+// limit), each piece only once the reader has taken most of the one before.
+async function catchUp(session: Session): Promise<void> {
+  while (busy(session)) {
+    if (process.stdout.writableLength > MAX_QUEUED) await new Promise((resolve) => process.stdout.once("drain", resolve));
+    else send(session, session.resume());
+    await new Promise(setImmediate); // lets a closed stdout or a signal be seen
+  }
 }
 
 function isRegularFile(fd: number): boolean {
@@ -131,32 +162,28 @@ function isRegularFile(fd: number): boolean {
 
 // Stdin from a pipe or a terminal: a stream, so waiting for input blocks nothing.
 function serveStream(session: Session): void {
-  const resume = (): void => {
-    process.stdin.resume();
-  };
+  let caughtUp = Promise.resolve();
   process.stdin.on("data", (chunk: Buffer) => {
-    sendAll(session, session.push(chunk));
-    if (process.stdout.writableLength > MAX_QUEUED) {
-      process.stdin.pause();
-      process.stdout.once("drain", resume);
-    }
+    send(session, session.push(chunk));
+    if (!busy(session)) return;
+    process.stdin.pause();
+    caughtUp = catchUp(session).then(() => void (stopping || process.stdin.resume()));
   });
-  process.stdin.on("end", () => send(session, session.end()));
+  // The end of input can come while paused: the rest of the last chunk goes first.
+  process.stdin.on("end", () => void caughtUp.then(() => stopping || send(session, session.end())));
 }
 
 // Stdin from a regular file (`leastconn < file`): plain reads never block,
 // so read it directly into one reused buffer, without a stream's machinery
 // or a wait on the thread pool between chunks. (Session copies whatever it
-// keeps of a chunk.)
+// keeps of a chunk.) Each chunk still yields to the event loop, where write
+// callbacks free output buffers and a closed stdout or a signal is seen.
 async function serveFile(session: Session): Promise<void> {
   const chunk = new Uint8Array(1 << 16);
-  for (;;) {
-    const n = readSync(0, chunk, 0, chunk.length, null);
-    if (n === 0) break;
-    sendAll(session, session.push(chunk.subarray(0, n)));
-    if (process.stdout.writableLength > MAX_QUEUED) {
-      await new Promise((resolve) => process.stdout.once("drain", resolve));
-    }
+  for (let n; !stopping && (n = readSync(0, chunk, 0, chunk.length, null)) > 0; ) {
+    send(session, session.push(chunk.subarray(0, n)));
+    await catchUp(session);
+    await new Promise(setImmediate);
   }
-  send(session, session.end());
+  if (!stopping) send(session, session.end());
 }
