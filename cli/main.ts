@@ -101,9 +101,9 @@ function demo(): void {
   for (const line of text.split("\n")) {
     if (line.trim() === "") continue;
     out += "> " + line + "\n";
-    for (const reply of decoder.decode(session.push(encoder.encode(line + "\n"))).split("\n")) {
-      if (reply !== "") out += "< " + reply + "\n";
-    }
+    let replies = decoder.decode(session.push(encoder.encode(line + "\n")));
+    while (session.waiting) replies += decoder.decode(session.resume());
+    for (const reply of replies.split("\n")) if (reply !== "") out += "< " + reply + "\n";
   }
   process.stdout.write(out);
   process.stdout.write(session.end());
