@@ -65,7 +65,7 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   process.exit(1);
 });
 
-// Set by SIGTERM or SIGINT: read no more input, let the replies computed so
+// Set by SIGTERM or SIGINT: handle no more input, let the replies computed so
 // far reach the reader (for at most FLUSH_MS), then exit 128 + the signal's
 // number. A second signal exits at once.
 let stopping = false;
@@ -74,7 +74,6 @@ function stop(signal: NodeJS.Signals): void {
   const code = 128 + osConstants.signals[signal];
   if (stopping) process.exit(code);
   stopping = true;
-  if (!isRegularFile(0)) process.stdin.pause();
   process.stdout.end(() => process.exit(code));
   setTimeout(() => process.exit(code), FLUSH_MS);
 }
@@ -125,8 +124,10 @@ if (args.help) {
   // nothing, so this cannot be told apart from a timer firing, and the
   // process holds no timer that could keep it alive after end of input.
   const session = new Session({ clock: clock === "manual" ? "manual" : Date.now, onDiagnostic: diagnostic });
-  if (isRegularFile(0)) void serveFile(session);
-  else serveStream(session);
+  serve(session, isRegularFile(0) ? fileChunks() : process.stdin).catch((err: Error) => {
+    diagnostic(`cannot read standard input: ${err.message}`);
+    process.exit(1);
+  });
 }
 
 // When the reader falls more than MAX_QUEUED bytes behind, stop reading
@@ -138,20 +139,6 @@ function send(session: Session, out: Uint8Array): void {
   if (out.length > 0 && !stopping) process.stdout.write(out, () => session.recycle(out));
 }
 
-function busy(session: Session): boolean {
-  return !stopping && (session.waiting || process.stdout.writableLength > MAX_QUEUED);
-}
-
-// Writes what the session still holds of a chunk (the part past its output
-// limit), each piece only once the reader has taken most of the one before.
-async function catchUp(session: Session): Promise<void> {
-  while (busy(session)) {
-    if (process.stdout.writableLength > MAX_QUEUED) await new Promise((resolve) => process.stdout.once("drain", resolve));
-    else send(session, session.resume());
-    await new Promise(setImmediate); // lets a closed stdout or a signal be seen
-  }
-}
-
 function isRegularFile(fd: number): boolean {
   try {
     return fstatSync(fd).isFile();
@@ -160,30 +147,31 @@ function isRegularFile(fd: number): boolean {
   }
 }
 
-// Stdin from a pipe or a terminal: a stream, so waiting for input blocks nothing.
-function serveStream(session: Session): void {
-  let caughtUp = Promise.resolve();
-  process.stdin.on("data", (chunk: Buffer) => {
-    send(session, session.push(chunk));
-    if (!busy(session)) return;
-    process.stdin.pause();
-    caughtUp = catchUp(session).then(() => void (stopping || process.stdin.resume()));
-  });
-  // The end of input can come while paused: the rest of the last chunk goes first.
-  process.stdin.on("end", () => void caughtUp.then(() => stopping || send(session, session.end())));
-}
-
 // Stdin from a regular file (`leastconn < file`): plain reads never block,
 // so read it directly into one reused buffer, without a stream's machinery
 // or a wait on the thread pool between chunks. (Session copies whatever it
-// keeps of a chunk.) Each chunk still yields to the event loop, where write
-// callbacks free output buffers and a closed stdout or a signal is seen.
-async function serveFile(session: Session): Promise<void> {
+// keeps of a chunk.)
+function* fileChunks(): Generator<Uint8Array> {
   const chunk = new Uint8Array(1 << 16);
-  for (let n; !stopping && (n = readSync(0, chunk, 0, chunk.length, null)) > 0; ) {
-    send(session, session.push(chunk.subarray(0, n)));
-    await catchUp(session);
-    await new Promise(setImmediate);
+  for (let n; (n = readSync(0, chunk, 0, chunk.length, null)) > 0; ) yield chunk.subarray(0, n);
+}
+
+// Each chunk is handled once the replies of the one before are written,
+// the part past the session's output limit in pieces, each once the reader
+// has taken most of the one before. Between chunks and pieces the event loop
+// runs: write callbacks free output buffers, and a closed stdout or a signal
+// is seen.
+async function serve(session: Session, input: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
+  for await (const chunk of input) {
+    if (stopping) return;
+    send(session, session.push(chunk));
+    for (;;) {
+      const queued = process.stdout.writableLength > MAX_QUEUED;
+      await new Promise((resolve) => (queued ? process.stdout.once("drain", resolve) : setImmediate(resolve)));
+      if (stopping) return;
+      if (!session.waiting) break;
+      send(session, session.resume());
+    }
   }
-  if (!stopping) send(session, session.end());
+  send(session, session.end());
 }
