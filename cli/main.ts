@@ -156,11 +156,11 @@ function* fileChunks(): Generator<Uint8Array> {
   for (let n; (n = readSync(0, chunk, 0, chunk.length, null)) > 0; ) yield chunk.subarray(0, n);
 }
 
-// Each chunk is handled once the replies of the one before are written,
-// the part past the session's output limit in pieces, each once the reader
-// has taken most of the one before. Between chunks and pieces the event loop
-// runs: write callbacks free output buffers, and a closed stdout or a signal
-// is seen.
+// A chunk's replies go to stdout before the next chunk is read; the part
+// past the session's output limit goes in pieces, each once the reader is
+// less than MAX_QUEUED behind. Between chunks and pieces the event loop
+// runs: write callbacks free output buffers, and a closed stdout or a
+// signal is seen.
 async function serve(session: Session, input: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
   for await (const chunk of input) {
     if (stopping) return;
