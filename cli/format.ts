@@ -169,15 +169,22 @@ function headBytes(src: string, dest: string, type: string): Uint8Array {
   return bytes;
 }
 
-/** Appends one reply and its newline to `out`. */
-export function writeReply(out: Output, r: Reply): void {
+/**
+ * Appends one reply and its newline to `out`; returns -1. A send_requests
+ * reply may come in pieces: past `limit` output bytes it stops before a pick
+ * and returns that pick's index, and a call with it as `from` goes on there
+ * (a million picks need not be one buffer).
+ */
+export function writeReply(out: Output, r: Reply, limit = Infinity, from = 0): number {
   const b = r.body;
-  out.put(headBytes(r.src, r.dest, b.type));
-  if (r.inReplyTo !== undefined) {
-    out.put(F_IRT);
-    out.int(r.inReplyTo);
-  } else {
-    out.put(F_QUOTE);
+  if (from === 0) {
+    out.put(headBytes(r.src, r.dest, b.type));
+    if (r.inReplyTo !== undefined) {
+      out.put(F_IRT);
+      out.int(r.inReplyTo);
+    } else {
+      out.put(F_QUOTE);
+    }
   }
   switch (b.type) {
     case "init_ok":
@@ -199,8 +206,9 @@ export function writeReply(out: Output, r: Reply): void {
       counts(out, b.active);
       break;
     case "send_requests_ok":
-      out.put(F_BACKENDS);
-      names(out, b.picks);
+      if (from === 0) out.put(F_BACKENDS);
+      from = names(out, b.picks, limit, from);
+      if (from < b.picks.length) return from;
       out.put(F_DISTRIBUTION);
       counts(out, b.distribution);
       break;
@@ -221,6 +229,7 @@ export function writeReply(out: Output, r: Reply): void {
       counts(out, b.active);
   }
   out.put(F_END);
+  return -1;
 }
 
 // counts() visits with one module-level function, so writing a reply's
@@ -243,13 +252,19 @@ function counts(out: Output, source: Counts): void {
   else out.reserve(1)[out.length++] = 0x7d;
 }
 
-function names(out: Output, list: readonly string[]): void {
-  if (list.length === 0) return out.put(F_EMPTY_LIST);
-  out.reserve(1)[out.length++] = 0x5b;
+// Writes list[from…] until `out` holds `limit` bytes (at least one name);
+// returns the index of the first name not written.
+function names(out: Output, list: readonly string[], limit = Infinity, from = 0): number {
+  if (list.length === 0) {
+    out.put(F_EMPTY_LIST);
+    return 0;
+  }
+  if (from === 0) out.reserve(1)[out.length++] = 0x5b;
   // Names too long for the shared cache are quoted once per reply, not once
   // per pick (send_requests repeats them up to a million times).
   let long: Map<string, Uint8Array> | undefined;
-  for (let i = 0; i < list.length; i++) {
+  for (let i = from; i < list.length; i++) {
+    if (i !== from && out.length >= limit) return i;
     if (i !== 0) out.put(F_SEP);
     const name = list[i]!;
     if (name.length <= QUOTE_CACHE_MAX_LEN) {
@@ -262,6 +277,7 @@ function names(out: Output, list: readonly string[]): void {
     out.put(bytes);
   }
   out.reserve(1)[out.length++] = 0x5d;
+  return list.length;
 }
 
 function stats(out: Output, list: readonly BackendSnapshot[]): void {
