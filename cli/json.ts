@@ -52,20 +52,6 @@ export class JsonObject {
     return this.entries[2 * k + 1] as Json;
   }
 
-  /** The keys in textual order. */
-  get keys(): string[] {
-    const out: string[] = [];
-    for (let k = 0; k < this.size; k++) out.push(this.keyAt(k));
-    return out;
-  }
-
-  /** The values in key order. */
-  get values(): Json[] {
-    const out: Json[] = [];
-    for (let k = 0; k < this.size; k++) out.push(this.valueAt(k));
-    return out;
-  }
-
   get(key: string): Json | undefined {
     const at = this.find(key);
     return at < 0 ? undefined : (this.entries[at + 1] as Json);
@@ -134,15 +120,31 @@ const LITERAL = 3;
 const PLAIN = 0;
 const ESCAPE = 1;
 const HEX = 2;
-// Scan states inside a number, named by what was read last.
-const SIGN = 0; // nothing, or '-': a digit must follow
-const INT = 1;
-const ZERO = 2; // a leading 0: no more integer digits
-const DOT = 3; // a digit must follow
-const FRAC = 4;
-const EXP_MARK = 5; // 'e': a sign or digit must follow
-const EXP_SIGN = 6; // a digit must follow
-const EXP = 7;
+// Scan states inside a number, by byte class: the next state, or -1 where
+// the number ends (in one of NUMBER_ENDS) or is not a number.
+const START = 0;
+const INT = 3;
+// prettier-ignore
+const NUMBER_NEXT = new Int8Array([
+  //  0  1-9   .   e   +   -  other
+      2,  3, -1, -1, -1,  1, -1, // 0 START
+      2,  3, -1, -1, -1, -1, -1, // 1 after '-'
+     -1, -1,  4,  6, -1, -1, -1, // 2 a leading 0
+      3,  3,  4,  6, -1, -1, -1, // 3 INT
+      5,  5, -1, -1, -1, -1, -1, // 4 after '.'
+      5,  5, -1,  6, -1, -1, -1, // 5 fraction
+      8,  8, -1, -1,  7,  7, -1, // 6 after 'e'
+      8,  8, -1, -1, -1, -1, -1, // 7 after the exponent's sign
+      8,  8, -1, -1, -1, -1, -1, // 8 exponent
+]);
+const NUMBER_ENDS = (1 << 2) | (1 << 3) | (1 << 5) | (1 << 8);
+const NUMBER_CLASS = new Uint8Array(256).fill(6);
+for (let c = 0x31; c <= 0x39; c++) NUMBER_CLASS[c] = 1;
+NUMBER_CLASS[0x30] = 0;
+NUMBER_CLASS[0x2e] = 2;
+NUMBER_CLASS[0x65] = NUMBER_CLASS[0x45] = 3;
+NUMBER_CLASS[0x2b] = 4;
+NUMBER_CLASS[0x2d] = 5;
 
 // Byte classes: 1 may appear in a string as it is (PLAIN_ASCII: and needs
 // no decoding); ESCAPES: may follow '\'; HEX_DIGIT.
@@ -275,7 +277,7 @@ export class Parser {
           v = this.text;
           i = e;
         } else if (c >= 0x30 ? c <= 0x39 : c === 0x2d) {
-          const e = this.number(b, c === 0x2d ? i + 1 : i, n, SIGN);
+          const e = this.number(b, i, n, START);
           if (e < 0) return this.stop(b, i, n, e, NUMBER, expect, depth);
           v = numberOf(b, i, e);
           i = e;
@@ -483,52 +485,17 @@ export class Parser {
   // Checks number bytes from b[i] in scan state s: the index of the first
   // byte past the number, or MORE (the state kept in `sub`), or INVALID.
   private number(b: Uint8Array, i: number, n: number, s: number): number {
-    if (s === SIGN && i < n && b[i]! >= 0x31 && b[i]! <= 0x39) {
-      // The usual case, a plain integer, without the state machine.
+    if (s === START && i < n && b[i]! >= 0x31 && b[i]! <= 0x39) {
+      // The usual case, a plain integer, without the table.
       i++;
       while (i < n && b[i]! >= 0x30 && b[i]! <= 0x39) i++;
-      const c = b[i];
-      if (i < n && c !== 0x2e && c !== 0x65 && c !== 0x45) return i;
+      if (i < n && b[i] !== 0x2e && b[i] !== 0x65 && b[i] !== 0x45) return i;
       s = INT;
     }
     for (; i < n; i++) {
-      const c = b[i]!;
-      const digit = c >= 0x30 && c <= 0x39;
-      switch (s) {
-        case SIGN:
-          if (!digit) return this.fail(b, i);
-          s = c === 0x30 ? ZERO : INT;
-          continue;
-        case INT:
-          if (digit) continue;
-        // falls through: what may follow the integer part
-        case ZERO:
-          if (c === 0x2e) s = DOT;
-          else if (c === 0x65 || c === 0x45) s = EXP_MARK;
-          else return i;
-          continue;
-        case DOT:
-          if (!digit) return this.fail(b, i);
-          s = FRAC;
-          continue;
-        case FRAC:
-          if (digit) continue;
-          if (c !== 0x65 && c !== 0x45) return i;
-          s = EXP_MARK;
-          continue;
-        case EXP_MARK:
-          if (c === 0x2b || c === 0x2d) {
-            s = EXP_SIGN;
-            continue;
-          }
-        // falls through: a digit right after 'e'
-        case EXP_SIGN:
-          if (!digit) return this.fail(b, i);
-          s = EXP;
-          continue;
-        default: // EXP
-          if (!digit) return i;
-      }
+      const next = NUMBER_NEXT[s * 7 + NUMBER_CLASS[b[i]!]!]!;
+      if (next < 0) return (NUMBER_ENDS >> s) & 1 ? i : this.fail(b, i);
+      s = next;
     }
     this.sub = s;
     return MORE;
