@@ -100,9 +100,7 @@ export class Framer {
 
   /** End of input: a message cut short is reported and dropped. */
   end(): void {
-    if (this.state === FRAME && !this.oversize) {
-      this.sink.diagnostic(`line ${this.frameLine}: input ended inside a message; dropped it`);
-    }
+    if (this.state === FRAME && !this.oversize) this.sink.diagnostic(`line ${this.frameLine}: input ended inside a message; dropped it`);
     this.state = TOP;
   }
 
@@ -126,9 +124,8 @@ export class Framer {
     this.state = TOP;
     this.line = p.line;
     if (end === INVALID) {
-      if (!this.oversize) {
-        this.sink.diagnostic(`line ${p.line}: message starting on line ${this.frameLine} is not valid JSON (${p.why}); skipped it`);
-      }
+      const why = `message starting on line ${this.frameLine} is not valid JSON (${p.why}); skipped it`;
+      if (!this.oversize) this.sink.diagnostic(`line ${p.line}: ${why}`);
       this.quiet = true;
       // Go on at the offending byte if it may start the next message (TOP
       // also takes a newline), else at the next line.

@@ -1,10 +1,8 @@
 // The parser: the node's one JSON grammar. It checks every byte as it builds
-// values, so the framer (framer.ts) learns where a message ends, or where it
-// stops being JSON, by parsing it, and the handler gets the values. It is
-// incremental: feed() takes a value in as many pieces as the input arrives
-// in, keeping between pieces only the open containers and the bytes of a
-// string or number cut by the end of a piece, so its work is linear however
-// the input is cut.
+// values, so the framer (framer.ts) learns where a message ends, or stops
+// being JSON, by parsing it. feed() takes a value in as many pieces as the
+// input arrives in, keeping between them only the open containers and a
+// token cut by the end of a piece: its work is linear however the input is cut.
 //
 // Objects become JsonObjects, which keep every key in the order written:
 // JSON.parse would move integer-like keys such as "10" to the front and
@@ -147,15 +145,18 @@ NUMBER_CLASS[0x2b] = 4;
 NUMBER_CLASS[0x2d] = 5;
 
 // Byte classes: 1 may appear in a string as it is (PLAIN_ASCII: and needs
-// no decoding); ESCAPES: may follow '\'; HEX_DIGIT.
+// no decoding); HEX_DIGIT.
 const IN_STRING = new Uint8Array(256);
 const PLAIN_ASCII = new Uint8Array(256);
-const ESCAPES = new Uint8Array(256);
 const HEX_DIGIT = new Uint8Array(256);
 for (let c = 0x20; c < 0x100; c++) IN_STRING[c] = c === 0x22 || c === 0x5c ? 0 : 1;
 for (let c = 0x20; c < 0x80; c++) PLAIN_ASCII[c] = IN_STRING[c]!;
-for (const c of '"\\/bfnrtu') ESCAPES[c.charCodeAt(0)] = 1;
 for (const c of "0123456789abcdefABCDEF") HEX_DIGIT[c.charCodeAt(0)] = 1;
+// What each escape stands for, by the byte after '\' ("u": four hex digits follow).
+const ESCAPES: Array<string | undefined> = [];
+for (const [c, text] of Object.entries({ '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", u: "" })) {
+  ESCAPES[c.charCodeAt(0)] = text;
+}
 
 // true, false and null by their first byte.
 const LITERALS: Record<number, [Uint8Array, Json]> = {
@@ -204,18 +205,15 @@ export class Parser {
   private carry = new Uint8Array(256);
   private carryLen = 0;
 
-  /** Starts a new value at `line`; build false: only check it. */
-  begin(line: number, build = true): void {
+  /** Starts a new value at `line`. */
+  begin(line: number): void {
     this.line = line;
-    this.build = build;
+    this.build = true;
     this.expect = VALUE;
     this.depth = 0;
     this.tok = NONE;
-    this.carryLen = 0;
     this.invalidUtf8 = false;
     this.lossy = false;
-    this.fresh = false;
-    this.value = null;
   }
 
   /** From now on only check the value: it is refused, so drop what was built. */
@@ -249,6 +247,7 @@ export class Parser {
       i = this.resume(b, i, n);
       if (i < 0 || this.depth === 0) return i;
     }
+    this.from = i;
     // The hot loop keeps its state in locals, and in the fields only when it stops.
     const { kinds, open, keys, build } = this;
     let expect = this.expect;
@@ -367,12 +366,13 @@ export class Parser {
     this.tok = tok;
     this.lit = lit;
     this.carryLen = 0;
-    if (this.build && tok !== LITERAL) this.keep(b, start, n);
+    if (this.build) this.keep(b, start, n);
     this.fresh = false;
     return MORE;
   }
 
-  // Goes on with the token cut by the end of the last piece.
+  // Goes on with the token cut by the end of the last piece. Once it is
+  // whole, a value being built reads it again from `carry`, like any other.
   private resume(b: Uint8Array, i: number, n: number): number {
     const tok = this.tok;
     const e =
@@ -380,27 +380,15 @@ export class Parser {
       : tok === NUMBER ? this.number(b, i, n, this.sub)
       : this.literal(b, i, n, this.lit, this.sub);
     if (e === INVALID) return e;
-    if (this.build && tok !== LITERAL) this.keep(b, i, e === MORE ? n : e);
+    if (this.build) this.keep(b, i, e === MORE ? n : e);
     if (e === MORE) return e;
     this.tok = NONE;
-    const t = this.carry;
-    const len = this.carryLen;
-    if (tok === STRING && this.build) this.text = this.decode(t, 1, len - 1);
-    const d = this.depth - 1;
-    if (tok === STRING && this.expect >= KEY) {
-      this.keys[d] = this.text;
-      this.lossy = false;
-      this.expect = COLON;
-      return e;
+    if (this.build) {
+      if (tok === NUMBER) this.keep(SPACE, 0, 1); // what ends it
+      this.feed(this.carry, 0, this.carryLen);
+    } else if (this.depth > 0) {
+      this.expect = this.expect === KEY || this.expect === KEY_OR_END ? COLON : NEXT;
     }
-    const v = tok === STRING ? this.text : tok === NUMBER ? numberOf(t, 0, len) : LITERALS[this.lit]![1];
-    if (d < 0) this.value = v;
-    else if (this.build && this.kinds[d] === 0) (this.open[d] as Json[]).push(v);
-    else if (this.build) {
-      (this.open[d] as JsonObject).set(this.keys[d]!, v);
-      if (this.invalidUtf8) this.mark(this.open[d] as JsonObject, this.keys[d]!, v);
-    }
-    this.expect = NEXT;
     return e;
   }
 
@@ -471,7 +459,7 @@ export class Parser {
         if (b[i] !== 0x5c) return this.fail(b, i); // a control byte
         s = ESCAPE;
       } else if (s === ESCAPE) {
-        if (ESCAPES[c] !== 1) return this.fail(b, i);
+        if (ESCAPES[c] === undefined) return this.fail(b, i);
         s = c === 0x75 ? HEX : PLAIN;
       } else {
         if (HEX_DIGIT[c] !== 1) return this.fail(b, i);
@@ -524,17 +512,10 @@ export class Parser {
       if (b[i] === 0x5c) {
         const e = b[i + 1]!;
         i += 2;
-        switch (e) {
-          case 0x62: out += "\b"; break;
-          case 0x66: out += "\f"; break;
-          case 0x6e: out += "\n"; break;
-          case 0x72: out += "\r"; break;
-          case 0x74: out += "\t"; break;
-          case 0x75:
-            out += String.fromCharCode(parseInt(ascii(b, i, i + 4), 16));
-            i += 4;
-            break;
-          default: out += String.fromCharCode(e); // " \ /
+        if (e !== 0x75) out += ESCAPES[e];
+        else {
+          out += String.fromCharCode(parseInt(ascii(b, i, i + 4), 16));
+          i += 4;
         }
         continue;
       }
