@@ -8,9 +8,8 @@
 // and the framer resynchronises: at the error byte when nothing but
 // whitespace precedes it on its line (the usual case of a truncated message
 // followed by the next one), else at the next line. A frame over
-// MAX_FRAME_BYTES is refused, and from then on only checked, not kept, to
-// find its end; nesting deeper than MAX_DEPTH is a syntax error.
-// Runtime-neutral: bytes in, callbacks out, no I/O.
+// MAX_FRAME_BYTES is refused, then only checked to find its end; nesting
+// deeper than MAX_DEPTH is a syntax error. Bytes in, callbacks out, no I/O.
 
 import { INVALID, MORE, Parser, describeByte, type JsonObject } from "./json.js";
 
@@ -77,13 +76,13 @@ export class Framer {
       }
       const b = chunk[i]!;
       if (b === 0x7b) {
-        this.state = FRAME;
         this.frameLine = this.line;
         this.frameBytes = 0;
         this.oversize = false;
         this.quiet = false;
         this.parser.begin(this.line);
-        continue; // read() starts at the '{'
+        i = this.read(chunk, i, n);
+        continue;
       }
       if (b === 0x0a) this.line++;
       else if (b !== 0x20 && b !== 0x09 && b !== 0x0d) {
@@ -113,6 +112,7 @@ export class Framer {
     const limit = this.oversize ? n : Math.min(n, i + MAX_FRAME_BYTES + 1 - this.frameBytes);
     const end = p.feed(chunk, i, limit);
     if (end === MORE) {
+      this.state = FRAME;
       this.frameBytes += limit - i;
       if (this.frameBytes > MAX_FRAME_BYTES && !this.oversize) {
         this.refuse();
