@@ -468,7 +468,7 @@ describe("the generator (PCG32)", () => {
     for (let i = 0; i < WIDE; i++) e.add(1);
     return Array.from({ length: draws }, () => {
       const pick = e.acquire(AlgorithmId.Random, 0);
-      expect(e.release(pick)).toBe(1);
+      expect(e.release(pick, -1, 0)).toBe(1);
       return pick;
     });
   }

@@ -74,11 +74,11 @@ describe("debug build", () => {
     const core = exports as unknown as CoreExports;
     expect(core.reset(4, 0, 0)).toBe(0);
     expect(core.add(1)).toBe(0);
-    for (const call of [() => core.removeAt(5), () => core.release(9), () => core.setActive(1, 3), () => core.setState(0, 7), () => core.acquire(6, 0)]) {
+    for (const call of [() => core.removeAt(5), () => core.release(9, -1, 0), () => core.setActive(1, 3), () => core.setState(0, 7), () => core.acquire(7, 0)]) {
       expect(call()).toBe(-3);
     }
     expect(core.acquire(0, 0)).toBe(0);
-    expect(core.release(0)).toBe(1);
-    expect(core.release(0)).toBe(0);
+    expect(core.release(0, -1, 0)).toBe(1);
+    expect(core.release(0, -1, 0)).toBe(0);
   });
 });
