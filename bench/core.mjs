@@ -214,7 +214,7 @@ function revision() {
 // The working tree is shared: note whether the build changed under the run.
 function buildHash() {
   const hash = createHash("sha256");
-  for (const file of ["build/core.wasm", "dist/index.js"]) hash.update(readFileSync(new URL(file, root)));
+  for (const file of ["build/core.wasm", "dist/index.js", "dist/index.min.js"]) hash.update(readFileSync(new URL(file, root)));
   return hash.digest("hex");
 }
 

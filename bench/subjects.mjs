@@ -15,7 +15,10 @@ import { readFileSync } from "node:fs";
 
 const tag = new URL(import.meta.url).search;
 const sibling = (path) => new URL(path + tag, import.meta.url).href;
-const { Balancer } = await import(sibling("../dist/index.js"));
+// The single-file browser bundle: dist/index.js re-exports a chunk shared
+// with dist/shared.js, and that chunk's import carries no query string, so
+// every row would share one Balancer (and its call sites) through it.
+const { Balancer } = await import(sibling("../dist/index.min.js"));
 const { Balancer: PreviousBalancer } = await import(sibling("./previous.mjs"));
 const { createArrayScan, createSeedMapScan } = await import(sibling("./baselines.mjs"));
 
