@@ -1,7 +1,7 @@
 // `npm run bench:core`: nanoseconds per acquire+release through the public
-// Balancer, next to the seed's Map scan and a plain Int32Array scan, all in
+// Balancer, next to the reference Map scan and a plain Int32Array scan, all in
 // this one process; then the raw Wasm exports, the other algorithms, the
-// artifact sizes and the issue's targets. Prints the section and rewrites
+// artifact sizes and the performance targets. Prints the section and rewrites
 // the text between the bench:core markers of docs/BENCHMARKS.md
 // (`--dry-run` prints only). Not part of `npm test`; about 1.5 minutes.
 //
@@ -36,7 +36,7 @@ const FIRST_WARMUP_MS = 100;
 const WARMUP_MS = 20;
 const RUN_MS = 80;
 const MIN_BATCHES = 10;
-/** The issue's targets through the public API: ns per acquire+release. */
+/** The performance targets through the public API: ns per acquire+release. */
 const TARGET_NS = new Map([[3, 10], [100_000, 150]]);
 const WASM_BUDGET = 6144;
 /** Issue 7: these algorithms within this factor of least-connections at n = 100,000 (same rows, same run). */
@@ -53,7 +53,7 @@ const MAIN_ROWS = [
   { label: "Balancer API, default clock", kind: "api", options: { clock: "default" } },
   { label: "raw core exports (build/core.wasm)", kind: "raw" },
   { label: "JS Int32Array scan", kind: "array" },
-  { label: "seed's Map scan", kind: "seed" },
+  { label: "reference Map scan", kind: "seed" },
 ];
 
 const root = new URL("../", import.meta.url);
@@ -292,7 +292,7 @@ lines.push(
   "",
   `Nanoseconds per acquire+release: process CPU time (all threads, so garbage collection counts and waiting for a core does not), ` +
     `the median over ${PASSES} passes of each pass's mean; ` +
-    `pass-to-pass spread (max − min) / median: ${spreadSummary()}. In brackets, the seed's Map scan time ` +
+    `pass-to-pass spread (max − min) / median: ${spreadSummary()}. In brackets, the reference Map scan time ` +
     "÷ this time at the same n and scenario (higher is faster). *strict*: `const l = lb.acquire(); l.release();`. " +
     "*held*: ~n/2 leases stay open in a ring and the oldest is released after each acquire.",
   "",
@@ -343,7 +343,7 @@ if (limitRows.length > 0) {
   }
 }
 
-lines.push("", "Targets from the issues:", "", "| target | clock | scenario | measured | met |", "|---|---|---|---:|---|");
+lines.push("", "Targets:", "", "| target | clock | scenario | measured | met |", "|---|---|---|---:|---|");
 for (const [n, target] of TARGET_NS) {
   for (const row of main.filter((r) => r.kind === "api")) {
     const ns = row.ns.get(n);
@@ -373,8 +373,8 @@ lines.push(
   "Notes: the default clock caches `Date.now()` until the next microtask checkpoint, and a timed batch is one synchronous run, " +
     `so its row shows the cached read; a request that is alone in its run also pays \`Date.now()\` ` +
     `(${formatNs(dateNowNs)} ns per call here) and a \`queueMicrotask\`. ` +
-    "The seed's code and the Int32Array scan record no totals or timestamps; the API and the core do. " +
-    "The seed and Int32Array *held* rings are filled by setting the counts that n/2 acquires would leave " +
+    "The reference Map scan and the Int32Array scan record no totals or timestamps; the API and the core do. " +
+    "The Map-scan and Int32Array *held* rings are filled by setting the counts that n/2 acquires would leave " +
     "(a startup check confirms all five implementations make identical picks at n = 5, 64 and 1,000).",
 );
 
