@@ -6,30 +6,35 @@
 //                 imported by the bindings)
 //   table.ts      header, layout of the arrays and trees, per-backend access
 //   trees.ts      least-connections and weighted selection trees
-//   picks.ts      the six algorithms' picks, the eligible list, p2c samples
+//   picks.ts      the seven algorithms' picks, the eligible list, p2c samples
+//   ewma.ts       peak-ewma costs and loads
 //   generator.ts  the seeded PCG32 generator
 //   lock.ts       the threads build's spinlock
 //
 // Threads build (ASC_FEATURE_THREADS): counters change by atomic
 // read-modify-write, so no update is ever lost; least-connections and
-// weighted picks scan; cursors, smooth-wrr weights, the generator and the
-// eligible list change under the spinlock. Membership is fixed once the
+// weighted picks scan; cursors, smooth-wrr weights, the generator, the
+// eligible and ramping lists and peak-ewma costs change under the spinlock;
+// the increment of a count never passes its limit (compare-and-swap). Membership is fixed once the
 // table is shared (the bindings refuse add/remove).
 
 import {
-  ALG_LEAST_CONN, ALG_P2C, ALG_RANDOM, ALG_ROUND_ROBIN, ALG_WEIGHTED_LEAST_CONN, ALG_WEIGHTED_ROUND_ROBIN, ARRAYS,
-  ARR_CURW, ERR_NO_MEMORY, ERR_RANGE, NONE, SAMPLE_FIRST, STATE_DRAINING, STATE_UP,
+  ALG_LEAST_CONN, ALG_P2C, ALG_PEAK_EWMA, ALG_RANDOM, ALG_ROUND_ROBIN, ALG_WEIGHTED_LEAST_CONN,
+  ALG_WEIGHTED_ROUND_ROBIN, ARRAYS, DECAY_DEFAULT_MS, ERR_NO_MEMORY, ERR_RANGE, NO_LIMIT, NONE, SAMPLE_FIRST,
+  STATE_EJECTED, STATE_UP,
 } from "./constants";
+import { observe } from "./ewma";
 import { seed } from "./generator";
 import { lock, unlock } from "./lock";
 import {
-  clearSamples, pickLeastConn, pickRandom, pickRoundRobin, pickSmoothWeighted, pickTwoChoices, pickWeightedLeastConn,
-  sampleFirst, sampleSecond,
+  clearSamples, pickLeastConn, pickPeakEwma, pickRandom, pickRoundRobin, pickSmoothWeighted, pickTwoChoices,
+  pickWeightedLeastConn, sampleFirst, sampleSecond,
 } from "./picks";
 import {
-  BASE, F_ELIG_OK, F_LC_OK, F_ROTATE, F_WLC_OK, FULL, HEADER_SIZE, H_CAP, H_COUNT, H_FLAGS, H_ROT, H_RR, MAX_CAP, MIN_CAP,
-  NIL, activeOf, arrayAt, capCache, clearFlags, count, ensureMemory, flags, hget, hset, isRoutable, leafBase, offActive,
-  offCurw, offEnd, offLast, offState, offTotal, offWeight, relayout, setFlags, slotWidth,
+  BASE, F_ELIG_OK, F_LC_OK, F_ROTATE, F_WLC_OK, HEADER_SIZE, H_CAP, H_COUNT, H_DECAY, H_FLAGS, H_RAMPING, H_ROT,
+  H_RR, MAX_CAP, MIN_CAP, NIL, ONE, activeOf, arrayAt, capCache, clearFlags, count, ensureMemory, flags, hget, hset,
+  isRoutable, leafBase, limitOf, offActive, offCost, offCurw, offEnd, offLast, offLimit, offRamp, offRamping, offStamp,
+  offState, offTotal, offWeight, rampOf, rampingAt, relayout, setFlags, slotWidth,
 } from "./table";
 import { touch, wlcSet } from "./trees";
 
@@ -48,6 +53,7 @@ export function reset(capacity: u32, seedValue: f64, rotateTies: bool): i32 {
   memory.fill(BASE, 0, HEADER_SIZE);
   hset(H_CAP, cap);
   hset(H_FLAGS, rotateTies ? F_ROTATE : 0);
+  store<f64>(BASE + H_DECAY, <f64>DECAY_DEFAULT_MS);
   seed(seedValue);
   return 0;
 }
@@ -57,16 +63,19 @@ export function attach(): void {
   relayout(hget(H_CAP));
 }
 
-// Moves the per-backend arrays to a layout for a larger capacity. Every array
-// moves up, so copying the last one first never overwrites unread data.
+// Moves the per-backend arrays and the ramping list to a layout for a larger
+// capacity. Everything moves up, so copying the last first never overwrites
+// unread data.
 function grow(cap: u32): i32 {
   const n = <usize>count();
   const old = capCache;
+  const oldRamping = offRamping;
   relayout(cap);
   if (!ensureMemory(offEnd)) {
     relayout(old);
     return ERR_NO_MEMORY;
   }
+  memory.copy(offRamping, oldRamping, <usize>hget(H_RAMPING) << 2);
   for (let k = <i32>ARRAYS - 1; k >= 0; k--) {
     memory.copy(arrayAt(k, cap), arrayAt(k, old), n * slotWidth(k));
   }
@@ -75,7 +84,7 @@ function grow(cap: u32): i32 {
   return 0;
 }
 
-/** Appends a backend (up, no connections). Returns its index or an ERR_*. */
+/** Appends a backend (up, no connections, no limit, full weight, no cost). Returns its index or an ERR_*. */
 export function add(weight: u32): i32 {
   const n = count();
   if (n >= capCache) {
@@ -90,6 +99,10 @@ export function add(weight: u32): i32 {
   store<u64>(offTotal + (i << 3), 0);
   store<f64>(offLast + (i << 3), NaN);
   store<i64>(offCurw + (i << 3), 0);
+  store<u32>(offLimit + (i << 2), <u32>NO_LIMIT);
+  store<u32>(offRamp + (i << 2), ONE);
+  store<f64>(offCost + (i << 3), 0);
+  store<f64>(offStamp + (i << 3), 0);
   hset(H_COUNT, n + 1);
   const f = flags();
   if (f & F_WLC_OK) wlcSet(leafBase + n, n);
@@ -102,6 +115,16 @@ export function add(weight: u32): i32 {
 export function removeAt(i: u32): i32 {
   const n = count();
   if (i >= n) return ERR_RANGE;
+  // The ramping list loses i, and later indices move down with the arrays.
+  const r = hget(H_RAMPING);
+  let kept: u32 = 0;
+  for (let k: u32 = 0; k < r; k++) {
+    const j = rampingAt(k);
+    if (j == i) continue;
+    store<u32>(offRamping + (<usize>kept << 2), j > i ? j - 1 : j);
+    kept++;
+  }
+  hset(H_RAMPING, kept);
   const rest = <usize>(n - 1 - i);
   for (let k: u32 = 0; k < <u32>ARRAYS; k++) {
     const w = slotWidth(k);
@@ -117,7 +140,7 @@ export function removeAt(i: u32): i32 {
 }
 
 export function setState(i: u32, state: u32): i32 {
-  if (i >= count() || state > <u32>STATE_DRAINING) return ERR_RANGE;
+  if (i >= count() || state > <u32>STATE_EJECTED) return ERR_RANGE;
   lock();
   store<u32>(offState + (<usize>i << 2), state);
   clearFlags(F_ELIG_OK);
@@ -146,6 +169,43 @@ export function setActive(i: u32, active: u32): i32 {
   return 0;
 }
 
+/** Backend i takes at most `limit` requests at once (NO_LIMIT: no limit; 0: none). A count above it stays. */
+export function setLimit(i: u32, limit: u32): i32 {
+  if (i >= count()) return ERR_RANGE;
+  store<u32>(offLimit + (<usize>i << 2), limit);
+  touch(i);
+  return 0;
+}
+
+/** Slow start: backend i's weight counts ramp/RAMP_ONE of itself (1..RAMP_ONE; RAMP_ONE = full weight). */
+export function setRamp(i: u32, ramp: u32): i32 {
+  if (i >= count() || ramp == 0 || ramp > ONE) return ERR_RANGE;
+  lock();
+  const was = rampOf(i);
+  store<u32>(offRamp + (<usize>i << 2), ramp);
+  const r = hget(H_RAMPING);
+  if (was == ONE && ramp != ONE) {
+    store<u32>(offRamping + (<usize>r << 2), i);
+    hset(H_RAMPING, r + 1);
+  } else if (was != ONE && ramp == ONE) {
+    // Unordered list: the last entry takes i's place.
+    let k: u32 = 0;
+    while (rampingAt(k) != i) k++;
+    store<u32>(offRamping + (<usize>k << 2), rampingAt(r - 1));
+    hset(H_RAMPING, r - 1);
+  }
+  unlock();
+  touch(i);
+  return 0;
+}
+
+/** Peak-ewma's decay time constant in ms (> 0; Infinity: no decay). */
+export function setDecay(ms: f64): i32 {
+  if (!(ms > 0)) return ERR_RANGE;
+  store<f64>(BASE + H_DECAY, ms);
+  return 0;
+}
+
 /** Picks a backend with `algorithm` and counts the request on it. Returns its index or NONE. */
 export function acquire(algorithm: u32, now: f64): i32 {
   clearSamples();
@@ -157,16 +217,22 @@ export function acquire(algorithm: u32, now: f64): i32 {
     case ALG_WEIGHTED_ROUND_ROBIN: lock(); pick = pickSmoothWeighted(); unlock(); break;
     case ALG_P2C: lock(); pick = pickTwoChoices(); unlock(); break;
     case ALG_RANDOM: lock(); pick = pickRandom(); unlock(); break;
+    case ALG_PEAK_EWMA: lock(); pick = pickPeakEwma(now); unlock(); break;
     default: return ERR_RANGE;
   }
   if (pick == NIL) return NONE;
   if (!ASC_NO_ASSERT) assert(pick < count() && isRoutable(pick), "acquire: picked a backend that cannot take traffic");
   const at = <usize>pick;
   if (ASC_FEATURE_THREADS) {
-    // Another thread may have filled the last slot since the pick.
-    if (atomic.add<u32>(offActive + (at << 2), 1) == FULL) {
-      atomic.sub<u32>(offActive + (at << 2), 1);
-      return NONE;
+    // Another thread may have taken the last slot below the limit since the
+    // pick: count one more only from a count below it.
+    const p = offActive + (at << 2);
+    let a = atomic.load<u32>(p);
+    while (true) {
+      if (a >= limitOf(pick)) return NONE;
+      const seen = atomic.cmpxchg<u32>(p, a, a + 1);
+      if (seen == a) break;
+      a = seen;
     }
     atomic.add<u64>(offTotal + (at << 3), 1);
   } else {
@@ -179,8 +245,12 @@ export function acquire(algorithm: u32, now: f64): i32 {
   return <i32>pick;
 }
 
-/** Ends one request on backend i. Returns 1, or 0 when the count was already 0 (it stays 0). */
-export function release(i: u32): i32 {
+/**
+ * Ends one request on backend i, which lasted `rtt` ms (< 0 or NaN: unknown)
+ * and ended at `now`: peak-ewma observes the duration. Returns 1, or 0 when
+ * the count was already 0 (it stays 0, and nothing is observed).
+ */
+export function release(i: u32, rtt: f64, now: f64): i32 {
   if (i >= count()) return ERR_RANGE;
   const p = offActive + (<usize>i << 2);
   if (ASC_FEATURE_THREADS) {
@@ -189,14 +259,20 @@ export function release(i: u32): i32 {
     while (true) {
       if (a == 0) return 0;
       const seen = atomic.cmpxchg<u32>(p, a, a - 1);
-      if (seen == a) return 1;
+      if (seen == a) break;
       a = seen;
     }
+  } else {
+    const a = load<u32>(p);
+    if (a == 0) return 0;
+    store<u32>(p, a - 1);
+    touch(i);
   }
-  const a = load<u32>(p);
-  if (a == 0) return 0;
-  store<u32>(p, a - 1);
-  touch(i);
+  if (rtt >= 0) {
+    lock();
+    observe(i, rtt, now);
+    unlock();
+  }
   return 1;
 }
 
@@ -205,7 +281,7 @@ export function sample(which: u32): i32 { return which == SAMPLE_FIRST ? sampleF
 export function size(): u32 { return count(); }
 export function capacity(): u32 { return capCache; }
 
-/** Byte offset of the per-backend array `which` (ARR_*, below ARR_CURW), which the bindings read directly; 0 otherwise. */
+/** Byte offset of the per-backend array `which` (ARR_*), which the bindings read directly; 0 otherwise. */
 export function layout(which: u32): u32 {
-  return which < <u32>ARR_CURW ? <u32>arrayAt(which, capCache) : 0;
+  return which < <u32>ARRAYS ? <u32>arrayAt(which, capCache) : 0;
 }

@@ -2,14 +2,20 @@
 // per-backend arrays and the trees, and plain access to one backend's fields.
 //
 // Layout (from BASE, every array `cap` slots long, cap a power of two):
-//   header | active u32 | weight u32 | state u32 | total u64 | last f64 |
-//   swrr current i64 | lc tree u32[nodes] | wlc tree u32[nodes] | eligible u32
-// where nodes = the 4-ary trees' node count (see relayout).
+//   header | active u32 | weight u32 | state u32 | limit u32 | ramp u32 |
+//   total u64 | last f64 | swrr current i64 | ewma cost f64 | ewma stamp f64 |
+//   lc tree u32[nodes] | wlc tree u32[nodes] | eligible u32 | ramping u32
+// where nodes = the 4-ary trees' node count (see relayout). The ramping list
+// holds the indices whose ramp is below RAMP_ONE (slow start), unordered,
+// H_RAMPING of them: least-connections compares them beside its tree.
 // Nothing that counts lives in a global: the threads build (ASC_FEATURE_THREADS)
 // shares this same memory between instances, so globals only cache offsets
 // derived from the header (and, in picks.ts, per-call scratch).
 
-import { ARR_FIRST_WIDE, ARR_ACTIVE, ARR_WEIGHT, ARR_STATE, ARR_TOTAL, ARR_LAST, ARR_CURW, STATE_UP } from "./constants";
+import {
+  ARR_FIRST_WIDE, ARR_ACTIVE, ARR_COST, ARR_CURW, ARR_LAST, ARR_LIMIT, ARR_RAMP, ARR_STAMP, ARR_STATE, ARR_TOTAL,
+  ARR_WEIGHT, ARRAYS, RAMP_ONE, STATE_UP,
+} from "./constants";
 
 // ---- header fields (byte offsets from BASE) ----
 export const H_COUNT: usize = 0;     // backends in the table
@@ -21,6 +27,8 @@ export const H_ELIGIBLE: usize = 20; // length of the eligible list (when F_ELIG
 export const H_RNG_STATE: usize = 24; // PCG32 state (u64)
 export const H_RNG_INC: usize = 32;   // PCG32 stream (u64, odd)
 export const H_LOCK: usize = 40;      // spinlock of the threads build (0 free, 1 held)
+export const H_RAMPING: usize = 44;   // length of the ramping list
+export const H_DECAY: usize = 48;     // peak-ewma decay time constant, ms (f64)
 export const HEADER_SIZE: usize = 64;
 
 export const F_LC_OK: u32 = 1;    // least-connections tree is built and maintained
@@ -45,6 +53,11 @@ export let offState: usize = 0;
 export let offTotal: usize = 0;
 export let offLast: usize = 0;
 export let offCurw: usize = 0;
+export let offLimit: usize = 0;
+export let offRamp: usize = 0;
+export let offCost: usize = 0;
+export let offStamp: usize = 0;
+export let offRamping: usize = 0;
 export let offLct: usize = 0;
 export let offWlct: usize = 0;
 export let offElig: usize = 0;
@@ -74,11 +87,16 @@ export let leafBase: u32 = 0;  // node number of the first leaf: (leafCount - 1)
 }
 @inline export function weightOf(i: u32): u32 { return load<u32>(offWeight + (<usize>i << 2)); }
 @inline export function stateOf(i: u32): u32 { return load<u32>(offState + (<usize>i << 2)); }
+@inline export function limitOf(i: u32): u32 { return load<u32>(offLimit + (<usize>i << 2)); }
+@inline export function rampOf(i: u32): u32 { return load<u32>(offRamp + (<usize>i << 2)); }
 @inline export function eligAt(k: u32): u32 { return load<u32>(offElig + (<usize>k << 2)); }
+@inline export function rampingAt(k: u32): u32 { return load<u32>(offRamping + (<usize>k << 2)); }
+export const ONE: u32 = <u32>RAMP_ONE;
 
-// A backend can be picked when it is up, has weight and its count can grow.
+// A backend can be picked when it is up, has weight and its count is below
+// its limit (NO_LIMIT = FULL by default: a count that cannot grow).
 @inline export function routable(i: u32): bool {
-  return stateOf(i) == STATE_UP && weightOf(i) != 0 && activeOf(i) != FULL;
+  return stateOf(i) == STATE_UP && weightOf(i) != 0 && activeOf(i) < limitOf(i);
 }
 // The same, kept out of line for the colder paths: the release build must fit 4 KiB.
 export function isRoutable(i: u32): bool { return routable(i); }
@@ -102,6 +120,10 @@ export function relayout(cap: u32): void {
   offTotal = arrayAt(ARR_TOTAL, cap);
   offLast = arrayAt(ARR_LAST, cap);
   offCurw = arrayAt(ARR_CURW, cap);
+  offLimit = arrayAt(ARR_LIMIT, cap);
+  offRamp = arrayAt(ARR_RAMP, cap);
+  offCost = arrayAt(ARR_COST, cap);
+  offStamp = arrayAt(ARR_STAMP, cap);
   leafCount = 1;
   while (leafCount < cap) leafCount <<= 2;
   leafBase = (leafCount - 1) / 3;
@@ -109,10 +131,11 @@ export function relayout(cap: u32): void {
   // rounded up to a multiple of 4 slots so the weighted tree starts 16-byte
   // aligned like the first.
   const nodes = <usize>((leafBase + leafCount + 6) & ~3);
-  offLct = offCurw + (c << 3);
+  offLct = arrayAt(ARRAYS, cap);
   offWlct = offLct + (nodes << 2);
   offElig = offWlct + (nodes << 2);
-  offEnd = offElig + (c << 2);
+  offRamping = offElig + (c << 2);
+  offEnd = offRamping + (c << 2);
   capCache = cap;
 }
 

@@ -5,24 +5,44 @@
 
 import {
   ARR_ACTIVE,
+  ARR_COST,
   ARR_LAST,
+  ARR_LIMIT,
+  ARR_RAMP,
   ARR_STATE,
   ARR_TOTAL,
   ARR_WEIGHT,
+  DECAY_DEFAULT_MS,
   ERR_NO_MEMORY,
   ERR_RANGE,
+  NO_LIMIT,
   NONE,
+  RAMP_ONE,
   SAMPLE_FIRST,
   SAMPLE_SECOND,
   STATE_DOWN,
   STATE_DRAINING,
+  STATE_EJECTED,
   STATE_UP,
 } from "../assembly/constants.js";
 import wasmBase64 from "../build/core-wasm.js";
 import { CapacityError } from "./errors.js";
 
 // The numbers shared with the core come from its own constants file, never copies.
-export { ERR_NO_MEMORY, ERR_RANGE, NONE, SAMPLE_FIRST, SAMPLE_SECOND, STATE_DOWN, STATE_DRAINING, STATE_UP };
+export {
+  DECAY_DEFAULT_MS,
+  ERR_NO_MEMORY,
+  ERR_RANGE,
+  NO_LIMIT,
+  NONE,
+  RAMP_ONE,
+  SAMPLE_FIRST,
+  SAMPLE_SECOND,
+  STATE_DOWN,
+  STATE_DRAINING,
+  STATE_EJECTED,
+  STATE_UP,
+};
 
 /** The core's exports, numbers only (see assembly/index.ts; the numbers are in assembly/constants.ts). */
 export interface CoreExports {
@@ -34,8 +54,15 @@ export interface CoreExports {
   setState(index: number, state: number): number;
   setWeight(index: number, weight: number): number;
   setActive(index: number, active: number): number;
+  /** 0..2^32-1 (NO_LIMIT: none); a count above the limit stays. */
+  setLimit(index: number, limit: number): number;
+  /** Slow start: 1..RAMP_ONE (RAMP_ONE: full weight). */
+  setRamp(index: number, ramp: number): number;
+  /** Peak-ewma's time constant, ms (> 0). */
+  setDecay(ms: number): number;
   acquire(algorithm: number, now: number): number;
-  release(index: number): number;
+  /** rtt: the request's duration in ms (< 0: unknown), now: the clock at release. */
+  release(index: number, rtt: number, now: number): number;
   sample(which: number): number;
   size(): number;
   capacity(): number;
@@ -83,6 +110,9 @@ export class CoreTable {
   stateAt = 0;
   totalAt = 0;
   lastAt = 0;
+  limitAt = 0;
+  rampAt = 0;
+  costAt = 0;
   private buffer: ArrayBuffer | SharedArrayBuffer | undefined;
   private cap = -1;
 
@@ -123,6 +153,15 @@ export class CoreTable {
   removeAt(i: number): void {
     check("removeAt", this.exports.removeAt(i));
   }
+  setLimit(i: number, limit: number): void {
+    check("setLimit", this.exports.setLimit(i, limit));
+  }
+  setRamp(i: number, ramp: number): void {
+    check("setRamp", this.exports.setRamp(i, ramp));
+  }
+  setDecay(ms: number): void {
+    check("setDecay", this.exports.setDecay(ms));
+  }
 
   /** Re-takes views and offsets if memory or capacity changed. */
   refresh(): void {
@@ -138,11 +177,20 @@ export class CoreTable {
     this.stateAt = e.layout(ARR_STATE) >>> 2;
     this.totalAt = e.layout(ARR_TOTAL) >>> 2;
     this.lastAt = e.layout(ARR_LAST) >>> 3;
+    this.limitAt = e.layout(ARR_LIMIT) >>> 2;
+    this.rampAt = e.layout(ARR_RAMP) >>> 2;
+    this.costAt = e.layout(ARR_COST) >>> 3;
   }
 
   active(i: number): number { return this.u32[this.activeAt + i]!; }
   weight(i: number): number { return this.u32[this.weightAt + i]!; }
   state(i: number): number { return this.u32[this.stateAt + i]!; }
+  /** The limit on active requests (NO_LIMIT when none). */
+  limit(i: number): number { return this.u32[this.limitAt + i]!; }
+  /** Slow-start ramp, 1..RAMP_ONE (RAMP_ONE: full weight). */
+  ramp(i: number): number { return this.u32[this.rampAt + i]!; }
+  /** Peak-ewma cost in ms as last stored (decayed only when observed or compared). */
+  cost(i: number): number { return this.f64[this.costAt + i]!; }
   /**
    * Total requests: a u64 read as two halves, exact below 2^53. Another
    * thread may carry into the high half between the two reads; the total
