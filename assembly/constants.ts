@@ -29,9 +29,13 @@ export const ERR_NO_MEMORY = -2;
 /** An index, state or algorithm out of range. */
 export const ERR_RANGE = -3;
 
-// ---- per-backend arrays, in layout order (layout(which) takes these) ----
-// active, weight, state, limit, ramp: 4 bytes a slot (u32); total (u64),
-// last (f64), swrr current (i64), ewma cost (f64), ewma stamp (f64): 8 bytes.
+// ---- per-backend fields (layout(which) takes these) ----
+// The fields a pick reads live in one 32-byte record per backend, so a pick
+// touches one cache line per backend: active u32 @0, limit u32 @4, weight
+// u32 @8, state u16 @12, ramp u16 @14, total u64 @16, last f64 @24. The
+// others are arrays of 8-byte slots: swrr current (i64), ewma cost and
+// stamp (f64). layout(which) is the byte offset of backend 0's field;
+// backend i's is REC_SIZE * i further for a record field, 8 * i for an array.
 export const ARR_ACTIVE = 0;
 export const ARR_WEIGHT = 1;
 export const ARR_STATE = 2;
@@ -42,10 +46,10 @@ export const ARR_LAST = 6;
 export const ARR_CURW = 7;
 export const ARR_COST = 8;
 export const ARR_STAMP = 9;
-/** How many per-backend arrays there are. */
+/** How many field selectors there are. */
 export const ARRAYS = 10;
-/** Arrays below this one have 4-byte slots, the rest 8-byte slots. */
-export const ARR_FIRST_WIDE = 5;
+/** Bytes per backend record (fields ARR_ACTIVE..ARR_LAST). */
+export const REC_SIZE = 32;
 
 // ---- limits (setLimit) ----
 /** The limit of a backend without one: a count that cannot grow (2^32-1). */

@@ -20,7 +20,7 @@
 
 import {
   ALG_LEAST_CONN, ALG_P2C, ALG_PEAK_EWMA, ALG_RANDOM, ALG_ROUND_ROBIN, ALG_WEIGHTED_LEAST_CONN,
-  ALG_WEIGHTED_ROUND_ROBIN, ARRAYS, DECAY_DEFAULT_MS, ERR_NO_MEMORY, ERR_RANGE, NO_LIMIT, NONE, SAMPLE_FIRST,
+  ALG_WEIGHTED_ROUND_ROBIN, ARR_COST, ARR_CURW, ARR_LAST, ARR_STAMP, DECAY_DEFAULT_MS, ERR_NO_MEMORY, ERR_RANGE, NO_LIMIT, NONE, SAMPLE_FIRST,
   STATE_EJECTED, STATE_UP,
 } from "./constants";
 import { observe } from "./ewma";
@@ -32,9 +32,9 @@ import {
 } from "./picks";
 import {
   BASE, F_ELIG_OK, F_LC_OK, F_ROTATE, F_WLC_OK, HEADER_SIZE, H_CAP, H_COUNT, H_DECAY, H_FLAGS, H_RAMPING, H_ROT,
-  H_RR, MAX_CAP, MIN_CAP, NIL, ONE, activeOf, arrayAt, capCache, clearFlags, count, ensureMemory, flags, hget, hset,
-  isRoutable, leafBase, limitOf, offActive, offCost, offCurw, offEnd, offLast, offLimit, offRamp, offRamping, offStamp,
-  offState, offTotal, offWeight, rampOf, rampingAt, relayout, setFlags, slotWidth,
+  H_RR, MAX_CAP, MIN_CAP, NIL, ONE, REGIONS, R_LAST, R_LIMIT, R_RAMP, R_STATE, R_TOTAL, R_WEIGHT, activeOf, arrayAt,
+  capCache, clearFlags, count, ensureMemory, flags, hget, hset, isRoutable, leafBase, limitOf, offCost, offCurw, offEnd,
+  offRamping, offRec, offStamp, rampOf, rampingAt, rec, relayout, setFlags, slotWidth,
 } from "./table";
 import { touch, wlcSet } from "./trees";
 
@@ -76,7 +76,7 @@ function grow(cap: u32): i32 {
     return ERR_NO_MEMORY;
   }
   memory.copy(offRamping, oldRamping, <usize>hget(H_RAMPING) << 2);
-  for (let k = <i32>ARRAYS - 1; k >= 0; k--) {
+  for (let k = <i32>REGIONS - 1; k >= 0; k--) {
     memory.copy(arrayAt(k, cap), arrayAt(k, old), n * slotWidth(k));
   }
   hset(H_CAP, cap);
@@ -93,14 +93,15 @@ export function add(weight: u32): i32 {
     if (r < 0) return r;
   }
   const i = <usize>n;
-  store<u32>(offActive + (i << 2), 0);
-  store<u32>(offWeight + (i << 2), weight);
-  store<u32>(offState + (i << 2), STATE_UP);
-  store<u64>(offTotal + (i << 3), 0);
-  store<f64>(offLast + (i << 3), NaN);
+  const r = rec(n);
+  store<u32>(r, 0);
+  store<u32>(r, <u32>NO_LIMIT, R_LIMIT);
+  store<u32>(r, weight, R_WEIGHT);
+  store<u16>(r, STATE_UP, R_STATE);
+  store<u16>(r, ONE, R_RAMP);
+  store<u64>(r, 0, R_TOTAL);
+  store<f64>(r, NaN, R_LAST);
   store<i64>(offCurw + (i << 3), 0);
-  store<u32>(offLimit + (i << 2), <u32>NO_LIMIT);
-  store<u32>(offRamp + (i << 2), ONE);
   store<f64>(offCost + (i << 3), 0);
   store<f64>(offStamp + (i << 3), 0);
   hset(H_COUNT, n + 1);
@@ -126,7 +127,7 @@ export function removeAt(i: u32): i32 {
   }
   hset(H_RAMPING, kept);
   const rest = <usize>(n - 1 - i);
-  for (let k: u32 = 0; k < <u32>ARRAYS; k++) {
+  for (let k: u32 = 0; k < REGIONS; k++) {
     const w = slotWidth(k);
     const at = arrayAt(k, capCache) + <usize>i * w;
     memory.copy(at, at + w, rest * w);
@@ -142,7 +143,7 @@ export function removeAt(i: u32): i32 {
 export function setState(i: u32, state: u32): i32 {
   if (i >= count() || state > <u32>STATE_EJECTED) return ERR_RANGE;
   lock();
-  store<u32>(offState + (<usize>i << 2), state);
+  store<u16>(rec(i), <u16>state, R_STATE);
   clearFlags(F_ELIG_OK);
   unlock();
   touch(i);
@@ -152,7 +153,7 @@ export function setState(i: u32, state: u32): i32 {
 export function setWeight(i: u32, weight: u32): i32 {
   if (i >= count()) return ERR_RANGE;
   lock();
-  store<u32>(offWeight + (<usize>i << 2), weight);
+  store<u32>(rec(i), weight, R_WEIGHT);
   store<i64>(offCurw + (<usize>i << 3), 0);
   clearFlags(F_ELIG_OK);
   unlock();
@@ -163,8 +164,8 @@ export function setWeight(i: u32, weight: u32): i32 {
 /** A snapshot from outside: sets backend i's active count. */
 export function setActive(i: u32, active: u32): i32 {
   if (i >= count()) return ERR_RANGE;
-  if (ASC_FEATURE_THREADS) atomic.store<u32>(offActive + (<usize>i << 2), active);
-  else store<u32>(offActive + (<usize>i << 2), active);
+  if (ASC_FEATURE_THREADS) atomic.store<u32>(rec(i), active);
+  else store<u32>(rec(i), active);
   touch(i);
   return 0;
 }
@@ -172,7 +173,7 @@ export function setActive(i: u32, active: u32): i32 {
 /** Backend i takes at most `limit` requests at once (NO_LIMIT: no limit; 0: none). A count above it stays. */
 export function setLimit(i: u32, limit: u32): i32 {
   if (i >= count()) return ERR_RANGE;
-  store<u32>(offLimit + (<usize>i << 2), limit);
+  store<u32>(rec(i), limit, R_LIMIT);
   touch(i);
   return 0;
 }
@@ -182,7 +183,7 @@ export function setRamp(i: u32, ramp: u32): i32 {
   if (i >= count() || ramp == 0 || ramp > ONE) return ERR_RANGE;
   lock();
   const was = rampOf(i);
-  store<u32>(offRamp + (<usize>i << 2), ramp);
+  store<u16>(rec(i), <u16>ramp, R_RAMP);
   const r = hget(H_RAMPING);
   if (was == ONE && ramp != ONE) {
     store<u32>(offRamping + (<usize>r << 2), i);
@@ -222,11 +223,11 @@ export function acquire(algorithm: u32, now: f64): i32 {
   }
   if (pick == NIL) return NONE;
   if (!ASC_NO_ASSERT) assert(pick < count() && isRoutable(pick), "acquire: picked a backend that cannot take traffic");
-  const at = <usize>pick;
+  const r = rec(pick);
   if (ASC_FEATURE_THREADS) {
     // Another thread may have taken the last slot below the limit since the
     // pick: count one more only from a count below it.
-    const p = offActive + (at << 2);
+    const p = r;
     let a = atomic.load<u32>(p);
     while (true) {
       if (a >= limitOf(pick)) return NONE;
@@ -234,12 +235,12 @@ export function acquire(algorithm: u32, now: f64): i32 {
       if (seen == a) break;
       a = seen;
     }
-    atomic.add<u64>(offTotal + (at << 3), 1);
+    atomic.add<u64>(r + R_TOTAL, 1);
   } else {
-    store<u32>(offActive + (at << 2), activeOf(pick) + 1);
-    store<u64>(offTotal + (at << 3), load<u64>(offTotal + (at << 3)) + 1);
+    store<u32>(r, load<u32>(r) + 1);
+    store<u64>(r, load<u64>(r, R_TOTAL) + 1, R_TOTAL);
   }
-  store<f64>(offLast + (at << 3), now);
+  store<f64>(r, now, R_LAST);
   if (flags() & F_ROTATE) hset(H_ROT, pick + 1);
   touch(pick);
   return <i32>pick;
@@ -252,7 +253,7 @@ export function acquire(algorithm: u32, now: f64): i32 {
  */
 export function release(i: u32, rtt: f64, now: f64): i32 {
   if (i >= count()) return ERR_RANGE;
-  const p = offActive + (<usize>i << 2);
+  const p = rec(i);
   if (ASC_FEATURE_THREADS) {
     // Decrement only from a count above zero, even when threads race.
     let a = atomic.load<u32>(p);
@@ -281,7 +282,18 @@ export function sample(which: u32): i32 { return which == SAMPLE_FIRST ? sampleF
 export function size(): u32 { return count(); }
 export function capacity(): u32 { return capCache; }
 
-/** Byte offset of the per-backend array `which` (ARR_*), which the bindings read directly; 0 otherwise. */
+// Byte offsets in a record of ARR_ACTIVE..ARR_LAST, in selector order.
+const FIELDS: u64 = (<u64>R_LAST << 48) | (<u64>R_TOTAL << 40) | (<u64>R_RAMP << 32) | (<u64>R_LIMIT << 24) |
+  (<u64>R_STATE << 16) | (<u64>R_WEIGHT << 8);
+
+/**
+ * Byte offset of backend 0's field `which` (ARR_*), which the bindings read
+ * directly: backend i's is REC_SIZE * i further for a record field (below
+ * ARR_CURW), 8 * i for the arrays; 0 for an unknown selector.
+ */
 export function layout(which: u32): u32 {
-  return which < <u32>ARRAYS ? <u32>arrayAt(which, capCache) : 0;
+  if (which < <u32>ARR_CURW) return <u32>offRec + <u32>((FIELDS >> (<u64>which << 3)) & 0xFF);
+  if (which == <u32>ARR_CURW) return <u32>offCurw;
+  if (which == <u32>ARR_COST) return <u32>offCost;
+  return which == <u32>ARR_STAMP ? <u32>offStamp : 0;
 }

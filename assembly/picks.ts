@@ -42,12 +42,13 @@ export let sampleSecond: i32 = -1;
 function scanLeastConn(): u32 {
   const n = count();
   let best: u32 = NIL;
-  let bestA: u64 = 0;
+  // Worse than any key (a < 2^32, r >= 1), so the first routable backend wins;
+  // the key is compared first, routability only for a better key.
+  let bestA: u64 = <u64>FULL + 1;
   let bestR: u64 = 1;
   for (let i: u32 = 0; i < n; i++) {
-    if (!routable(i)) continue;
     const a = <u64>activeOf(i), r = <u64>rampOf(i);
-    if (best == NIL || a * bestR < bestA * r) {
+    if (a * bestR < bestA * r && routable(i)) {
       best = i;
       bestA = a;
       bestR = r;

@@ -82,7 +82,7 @@ describe.skipIf(!linux)("Balancers under ulimit -v", () => {
   it.skipIf(!noTrapFlag)("without the trap handler a Balancer reserves at most its declared maximum (< 1.3 GiB), not 4 GiB", () => {
     const free = run(null, ["--disable-wasm-trap-handler"]);
     expect(free.made).toBe(TRY);
-    // 20,139 pages (1,259 MiB) plus, for the first, V8's code space.
+    // 19,115 pages (1,195 MiB) plus, for the first, V8's code space.
     for (const kb of free.sizes.slice(1)) expect(kb).toBeLessThan(1.3 * GiB_KB);
     // Under a limit V8 reserves the maximum while it can, then only what is
     // used (growing by copy): every Balancer still works.
