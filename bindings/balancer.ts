@@ -612,7 +612,6 @@ export class Balancer extends EventTarget {
   tick(): void {
     const now = this.clock();
     if (now >= this.nextDue) this.advance(now);
-    else if (this.waiting.length !== 0) this.drain(now);
   }
 
   private anyUp(): boolean {
@@ -647,14 +646,19 @@ export class Balancer extends EventTarget {
     if (this.waiting.length === 0) this.disarmWake();
   }
 
+  // Only a backend back from ejection can free a slot (a ramp changes
+  // preferences, not capacity), so only then are waiters served: a queue is
+  // never non-empty while a pick would succeed, and no pick is tried in vain
+  // (a failed random pick still draws from the generator).
   private advance(now: number): void {
-    if (now >= this.nextEjectionEnd) this.endEjections(now);
+    const back = now >= this.nextEjectionEnd && this.endEjections(now);
     if (now >= this.nextRampAt) this.refreshRamps(now);
     this.nextDue = Math.min(this.nextEjectionEnd, this.nextRampAt);
-    if (this.waiting.length !== 0) this.drain(now);
+    if (back && this.waiting.length !== 0) this.drain(now);
   }
 
-  private endEjections(now: number): void {
+  /** Ends the ejections due at `now`; true if any ended. */
+  private endEjections(now: number): boolean {
     const due: Slot[] = [];
     let next = Infinity;
     for (const slot of this.ejected) {
@@ -672,6 +676,7 @@ export class Balancer extends EventTarget {
       this.startRamp(slot, now);
       this.emit(slot, STATE_EJECTED, STATE_UP, "recovered", null);
     }
+    return due.length !== 0;
   }
 
   private leaveEjection(slot: Slot): void {
