@@ -27,7 +27,7 @@ import { observe } from "./ewma";
 import { seed } from "./generator";
 import { lock, unlock } from "./lock";
 import {
-  clearSamples, pickLeastConn, pickPeakEwma, pickRandom, pickRoundRobin, pickSmoothWeighted, pickTwoChoices,
+  SCAN_LIMIT, clearSamples, pickLeastConn, scanLeastConn, pickPeakEwma, pickRandom, pickRoundRobin, pickSmoothWeighted, pickTwoChoices,
   pickWeightedLeastConn, sampleFirst, sampleSecond,
 } from "./picks";
 import {
@@ -212,7 +212,7 @@ export function acquire(algorithm: u32, now: f64): i32 {
   clearSamples();
   let pick: u32;
   switch (algorithm) {
-    case ALG_LEAST_CONN: pick = pickLeastConn(); break;
+    case ALG_LEAST_CONN: pick = ASC_FEATURE_THREADS || count() <= SCAN_LIMIT ? scanLeastConn() : pickLeastConn(); break;
     case ALG_WEIGHTED_LEAST_CONN: pick = pickWeightedLeastConn(); break;
     case ALG_ROUND_ROBIN: lock(); pick = pickRoundRobin(); unlock(); break;
     case ALG_WEIGHTED_ROUND_ROBIN: lock(); pick = pickSmoothWeighted(); unlock(); break;

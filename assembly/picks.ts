@@ -24,7 +24,7 @@ import {
   MATCH_ACTIVE, MATCH_RATIO, MATCH_ROUTABLE, buildTrees, effWeight, findFrom, lcAt, rotateFrom, wlcLess, wlctAt,
 } from "./trees";
 
-const SCAN_LIMIT: u32 = 32;
+export const SCAN_LIMIT: u32 = 32;
 
 // p2c samples of the last acquire on this instance (scratch, not shared).
 export let sampleFirst: i32 = -1;
@@ -39,19 +39,33 @@ export let sampleSecond: i32 = -1;
 // for larger tables (removeAt drops it when a table shrinks). Keys are
 // active/ramp, compared as a_i * r_j < a_j * r_i; without slow start every
 // ramp is RAMP_ONE and this is a comparison of counts.
-function scanLeastConn(): u32 {
+export function scanLeastConn(): u32 {
   const n = count();
   let best: u32 = NIL;
   // Worse than any key (a < 2^32, r >= 1), so the first routable backend wins;
   // the key is compared first, routability only for a better key.
   let bestA: u64 = <u64>FULL + 1;
   let bestR: u64 = 1;
-  for (let i: u32 = 0; i < n; i++) {
-    const a = <u64>activeOf(i), r = <u64>rampOf(i);
-    if (a * bestR < bestA * r && routable(i)) {
-      best = i;
-      bestA = a;
-      bestR = r;
+  if (hget(H_RAMPING) == 0) {
+    // Nothing ramps: every key is a count (the common case, kept cheap).
+    let least = FULL;
+    for (let i: u32 = 0; i < n; i++) {
+      const a = activeOf(i);
+      if (a < least && routable(i)) {
+        best = i;
+        least = a;
+      }
+    }
+    bestA = <u64>least;
+    bestR = <u64>ONE;
+  } else {
+    for (let i: u32 = 0; i < n; i++) {
+      const a = <u64>activeOf(i), r = <u64>rampOf(i);
+      if (a * bestR < bestA * r && routable(i)) {
+        best = i;
+        bestA = a;
+        bestR = r;
+      }
     }
   }
   if (best == NIL || !(flags() & F_ROTATE)) return best;
@@ -61,8 +75,8 @@ function scanLeastConn(): u32 {
   return best;
 }
 
+// Above SCAN_LIMIT (acquire scans below it, saving a call at small sizes).
 export function pickLeastConn(): u32 {
-  if (ASC_FEATURE_THREADS || count() <= SCAN_LIMIT) return scanLeastConn();
   if (!(flags() & F_LC_OK)) buildTrees(F_LC_OK);
   const least = lcAt(0);
   let best: u32 = NIL;

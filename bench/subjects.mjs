@@ -191,7 +191,7 @@ function arraySubject(n, held) {
         for (let j = 0; j < k; j++) {
           const i = acquire();
           picks.push(i);
-          release(i, -1, now);
+          release(i);
         }
         return picks;
       },
@@ -223,7 +223,7 @@ function arraySubject(n, held) {
       for (let j = 0; j < k; j++) {
         const i = acquire();
         picks.push(i);
-        release(ring[at], -1, now);
+        release(ring[at]);
         ring[at] = i;
         at = at + 1 === size ? 0 : at + 1;
       }
