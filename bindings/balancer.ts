@@ -205,7 +205,7 @@ export class Lease {
    */
   release(options?: ReleaseOptions): boolean {
     if (this.done) return false;
-    const ok = checkOk(options);
+    const ok = options === undefined || checkOk(options);
     this.done = true;
     return this.owner._releaseSlot(this.slot, ok, this.acquiredAt);
   }
@@ -431,12 +431,19 @@ export class Balancer extends EventTarget {
   private nextRampAt = Infinity;
   private nextDue = Infinity;
   private wakeTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Releases report durations to the core once peak-ewma is in use (the
+   * default algorithm, or any pick with it; it stays on). Observing costs a
+   * few ns per release that other algorithms never read.
+   */
+  private timed = false;
 
   constructor(options: BalancerOptions = {}, source?: TableSource) {
     super();
     if (options === null || typeof options !== "object") throw invalid("options", undefined, "an object", options);
     const specs = normalizeSpecs(options.backends === undefined ? [] : options.backends);
     this.algorithmValue = options.algorithm === undefined ? AlgorithmId.LeastConnections : checkAlgorithm(options.algorithm);
+    this.timed = this.algorithmValue === AlgorithmId.PeakEwma;
     const seed = options.seed === undefined ? 0 : checkSeed(options.seed);
     if (options.clock !== undefined && typeof options.clock !== "function") {
       throw invalid("clock", undefined, "a function returning milliseconds", options.clock);
@@ -484,6 +491,7 @@ export class Balancer extends EventTarget {
 
   set algorithm(name: string) {
     this.algorithmValue = checkAlgorithm(name);
+    if (this.algorithmValue === AlgorithmId.PeakEwma) this.timed = true;
   }
 
   get tieBreak(): "first" | "rotate" {
@@ -626,7 +634,11 @@ export class Balancer extends EventTarget {
     const i = this.core.exports.acquire(alg, now);
     if (i < 0) return null;
     const slot = this.slots[i]!;
-    return alg === AlgorithmId.PowerOfTwoChoices ? this.choiceLease(slot, now) : new Lease(this, slot, now);
+    if (alg >= AlgorithmId.PowerOfTwoChoices) {
+      if (alg === AlgorithmId.PowerOfTwoChoices) return this.choiceLease(slot, now);
+      if (alg === AlgorithmId.PeakEwma) this.timed = true;
+    }
+    return new Lease(this, slot, now);
   }
 
   /** Hands slots to the head of the queue while picks succeed: FIFO, no overtaking. */
@@ -766,14 +778,15 @@ export class Balancer extends EventTarget {
   }
 
   /** @internal */
-  _releaseSlot(slot: Slot, ok = true, acquiredAt = Number.NaN): boolean {
+  _releaseSlot(slot: Slot, ok: boolean, acquiredAt: number): boolean {
     if (slot.gone) return false;
     const now = this.clock();
-    // The duration on the Balancer's clock, for peak-ewma (-1: unknown).
-    const rtt = Number.isNaN(acquiredAt) ? -1 : Math.max(0, now - acquiredAt);
+    // The duration on the Balancer's clock, for peak-ewma (-1: unknown; a
+    // clock that went back counts 0).
+    const rtt = !this.timed ? -1 : now >= acquiredAt ? now - acquiredAt : acquiredAt > now ? 0 : -1;
     const done = this.core.exports.release(slot.index, rtt, now) === 1;
     if (!ok) this.fail(slot, now);
-    else slot.failures = 0;
+    else if (slot.failures !== 0) slot.failures = 0;
     if (slot.removing && this.core.active(slot.index) === 0) this.finishRemoval(slot);
     if (this.waiting.length !== 0) this.drain(now);
     return done;

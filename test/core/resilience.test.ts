@@ -310,7 +310,7 @@ describe("slow start", () => {
 
 describe("peak-ewma through the Balancer: durations come from the clock", () => {
   it("a backend 5x slower gets under 2% of picks; least-connections gives it over 3%", () => {
-    const share = (algorithm: string): number => {
+    const share = (algorithm: string, perAcquire?: string): number => {
       let now = 0;
       const names = ["s0", "s1", "s2", "s3", "s4", "slow"];
       const bal = new Balancer({ backends: names, algorithm, seed: 7, clock: () => now });
@@ -325,7 +325,7 @@ describe("peak-ewma through the Balancer: durations come from the clock", () => 
           now = next.end;
           next.release();
         }
-        const lease = bal.acquire()!;
+        const lease = (perAcquire === undefined ? bal.acquire() : bal.acquire({ algorithm: perAcquire }))!;
         if (lease.backend === "slow") slow++;
         open.push({ end: now + (lease.backend === "slow" ? 50 : 10), release: () => lease.release() });
       }
@@ -337,5 +337,7 @@ describe("peak-ewma through the Balancer: durations come from the clock", () => 
     expect(ewma).toBeLessThan(0.02);
     expect(lc).toBeGreaterThan(0.03);
     expect(lc / ewma).toBeGreaterThan(3);
+    // Chosen per acquire over a least-connections default: durations count from the first such pick.
+    expect(share("least-connections", "peak-ewma")).toBe(ewma);
   });
 });
