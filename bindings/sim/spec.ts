@@ -34,7 +34,7 @@ export interface SimConfig {
   failures?: FailureWindow[];
   /** Open loop: Poisson arrivals at this fraction of the total capacity (0 < U < 1.5). */
   utilization?: number;
-  /** Closed loop instead: this many clients, each waiting for its reply, then thinking. */
+  /** Closed loop instead (when above 0): this many clients, each waiting for its reply, then thinking. */
   clients?: number;
   /** Mean think time of a closed-loop client (exponential), default 0. */
   thinkMs?: number;
@@ -159,7 +159,8 @@ export function normalize(config: SimConfig): ModelConfig {
     int(f.endMs, "fail end", f.startMs, 1e9);
     return { ...f };
   });
-  const clients = config.clients === undefined ? 0 : int(config.clients, "clients", 1, 1_000_000);
+  // 0 (or absent) is the open loop, so a normalised configuration normalises to itself.
+  const clients = config.clients === undefined || config.clients === 0 ? 0 : int(config.clients, "clients", 1, 1_000_000);
   let utilization = 0;
   if (clients === 0) {
     utilization = config.utilization ?? 0.7;
