@@ -12,6 +12,8 @@ const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
 const LO = 1 - HI;
 const LN2 = Math.LN2;
 const SQRT2 = Math.SQRT2;
+const LN2_HI = 6.9314718036912381649e-1;
+const LN2_LO = 1.90821492927058770002e-10;
 
 /** Natural logarithm of x > 0 (finite), deterministic across runtimes. */
 export function ln(x: number): number {
@@ -41,7 +43,8 @@ export function exp(x: number): number {
   if (x < -745) return 0;
   if (x > 709) return Number.POSITIVE_INFINITY;
   const k = Math.round(x / LN2);
-  const r = x - k * LN2;
+  // Cody and Waite's split of ln 2 (as fdlibm): k * LN2_HI is exact, so r keeps its low bits.
+  const r = x - k * LN2_HI - k * LN2_LO;
   // Taylor series of e^r, |r| <= 0.35: 20 terms are beyond double precision.
   let sum = 1;
   for (let n = 20; n >= 1; n--) sum = 1 + (r / n) * sum;
