@@ -12,8 +12,8 @@ const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
 const LO = 1 - HI;
 const LN2 = Math.LN2;
 const SQRT2 = Math.SQRT2;
-const LN2_HI = 6.9314718036912381649e-1;
-const LN2_LO = 1.90821492927058770002e-10;
+const LN2_HI = 0.6931471803691238; // 0x3fe62e42fee00000
+const LN2_LO = 1.9082149292705877e-10; // 0x3dea39ef35793c76
 
 /** Natural logarithm of x > 0 (finite), deterministic across runtimes. */
 export function ln(x: number): number {
