@@ -5,6 +5,8 @@
 // and two uPlot charts. The settings are the CLI's flags (bindings/sim/flags.ts).
 
 import uPlot from "uplot";
+// uPlot's stylesheet, bundled as text (scripts/build.mjs) so the page needs no second file.
+import uPlotCss from "uplot/dist/uPlot.min.css";
 import { ALGORITHMS } from "../../bindings/algorithms.js";
 import { type Flag, type FlagValues, flagsFromQuery, flagsToArgs, flagsToQuery } from "../../bindings/sim/flags.js";
 import type { AlgorithmResult, Progress } from "../../bindings/sim/model.js";
@@ -12,6 +14,10 @@ import type { AlgorithmResult, Progress } from "../../bindings/sim/model.js";
 const DEFAULT_ALGORITHMS = ["least-connections", "power-of-two-choices", "round-robin", "random"];
 const LISTS: readonly Flag[] = ["slow", "fail"];
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+
+const style = document.createElement("style");
+style.textContent = uPlotCss;
+document.head.append(style);
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const form = $<HTMLFormElement>("settings");
@@ -48,16 +54,19 @@ function readControls(): FlagValues {
   return values;
 }
 
+/** Shows `values` in the controls; every other control is emptied, so it takes the CLI's default. */
 function writeControls(values: FlagValues): void {
+  for (const el of Array.from(form.elements) as HTMLInputElement[]) {
+    if (el.name !== "" && el.name !== "algorithm") el.value = el.name === "discipline" ? "fifo" : "";
+  }
   for (const [flag, value] of Object.entries(values)) {
     if (flag === "algorithms") continue;
     const el = input(flag);
     if (el !== null) el.value = Array.isArray(value) ? value.join(",") : (value ?? "");
   }
-  if (values.clients !== undefined) input("utilization").value = "";
-  const algorithms = typeof values.algorithms === "string" ? values.algorithms.split(",") : DEFAULT_ALGORITHMS;
+  const algorithms = typeof values.algorithms === "string" ? values.algorithms.split(",") : ALGORITHMS;
   for (const box of Array.from(form.querySelectorAll<HTMLInputElement>('input[name="algorithm"]')))
-    box.checked = algorithms.includes(box.value);
+    box.checked = (algorithms as readonly string[]).includes(box.value);
 }
 
 function showCommand(values: FlagValues): void {
@@ -105,7 +114,8 @@ function drawCharts(results: AlgorithmResult[]): void {
         axes: [
           {
             label: "percentile",
-            values: (_u, ticks) => ticks.map((t) => `p${(100 * (1 - 10 ** -t)).toPrecision(4).replace(/\.?0+$/, "")}`),
+            splits: () => [0, 1, 2, 3, 4],
+            values: (_u, ticks) => ticks.map((t) => ["p0", "p90", "p99", "p99.9", "p99.99"][t] ?? ""),
           },
           { label: "ms" },
         ],
@@ -161,6 +171,12 @@ function run(values: FlagValues): void {
       document.body.dataset.state = "error";
     }
   };
+  worker.onerror = (event) => {
+    status.className = "error";
+    status.textContent = `the worker failed: ${event.message}`;
+    document.body.dataset.state = "error";
+  };
+  worker.postMessage({ flags: values });
 }
 
 $("load-algorithm").addEventListener("change", () => {
@@ -172,8 +188,13 @@ form.addEventListener("submit", (event) => {
 });
 
 try {
-  writeControls(location.search.length > 1 ? flagsFromQuery(location.search) : {});
-  if (location.search.length > 1) run(readControls());
+  if (location.search.length > 1) {
+    writeControls(flagsFromQuery(location.search));
+    run(readControls());
+  } else {
+    for (const box of Array.from(form.querySelectorAll<HTMLInputElement>('input[name="algorithm"]')))
+      box.checked = DEFAULT_ALGORITHMS.includes(box.value);
+  }
 } catch (err) {
   status.className = "error";
   status.textContent = err instanceof Error ? err.message : String(err);
