@@ -34,6 +34,7 @@ Options:
   --think MS            closed loop: mean think time in ms (exponential; default 0)
   --balancers K         K independent balancers, each seeing only its own counts (default 1)
   --stale MS            balancers see counts as they were MS ms ago (default 0)
+  --tie-break first|rotate  the Balancer's tieBreak (default first)
   --algorithms a,b,...  core algorithm names (default: all six)
   --requests N          requests per algorithm (default 100000)
   --seed S              seed of every generator (default 1)

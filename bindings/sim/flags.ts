@@ -19,6 +19,7 @@ export const FLAGS = [
   "think",
   "balancers",
   "stale",
+  "tie-break",
   "algorithms",
   "requests",
   "seed",
@@ -73,6 +74,12 @@ export function configFromFlags(values: FlagValues): SimConfig {
     balancers: integer(values, "balancers", 1),
     staleMs: decimal(values, "stale") ?? 0,
   };
+  const tieBreak = one(values, "tie-break");
+  if (tieBreak !== undefined) {
+    if (tieBreak !== "first" && tieBreak !== "rotate")
+      throw new InvalidArgumentError("tie-break", `must be first or rotate, got ${JSON.stringify(tieBreak)}`);
+    config.tieBreak = tieBreak;
+  }
   if (one(values, "clients") !== undefined) {
     if (one(values, "utilization") !== undefined) throw new InvalidArgumentError("clients", "give clients or utilization, not both");
     config.clients = integer(values, "clients", 1);

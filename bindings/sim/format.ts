@@ -31,6 +31,7 @@ export function describeModel(m: ModelConfig): string {
   parts.push(m.clients > 0 ? `${m.clients} clients, think ${m.thinkMs} ms` : `utilization ${m.utilization}`);
   if (m.balancers > 1) parts.push(`${m.balancers} balancers`);
   if (m.staleMs > 0) parts.push(`counts ${m.staleMs} ms stale`);
+  if (m.tieBreak === "rotate") parts.push("ties rotate");
   parts.push(`${m.requests} requests`, `seed ${m.seed}`);
   return parts.join(", ");
 }

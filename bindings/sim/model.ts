@@ -239,7 +239,7 @@ function runOne(m: ModelConfig, algorithm: string, index: number, options: RunOp
   const clock = (): number => now / 1000;
   const lbs = Array.from(
     { length: K },
-    (_, k) => new Balancer({ backends: names, algorithm, seed: (m.seed + k) % Number.MAX_SAFE_INTEGER, clock }),
+    (_, k) => new Balancer({ backends: names, algorithm, seed: (m.seed + k) % Number.MAX_SAFE_INTEGER, clock, tieBreak: m.tieBreak }),
   );
   const views = staleUs > 0 ? lbs.map((lb) => new StaleView(lb, names)) : null;
 

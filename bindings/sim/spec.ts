@@ -47,6 +47,8 @@ export interface SimConfig {
   balancers?: number;
   /** The balancers see counts as they were this many milliseconds ago; default 0. */
   staleMs?: number;
+  /** The Balancer's tieBreak: "first" (default) or "rotate". */
+  tieBreak?: "first" | "rotate";
 }
 
 /** A normalised configuration: every field present and checked. */
@@ -182,6 +184,9 @@ export function normalize(config: SimConfig): ModelConfig {
   const staleMs = config.staleMs ?? 0;
   if (typeof staleMs !== "number" || !(staleMs >= 0 && staleMs <= 60_000))
     throw new InvalidArgumentError("staleMs", `must be 0..60000, got ${staleMs}`);
+  const tieBreak = config.tieBreak ?? "first";
+  if (tieBreak !== "first" && tieBreak !== "rotate")
+    throw new InvalidArgumentError("tieBreak", `must be "first" or "rotate", got ${JSON.stringify(tieBreak)}`);
   const service = config.service;
   if (service === null || typeof service !== "object") throw new InvalidArgumentError("service", "is required");
   parseService(formatService(service)); // re-checks the ranges
@@ -200,5 +205,6 @@ export function normalize(config: SimConfig): ModelConfig {
     seed,
     balancers,
     staleMs,
+    tieBreak,
   };
 }

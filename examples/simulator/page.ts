@@ -57,7 +57,7 @@ function readControls(): FlagValues {
 /** Shows `values` in the controls; every other control is emptied, so it takes the CLI's default. */
 function writeControls(values: FlagValues): void {
   for (const el of Array.from(form.elements) as HTMLInputElement[]) {
-    if (el.name !== "" && el.name !== "algorithm") el.value = el.name === "discipline" ? "fifo" : "";
+    if (el.name !== "" && el.name !== "algorithm") el.value = el.name === "discipline" ? "fifo" : el.name === "tie-break" ? "first" : "";
   }
   for (const [flag, value] of Object.entries(values)) {
     if (flag === "algorithms") continue;
