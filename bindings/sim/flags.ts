@@ -3,8 +3,7 @@
 // page's settings are a `leastconn simulate` command and back.
 
 import { ALGORITHMS } from "../algorithms.js";
-import { InvalidArgumentError } from "../errors.js";
-import { parseFailure, parseService, parseSlow, type SimConfig } from "./spec.js";
+import { invalid, parseFailure, parseService, parseSlow, type SimConfig } from "./spec.js";
 
 /** Flag names, each taking one value (slow and fail may repeat). */
 export const FLAGS = [
@@ -30,7 +29,7 @@ export type FlagValues = Partial<Record<Flag, string | string[]>>;
 function one(values: FlagValues, flag: Flag): string | undefined {
   const v = values[flag];
   if (Array.isArray(v)) {
-    if (v.length > 1) throw new InvalidArgumentError(flag, "may be given once");
+    if (v.length > 1) throw invalid(flag, "may be given once");
     return v[0];
   }
   return v;
@@ -44,22 +43,21 @@ function many(values: FlagValues, flag: Flag): string[] {
 function integer(values: FlagValues, flag: Flag, fallback: number): number {
   const text = one(values, flag);
   if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text)) throw new InvalidArgumentError(flag, `must be a whole number, got ${JSON.stringify(text)}`);
+  if (!/^\d+$/.test(text)) throw invalid(flag, `must be a whole number, got ${JSON.stringify(text)}`);
   return Number(text);
 }
 
 function decimal(values: FlagValues, flag: Flag): number | undefined {
   const text = one(values, flag);
   if (text === undefined) return undefined;
-  if (!/^\d+(\.\d+)?$/.test(text)) throw new InvalidArgumentError(flag, `must be a number, got ${JSON.stringify(text)}`);
+  if (!/^\d+(\.\d+)?$/.test(text)) throw invalid(flag, `must be a number, got ${JSON.stringify(text)}`);
   return Number(text);
 }
 
 /** The model's configuration from flag values (absent flags take the defaults). */
 export function configFromFlags(values: FlagValues): SimConfig {
   const discipline = one(values, "discipline") ?? "fifo";
-  if (discipline !== "fifo" && discipline !== "ps")
-    throw new InvalidArgumentError("discipline", `must be fifo or ps, got ${JSON.stringify(discipline)}`);
+  if (discipline !== "fifo" && discipline !== "ps") throw invalid("discipline", `must be fifo or ps, got ${JSON.stringify(discipline)}`);
   const algorithms = one(values, "algorithms");
   const config: SimConfig = {
     backends: integer(values, "backends", 8),
@@ -77,15 +75,15 @@ export function configFromFlags(values: FlagValues): SimConfig {
   const tieBreak = one(values, "tie-break");
   if (tieBreak !== undefined) {
     if (tieBreak !== "first" && tieBreak !== "rotate")
-      throw new InvalidArgumentError("tie-break", `must be first or rotate, got ${JSON.stringify(tieBreak)}`);
+      throw invalid("tie-break", `must be first or rotate, got ${JSON.stringify(tieBreak)}`);
     config.tieBreak = tieBreak;
   }
   if (one(values, "clients") !== undefined) {
-    if (one(values, "utilization") !== undefined) throw new InvalidArgumentError("clients", "give clients or utilization, not both");
+    if (one(values, "utilization") !== undefined) throw invalid("clients", "give clients or utilization, not both");
     config.clients = integer(values, "clients", 1);
     config.thinkMs = decimal(values, "think") ?? 0;
   } else {
-    if (one(values, "think") !== undefined) throw new InvalidArgumentError("think", "needs clients");
+    if (one(values, "think") !== undefined) throw invalid("think", "needs clients");
     config.utilization = decimal(values, "utilization") ?? 0.7;
   }
   return config;
@@ -95,7 +93,7 @@ export function configFromFlags(values: FlagValues): SimConfig {
 export function flagsFromQuery(query: string): FlagValues {
   const values: FlagValues = {};
   for (const [key, value] of new URLSearchParams(query)) {
-    if (!(FLAGS as readonly string[]).includes(key)) throw new InvalidArgumentError(key, "is not a simulator setting");
+    if (!(FLAGS as readonly string[]).includes(key)) throw invalid(key, "is not a simulator setting");
     const prev = values[key as Flag];
     values[key as Flag] = prev === undefined ? value : [...(Array.isArray(prev) ? prev : [prev]), value];
   }

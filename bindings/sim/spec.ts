@@ -57,23 +57,27 @@ export interface ModelConfig extends Required<Omit<SimConfig, "utilization" | "c
   clients: number;
 }
 
+/** A bad setting, its message led by the field's name ("service: ..."). */
+export function invalid(field: string, message: string): InvalidArgumentError {
+  return new InvalidArgumentError(field, `${field}: ${message}`);
+}
+
 export const MAX_BACKENDS = 1024;
 export const MAX_REQUESTS = 100_000_000;
 
 /** Parses "20ms", "1.5s", "500us" into integer microseconds. */
 export function parseDuration(text: string, field: string): number {
   const m = /^(\d+(?:\.\d+)?)(us|ms|s)$/.exec(text.trim());
-  if (m === null) throw new InvalidArgumentError(field, `expected a duration such as 20ms, 500us or 1.5s, got ${JSON.stringify(text)}`);
+  if (m === null) throw invalid(field, `expected a duration such as 20ms, 500us or 1.5s, got ${JSON.stringify(text)}`);
   const scale = m[2] === "us" ? 1 : m[2] === "ms" ? 1000 : 1_000_000;
   const us = Math.round(Number(m[1]) * scale);
-  if (us < 1 || us > 3_600_000_000) throw new InvalidArgumentError(field, `must be between 1us and 3600s, got ${JSON.stringify(text)}`);
+  if (us < 1 || us > 3_600_000_000) throw invalid(field, `must be between 1us and 3600s, got ${JSON.stringify(text)}`);
   return us;
 }
 
 function parseNumber(text: string | undefined, field: string, min: number, max: number): number {
   const value = text !== undefined && /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
-  if (!(value >= min && value <= max))
-    throw new InvalidArgumentError(field, `must be a number in ${min}..${max}, got ${JSON.stringify(text)}`);
+  if (!(value >= min && value <= max)) throw invalid(field, `must be a number in ${min}..${max}, got ${JSON.stringify(text)}`);
   return value;
 }
 
@@ -98,10 +102,7 @@ export function parseService(text: string): Service {
         slowFraction: parseNumber(parts[3], "service fraction", 0, 1),
       };
   }
-  throw new InvalidArgumentError(
-    field,
-    `expected exp:1ms, fixed:5ms, lognormal:20ms:1.0 or bimodal:1ms:100ms:0.1, got ${JSON.stringify(text)}`,
-  );
+  throw invalid(field, `expected exp:1ms, fixed:5ms, lognormal:20ms:1.0 or bimodal:1ms:100ms:0.1, got ${JSON.stringify(text)}`);
 }
 
 export function formatService(s: Service): string {
@@ -125,20 +126,20 @@ export function serviceMeanUs(s: Service): number {
 /** Parses "INDEX:FACTORx" (0-based index), e.g. "1:5x". */
 export function parseSlow(text: string): SlowBackend {
   const m = /^(\d+):(\d+(?:\.\d+)?)x$/.exec(text.trim());
-  if (m === null) throw new InvalidArgumentError("slow", `expected INDEX:FACTORx such as 1:5x, got ${JSON.stringify(text)}`);
+  if (m === null) throw invalid("slow", `expected INDEX:FACTORx such as 1:5x, got ${JSON.stringify(text)}`);
   return { index: Number(m[1]), factor: Number(m[2]) };
 }
 
 /** Parses "INDEX:STARTms-ENDms" (times in milliseconds of simulated time), e.g. "2:1000-3000". */
 export function parseFailure(text: string): FailureWindow {
   const m = /^(\d+):(\d+)-(\d+)$/.exec(text.trim());
-  if (m === null) throw new InvalidArgumentError("fail", `expected INDEX:START-END in ms such as 2:1000-3000, got ${JSON.stringify(text)}`);
+  if (m === null) throw invalid("fail", `expected INDEX:START-END in ms such as 2:1000-3000, got ${JSON.stringify(text)}`);
   return { index: Number(m[1]), startMs: Number(m[2]), endMs: Number(m[3]) };
 }
 
 function int(value: unknown, field: string, min: number, max: number): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidArgumentError(field, `must be an integer ${min}..${max}, got ${JSON.stringify(value)}`);
+    throw invalid(field, `must be an integer ${min}..${max}, got ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -149,10 +150,10 @@ export function normalize(config: SimConfig): ModelConfig {
   const servers = int(config.servers ?? 1, "servers", 1, 1024);
   const discipline = config.discipline ?? "fifo";
   if (discipline !== "fifo" && discipline !== "ps")
-    throw new InvalidArgumentError("discipline", `must be "fifo" or "ps", got ${JSON.stringify(discipline)}`);
+    throw invalid("discipline", `must be "fifo" or "ps", got ${JSON.stringify(discipline)}`);
   const slow = (config.slow ?? []).map((s) => {
     int(s.index, "slow index", 0, backends - 1);
-    if (!(s.factor >= 0.01 && s.factor <= 10_000)) throw new InvalidArgumentError("slow factor", `must be 0.01..10000, got ${s.factor}`);
+    if (!(s.factor >= 0.01 && s.factor <= 10_000)) throw invalid("slow factor", `must be 0.01..10000, got ${s.factor}`);
     return { index: s.index, factor: s.factor };
   });
   const failures = (config.failures ?? []).map((f) => {
@@ -167,28 +168,26 @@ export function normalize(config: SimConfig): ModelConfig {
   if (clients === 0) {
     utilization = config.utilization ?? 0.7;
     if (typeof utilization !== "number" || !(utilization > 0 && utilization <= 1.5)) {
-      throw new InvalidArgumentError("utilization", `must be a number in (0, 1.5], got ${JSON.stringify(config.utilization)}`);
+      throw invalid("utilization", `must be a number in (0, 1.5], got ${JSON.stringify(config.utilization)}`);
     }
   } else if (config.utilization !== undefined) {
-    throw new InvalidArgumentError("utilization", "is for open-loop arrivals; give clients or utilization, not both");
+    throw invalid("utilization", "is for open-loop arrivals; give clients or utilization, not both");
   }
   const thinkMs = config.thinkMs ?? 0;
   if (typeof thinkMs !== "number" || !(thinkMs >= 0 && thinkMs <= 3_600_000))
-    throw new InvalidArgumentError("thinkMs", `must be 0..3600000, got ${thinkMs}`);
-  if (!Array.isArray(config.algorithms) || config.algorithms.length === 0)
-    throw new InvalidArgumentError("algorithms", "must name at least one algorithm");
+    throw invalid("thinkMs", `must be 0..3600000, got ${thinkMs}`);
+  if (!Array.isArray(config.algorithms) || config.algorithms.length === 0) throw invalid("algorithms", "must name at least one algorithm");
   for (const a of config.algorithms) algorithmId(a);
   const requests = int(config.requests, "requests", 1, MAX_REQUESTS);
   const seed = int(config.seed, "seed", 0, Number.MAX_SAFE_INTEGER);
   const balancers = int(config.balancers ?? 1, "balancers", 1, 1024);
   const staleMs = config.staleMs ?? 0;
-  if (typeof staleMs !== "number" || !(staleMs >= 0 && staleMs <= 60_000))
-    throw new InvalidArgumentError("staleMs", `must be 0..60000, got ${staleMs}`);
+  if (typeof staleMs !== "number" || !(staleMs >= 0 && staleMs <= 60_000)) throw invalid("staleMs", `must be 0..60000, got ${staleMs}`);
   const tieBreak = config.tieBreak ?? "first";
   if (tieBreak !== "first" && tieBreak !== "rotate")
-    throw new InvalidArgumentError("tieBreak", `must be "first" or "rotate", got ${JSON.stringify(tieBreak)}`);
+    throw invalid("tieBreak", `must be "first" or "rotate", got ${JSON.stringify(tieBreak)}`);
   const service = config.service;
-  if (service === null || typeof service !== "object") throw new InvalidArgumentError("service", "is required");
+  if (service === null || typeof service !== "object") throw invalid("service", "is required");
   parseService(formatService(service)); // re-checks the ranges
   return {
     backends,
