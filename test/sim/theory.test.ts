@@ -42,7 +42,7 @@ describe("against queueing theory", () => {
   it.each([
     [0.5, 500_000],
     [0.9, 2_000_000],
-  ])("M/M/1 at rho %f: mean time in system within 2%% of 1/(mu - lambda)", (rho, requests) => {
+  ])("M/M/1 at rho %f (%i requests): mean time in system within 2 percent of 1/(mu - lambda)", (rho, requests) => {
     const r = one({ utilization: rho, requests });
     const expected = 1 / (1 - rho); // ms, with mu = 1/ms
     expect(Math.abs(r.mean_ms / expected - 1)).toBeLessThan(0.02);
