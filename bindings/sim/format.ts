@@ -56,10 +56,14 @@ export function formatTable(m: ModelConfig, results: AlgorithmResult[]): string 
   ]);
   const lines = [describeModel(m), ""];
   lines.push(...columns([header, ...rows]));
+  // Per-backend blocks only where they fit a terminal's width.
   if (m.backends <= 16) {
     lines.push("", "share % per backend:");
     const shareRows = sortByP99(results).map((r) => [r.algorithm, ...r.backends.map((b) => percent(b.share))]);
     lines.push(...columns([["algorithm", ...results[0]!.backends.map((b) => b.name)], ...shareRows]));
+    lines.push("", "utilization % per backend:");
+    const busyRows = sortByP99(results).map((r) => [r.algorithm, ...r.backends.map((b) => percent(b.utilization))]);
+    lines.push(...columns([["algorithm", ...results[0]!.backends.map((b) => b.name)], ...busyRows]));
   }
   lines.push("", `digest ${runDigest(results)}`);
   return lines.join("\n") + "\n";
