@@ -70,7 +70,7 @@ describe("simulator conformance", () => {
     const model = normalize(configFromFlags(FLAGS));
     expect(formatTable(model, simulate(model))).toBe(table);
     const rows = table.split("\n").filter((l) => ALGORITHMS.some((a) => l.startsWith(`${a} `)));
-    expect(rows.length).toBe(2 * ALGORITHMS.length); // the main table and the share table
+    expect(rows.length).toBe(3 * ALGORITHMS.length); // the main table, shares and utilisation
     const p99 = rows.slice(0, ALGORITHMS.length).map((r) => Number(r.split(/\s+/)[3]));
     expect(p99).toEqual([...p99].sort((a, b) => a - b));
     expect(table).toMatch(/\ndigest [0-9a-f]{8}\n$/);
