@@ -170,7 +170,8 @@ export function normalize(config: SimConfig): ModelConfig {
     if (typeof utilization !== "number" || !(utilization > 0 && utilization <= 1.5)) {
       throw invalid("utilization", `must be a number in (0, 1.5], got ${JSON.stringify(config.utilization)}`);
     }
-  } else if (config.utilization !== undefined) {
+  } else if (config.utilization !== undefined && config.utilization !== 0) {
+    // (0 is what normalize() itself leaves for a closed loop.)
     throw invalid("utilization", "is for open-loop arrivals; give clients or utilization, not both");
   }
   const thinkMs = config.thinkMs ?? 0;

@@ -52,6 +52,30 @@ describe("leastconn simulate", () => {
     expect(r.stdout).toContain("\nround-robin        33.3  33.3  33.3\nleast-connections  46.0  33.4  20.6\n");
   });
 
+  it("runs a closed loop with processor sharing", () => {
+    const r = run([
+      "--clients",
+      "10",
+      "--think",
+      "5",
+      "--requests",
+      "1000",
+      "--algorithms",
+      "p2c",
+      "--discipline",
+      "ps",
+      "--servers",
+      "2",
+      "--seed",
+      "3",
+    ]);
+    expect([r.status, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout.split("\n")[0]).toBe(
+      "8 backends x 2 processor-sharing servers, exp:1ms, 10 clients, think 5 ms, 1000 requests, seed 3",
+    );
+    expect(r.stdout).toMatch(/\npower-of-two-choices +\d+\.\d{3} /);
+  });
+
   it.each([
     [["--backends", "x"], 'leastconn simulate: backends: must be a whole number, got "x"'],
     [["--algorithms", "fastest"], 'leastconn simulate: unknown algorithm "fastest"'],
