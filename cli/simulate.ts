@@ -35,6 +35,13 @@ Options:
   --balancers K         K independent balancers, each seeing only its own counts (default 1)
   --stale MS            balancers see counts as they were MS ms ago (default 0)
   --tie-break first|rotate  the Balancer's tieBreak (default first)
+  --max-connections N   every backend's maxConnections in the Balancer
+  --queue LIMIT:Tms     full backends: wait in the Balancer's queue (at most LIMIT
+                        waiting, each at most T simulated ms), else shed (503)
+  --ejection on|F:Bms[:Mms[:P%]]  passive ejection after F failures in a row for
+                        B ms, at most M ms, at most P% ejected ("on": 5:30000ms:300000ms:10%)
+  --slow-start Wms[:MIN%]  ramp a backend back over W ms after its ejection
+  --decay MS            peak-ewma's decayMs
   --algorithms a,b,...  core algorithm names (default: all six)
   --requests N          requests per algorithm (default 100000)
   --seed S              seed of every generator (default 1)

@@ -19,6 +19,11 @@ export const FLAGS = [
   "balancers",
   "stale",
   "tie-break",
+  "max-connections",
+  "queue",
+  "ejection",
+  "slow-start",
+  "decay",
   "algorithms",
   "requests",
   "seed",
@@ -72,6 +77,34 @@ export function configFromFlags(values: FlagValues): SimConfig {
     balancers: integer(values, "balancers", 1),
     staleMs: decimal(values, "stale") ?? 0,
   };
+  if (one(values, "max-connections") !== undefined) config.maxConnections = integer(values, "max-connections", 0);
+  const queue = one(values, "queue");
+  if (queue !== undefined) {
+    const m = /^(\d+):(\d+)ms$/.exec(queue);
+    if (m === null) throw invalid("queue", `expected LIMIT:TIMEOUTms such as 100:500ms, got ${JSON.stringify(queue)}`);
+    config.queue = { limit: Number(m[1]), timeoutMs: Number(m[2]) };
+  }
+  const ejection = one(values, "ejection");
+  if (ejection !== undefined) {
+    // "on": Envoy's defaults; else FAILURES:BASEms[:MAXms[:PERCENT%]].
+    const m = /^(\d+):(\d+)ms(?::(\d+)ms(?::(\d+)%)?)?$/.exec(ejection);
+    if (ejection === "on") config.ejection = {};
+    else if (m === null)
+      throw invalid("ejection", `expected on or FAILURES:BASEms[:MAXms[:PERCENT%]] such as 5:30000ms, got ${JSON.stringify(ejection)}`);
+    else {
+      config.ejection = { consecutiveFailures: Number(m[1]), baseMs: Number(m[2]) };
+      if (m[3] !== undefined) config.ejection.maxMs = Number(m[3]);
+      if (m[4] !== undefined) config.ejection.maxPercent = Number(m[4]);
+    }
+  }
+  const slowStart = one(values, "slow-start");
+  if (slowStart !== undefined) {
+    const m = /^(\d+)ms(?::(\d+)%)?$/.exec(slowStart);
+    if (m === null) throw invalid("slow-start", `expected WINDOWms[:MIN%] such as 10000ms:10%, got ${JSON.stringify(slowStart)}`);
+    config.slowStart = m[2] === undefined ? { windowMs: Number(m[1]) } : { windowMs: Number(m[1]), minPercent: Number(m[2]) };
+  }
+  const decay = decimal(values, "decay");
+  if (decay !== undefined) config.decayMs = decay;
   const tieBreak = one(values, "tie-break");
   if (tieBreak !== undefined) {
     if (tieBreak !== "first" && tieBreak !== "rotate")

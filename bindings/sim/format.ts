@@ -32,6 +32,11 @@ export function describeModel(m: ModelConfig): string {
   if (m.balancers > 1) parts.push(`${m.balancers} balancers`);
   if (m.staleMs > 0) parts.push(`counts ${m.staleMs} ms stale`);
   if (m.tieBreak === "rotate") parts.push("ties rotate");
+  if (m.maxConnections !== undefined) parts.push(`max ${m.maxConnections} connections`);
+  if (m.queue !== undefined) parts.push(`queue ${m.queue.limit}, timeout ${m.queue.timeoutMs} ms`);
+  if (m.ejection !== undefined) parts.push(`ejection ${JSON.stringify(m.ejection)}`);
+  if (m.slowStart !== undefined) parts.push(`slow start ${JSON.stringify(m.slowStart)}`);
+  if (m.decayMs !== undefined) parts.push(`decay ${m.decayMs} ms`);
   parts.push(`${m.requests} requests`, `seed ${m.seed}`);
   return parts.join(", ");
 }
@@ -42,6 +47,9 @@ const percent = (x: number): string => (100 * x).toFixed(1);
 /** The table the CLI prints and the page shows, byte for byte. */
 export function formatTable(m: ModelConfig, results: AlgorithmResult[]): string {
   const header = ["algorithm", "mean ms", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "shed", "failed", "max queue", "busiest %"];
+  // Columns for the Balancer's own queue and ejection, only when they are on.
+  if (m.queue !== undefined) header.push("timeouts");
+  if (m.ejection !== undefined) header.push("ejections");
   const rows = sortByP99(results).map((r) => [
     r.algorithm,
     fixed3(r.mean_ms),
@@ -53,6 +61,8 @@ export function formatTable(m: ModelConfig, results: AlgorithmResult[]): string 
     String(r.failed),
     String(Math.max(...r.backends.map((b) => b.max_queue))),
     percent(Math.max(...r.backends.map((b) => b.share))),
+    ...(m.queue !== undefined ? [String(r.timeouts)] : []),
+    ...(m.ejection !== undefined ? [String(r.ejections)] : []),
   ]);
   const lines = [describeModel(m), ""];
   lines.push(...columns([header, ...rows]));

@@ -7,7 +7,7 @@
 // (common random numbers) and a run is the same in every runtime.
 
 import { algorithmId, algorithmName } from "../algorithms.js";
-import { Balancer, type Lease } from "../balancer.js";
+import { Balancer, type CancelWait, type Lease, type StateChangeEvent } from "../balancer.js";
 import { Histogram } from "./histogram.js";
 import { exp, ln, Rng } from "./random.js";
 import { type ModelConfig, normalize, type SimConfig, serviceMeanUs } from "./spec.js";
@@ -35,8 +35,12 @@ export interface AlgorithmResult {
   max_ms: number;
   /** Requests no balancer could place (acquire() returned null): answered 503. */
   shed: number;
-  /** Requests sent to a backend inside one of its failure windows. */
+  /** Requests sent to a backend inside one of its failure windows (released with { ok: false }). */
   failed: number;
+  /** Of the shed requests, those that waited in the Balancer's queue until the timeout. */
+  timeouts: number;
+  /** Times a balancer ejected a backend (the "statechange" events to "ejected"). */
+  ejections: number;
   /** Simulated time from 0 to the last completion. */
   duration_ms: number;
   backends: BackendResult[];
@@ -90,6 +94,11 @@ export function simulate(config: SimConfig, options: RunOptions = {}): Algorithm
 const EV_DEPART = 0; // FIFO: payload = request id
 const EV_PS = 1; // processor sharing: payload = backend
 const EV_SEND = 2; // closed loop: payload = client
+const EV_TIMEOUT = 3; // a request's wait in the Balancer's queue ends: payload = request id
+// A queued request's states.
+const DECIDING = 0;
+const QUEUED = 1;
+const SETTLED = 2;
 
 /** A binary min-heap of events on typed arrays, ordered by (time, insertion). */
 class EventHeap {
@@ -237,10 +246,30 @@ function runOne(m: ModelConfig, algorithm: string, index: number, options: RunOp
 
   let now = 0;
   const clock = (): number => now / 1000;
-  const lbs = Array.from(
-    { length: K },
-    (_, k) => new Balancer({ backends: names, algorithm, seed: (m.seed + k) % Number.MAX_SAFE_INTEGER, clock, tieBreak: m.tieBreak }),
-  );
+  const backends = names.map((name) => ({ name, maxConnections: m.maxConnections }));
+  let ejections = 0;
+  const lbs = Array.from({ length: K }, (_, k) => {
+    const lb = new Balancer({
+      backends,
+      algorithm,
+      seed: (m.seed + k) % Number.MAX_SAFE_INTEGER,
+      clock,
+      tieBreak: m.tieBreak,
+      ejection: m.ejection,
+      slowStart: m.slowStart,
+      decayMs: m.decayMs,
+      // The queue's own timer is wall time; the model times waits out itself (EV_TIMEOUT) and never hits it.
+      queue: m.queue === undefined ? undefined : { limit: m.queue.limit, timeoutMs: 0x7fffffff },
+    });
+    if (m.ejection !== undefined) {
+      lb.addEventListener("statechange", (event) => {
+        if ((event as StateChangeEvent).to === "ejected") ejections++;
+      });
+    }
+    return lb;
+  });
+  const queueing = m.queue !== undefined;
+  const timeoutUs = queueing ? m.queue!.timeoutMs * 1000 : 0;
   const views = staleUs > 0 ? lbs.map((lb) => new StaleView(lb, names)) : null;
 
   const arrivals = new Rng(m.seed, STREAM_ARRIVALS);
@@ -274,6 +303,9 @@ function runOne(m: ModelConfig, algorithm: string, index: number, options: RunOp
   let reqBalancer = new Int32Array(cap);
   let reqClient = new Int32Array(cap);
   const leases: Array<Lease | null> = [];
+  // Requests waiting in a Balancer's queue: how to take each out, and its timeout event.
+  const cancels: Array<CancelWait | null> = [];
+  let timeoutSeq = new Float64Array(cap);
   const free: number[] = [];
   let nextId = 0;
   const alloc = (): number => {
@@ -290,8 +322,10 @@ function runOne(m: ModelConfig, algorithm: string, index: number, options: RunOp
       reqBackend = grow(reqBackend, (n) => new Int32Array(n));
       reqBalancer = grow(reqBalancer, (n) => new Int32Array(n));
       reqClient = grow(reqClient, (n) => new Int32Array(n));
+      timeoutSeq = grow(timeoutSeq, (n) => new Float64Array(n));
     }
     leases.push(null);
+    cancels.push(null);
     return nextId++;
   };
 
@@ -313,6 +347,7 @@ function runOne(m: ModelConfig, algorithm: string, index: number, options: RunOp
   let sent = 0;
   let shed = 0;
   let failed = 0;
+  let timeouts = 0;
   let completedAt = 0;
 
   const detail = options.detail === true;
@@ -349,11 +384,11 @@ function runOne(m: ModelConfig, algorithm: string, index: number, options: RunOp
   const afterReply = (client: number): void => {
     if (m.clients > 0 && sent < N) heap.push(now + Math.round(arrivals.exponential(thinkUs)), EV_SEND, client);
   };
+  // The lease is released last: a release can hand a slot to a queued request at once.
   const finishRequest = (id: number, ok: boolean): void => {
     const b = reqBackend[id]!;
     const k = reqBalancer[id]!;
-    if (views !== null) views[k]!.add(now + staleUs, b, -1);
-    else leases[id]!.release();
+    const lease = leases[id]!;
     leases[id] = null;
     if (ok) {
       const latency = now - reqArrival[id]!;
@@ -363,6 +398,15 @@ function runOne(m: ModelConfig, algorithm: string, index: number, options: RunOp
     }
     free.push(id);
     afterReply(reqClient[id]!);
+    if (views !== null) views[k]!.add(now + staleUs, b, -1);
+    else if (ok) lease.release();
+    else lease.release({ ok: false });
+  };
+  const shedRequest = (id: number): void => {
+    shed++;
+    digest = fnv(digest, 0xffffffff);
+    free.push(id);
+    afterReply(reqClient[id]!);
   };
 
   const arrive = (client: number): void => {
@@ -370,19 +414,48 @@ function runOne(m: ModelConfig, algorithm: string, index: number, options: RunOp
     const id = alloc();
     reqArrival[id] = now;
     reqClient[id] = client;
-    const base = drawService();
+    reqService[id] = drawService();
     const k = K > 1 ? route.below(K) : 0;
     reqBalancer[id] = k;
     const lb = lbs[k]!;
     if (views !== null) views[k]!.catchUp(now);
-    const lease = lb.acquire();
-    if (lease === null) {
-      shed++;
-      digest = fnv(digest, 0xffffffff);
-      free.push(id);
-      afterReply(client);
-      return;
+    if (queueing) {
+      let state = DECIDING;
+      const cancel = lb._enqueue({
+        grant: (lease) => {
+          if (state === QUEUED) {
+            timeoutSeq[id] = -1;
+            cancels[id] = null;
+          }
+          state = SETTLED;
+          place(id, lease as Lease);
+        },
+        fail: () => {
+          state = SETTLED;
+          shedRequest(id);
+        },
+      });
+      if (state === DECIDING) {
+        // Neither granted nor refused at once: it waits, until a release grants it or its timeout.
+        state = QUEUED;
+        cancels[id] = cancel;
+        timeoutSeq[id] = heap.push(now + timeoutUs, EV_TIMEOUT, id);
+      }
+    } else {
+      const lease = lb.acquire();
+      if (lease === null) shedRequest(id);
+      else place(id, lease);
     }
+    if (sent % progressEvery === 0 && onProgress !== undefined) {
+      onProgress({ algorithm: algorithmName(algorithmId(algorithm)), index, sent, inSystem: Array.from(inSystem), nowMs: now / 1000 });
+    }
+  };
+
+  // A request gets its backend: now, or later from the queue.
+  const place = (id: number, lease: Lease): void => {
+    const k = reqBalancer[id]!;
+    const lb = lbs[k]!;
+    const base = reqService[id]!;
     const b = indexOf.get(lease.backend)!;
     reqBackend[id] = b;
     routed[b]!++;
@@ -413,9 +486,6 @@ function runOne(m: ModelConfig, algorithm: string, index: number, options: RunOp
       heap.push(now + service, EV_DEPART, id);
     } else {
       queues[b]!.push(id);
-    }
-    if (sent % progressEvery === 0 && onProgress !== undefined) {
-      onProgress({ algorithm: algorithmName(algorithmId(algorithm)), index, sent, inSystem: Array.from(inSystem), nowMs: now / 1000 });
     }
   };
 
@@ -475,6 +545,15 @@ function runOne(m: ModelConfig, algorithm: string, index: number, options: RunOp
       inSystem[b]!--;
       psReschedule(b);
       finishRequest(id, true);
+    } else if (kind === EV_TIMEOUT) {
+      if (seq !== timeoutSeq[data]) continue;
+      timeoutSeq[data] = -1;
+      const cancel = cancels[data]!;
+      cancels[data] = null;
+      if (cancel()) {
+        timeouts++;
+        shedRequest(data);
+      }
     } else {
       if (sent < N) arrive(data);
     }
@@ -496,6 +575,8 @@ function runOne(m: ModelConfig, algorithm: string, index: number, options: RunOp
     max_ms: ms(hist.max),
     shed,
     failed,
+    timeouts,
+    ejections,
     duration_ms: ms(duration),
     backends: names.map((name, b) => ({
       name,

@@ -3,6 +3,7 @@
 // Times inside the model are integer microseconds.
 
 import { algorithmId } from "../algorithms.js";
+import { MAX_ACTIVE } from "../balancer.js";
 import { InvalidArgumentError } from "../errors.js";
 
 export type Service =
@@ -49,10 +50,22 @@ export interface SimConfig {
   staleMs?: number;
   /** The Balancer's tieBreak: "first" (default) or "rotate". */
   tieBreak?: "first" | "rotate";
+  /** Every backend's maxConnections in the Balancer; absent: unlimited. */
+  maxConnections?: number;
+  /** Wait in the Balancer's queue (its _enqueue) when every backend is full, with a timeout in simulated ms; absent: shed at once. */
+  queue?: { limit: number; timeoutMs: number };
+  /** The Balancer's ejection option (passive ejection of failing backends); absent: off. */
+  ejection?: { consecutiveFailures?: number; baseMs?: number; maxMs?: number; maxPercent?: number };
+  /** The Balancer's slowStart option (after an ejection ends); absent: off. */
+  slowStart?: { windowMs: number; minPercent?: number };
+  /** The Balancer's decayMs (peak-ewma); absent: the core's default. */
+  decayMs?: number;
 }
 
 /** A normalised configuration: every field present and checked. */
-export interface ModelConfig extends Required<Omit<SimConfig, "utilization" | "clients">> {
+export interface ModelConfig
+  extends Required<Omit<SimConfig, "utilization" | "clients" | "maxConnections" | "queue" | "ejection" | "slowStart" | "decayMs">>,
+    Pick<SimConfig, "maxConnections" | "queue" | "ejection" | "slowStart" | "decayMs"> {
   utilization: number;
   clients: number;
 }
@@ -187,6 +200,14 @@ export function normalize(config: SimConfig): ModelConfig {
   const tieBreak = config.tieBreak ?? "first";
   if (tieBreak !== "first" && tieBreak !== "rotate")
     throw invalid("tieBreak", `must be "first" or "rotate", got ${JSON.stringify(tieBreak)}`);
+  if (config.maxConnections !== undefined) int(config.maxConnections, "maxConnections", 1, MAX_ACTIVE);
+  if (config.queue !== undefined) {
+    int(config.queue.limit, "queue limit", 0, 0x7fffffff);
+    int(config.queue.timeoutMs, "queue timeout", 0, 0x7fffffff);
+  }
+  if (staleMs > 0 && (config.maxConnections !== undefined || config.queue !== undefined)) {
+    throw invalid("staleMs", "stale counts cannot be combined with maxConnections or a queue (limits apply to the counts a balancer sees)");
+  }
   const service = config.service;
   if (service === null || typeof service !== "object") throw invalid("service", "is required");
   parseService(formatService(service)); // re-checks the ranges
@@ -206,5 +227,10 @@ export function normalize(config: SimConfig): ModelConfig {
     balancers,
     staleMs,
     tieBreak,
+    maxConnections: config.maxConnections,
+    queue: config.queue === undefined ? undefined : { ...config.queue },
+    ejection: config.ejection === undefined ? undefined : { ...config.ejection },
+    slowStart: config.slowStart === undefined ? undefined : { ...config.slowStart },
+    decayMs: config.decayMs,
   };
 }
