@@ -1,6 +1,7 @@
 // The simulator as the largest cross-runtime conformance test: one seeded
-// simulation (200,000 requests for each of the six algorithms, with a slow
-// backend, a failure window, two balancers and stale counts) must print the
+// simulation (200,000 requests for each of the core's algorithms, with a slow
+// backend, a failure window, two balancers, connection limits, the Balancer's
+// queue, ejection and slow start) must print the
 // same table, digest included, from the CLI in Node (dist/cli.js simulate),
 // from the TypeScript sources, in Deno (dist/sim.js) and in headless Chromium,
 // where the test drives the real page (examples/simulator): it sets the
@@ -30,10 +31,13 @@ const FLAGS: FlagValues = {
   backends: "8",
   service: "lognormal:20ms:1.0",
   slow: ["1:5x"],
-  fail: ["2:1000-2000"],
+  fail: ["2:1000-60000"],
   utilization: "0.85",
   balancers: "2",
-  stale: "0.5",
+  "max-connections": "8",
+  queue: "256:500ms",
+  ejection: "3:5000ms:20000ms:50%",
+  "slow-start": "5000ms:20%",
   algorithms: ALGORITHMS.join(","),
   requests: "200000",
   seed: "11",

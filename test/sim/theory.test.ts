@@ -76,6 +76,59 @@ describe("against queueing theory", () => {
   });
 });
 
+describe("the Balancer's limits, queue and ejection", () => {
+  it("M/M/1 through maxConnections 1 and the Balancer's queue gives the same latencies as the backend's own queue", () => {
+    const plain = one({ utilization: 0.8, requests: 50_000 });
+    const queued = one({ utilization: 0.8, requests: 50_000, maxConnections: 1, queue: { limit: 100_000, timeoutMs: 1_000_000 } });
+    expect([queued.mean_ms, queued.p50_ms, queued.p99_ms, queued.max_ms, queued.shed]).toEqual([
+      plain.mean_ms,
+      plain.p50_ms,
+      plain.p99_ms,
+      plain.max_ms,
+      0,
+    ]);
+    expect(queued.backends[0]!.max_queue).toBe(0); // the waiting happened in the Balancer
+    expect(plain.backends[0]!.max_queue).toBeGreaterThan(10);
+  });
+
+  it("M/M/1/1 (maxConnections 1, no room to wait): Erlang B sheds rho/(1+rho) of the requests", () => {
+    const r = one({ utilization: 0.5, requests: 200_000, maxConnections: 1, queue: { limit: 0, timeoutMs: 1000 } });
+    expect(Math.abs(r.shed / r.requests / (1 / 3) - 1)).toBeLessThan(0.02);
+    expect(r.completed + r.shed).toBe(r.requests);
+    expect([r.timeouts, r.p99_ms >= r.p50_ms]).toEqual([0, true]);
+  });
+
+  it("queue timeouts are simulated time: a wait never exceeds the timeout", () => {
+    const r = one({
+      utilization: 1.2,
+      service: parseService("fixed:1ms"),
+      requests: 20_000,
+      maxConnections: 1,
+      queue: { limit: 1000, timeoutMs: 5 },
+    });
+    expect(r.timeouts).toBeGreaterThan(2000);
+    expect(r.shed).toBe(r.timeouts);
+    expect(r.max_ms).toBeLessThanOrEqual(6); // at most 5 ms waiting + 1 ms of service
+  });
+
+  it("ejection steers away from a failing backend (round-robin, 2 backends, one failing all run)", () => {
+    const base: SimConfig = {
+      backends: 2,
+      service: EXP_1MS,
+      utilization: 0.3,
+      failures: [{ index: 0, startMs: 0, endMs: 1e9 }],
+      algorithms: ["round-robin"],
+      requests: 20_000,
+      seed: 1,
+    };
+    const [without] = simulate(base);
+    const [withEjection] = simulate({ ...base, ejection: { consecutiveFailures: 5, baseMs: 1000, maxPercent: 50 } });
+    expect(without!.failed).toBe(10_000);
+    expect(withEjection!.ejections).toBeGreaterThan(3);
+    expect(withEjection!.failed).toBe(5 * withEjection!.ejections); // five failures in a row before each ejection
+  });
+});
+
 describe("exact promises", () => {
   it("round-robin over identical backends spreads requests exactly evenly", () => {
     const [r] = simulate({ backends: 8, service: EXP_1MS, utilization: 0.9, algorithms: ["round-robin"], requests: 80_000, seed: 3 });
