@@ -14,6 +14,9 @@ const SLOW = [
   "test/runtimes/deno.test.ts",
   "test/runtimes/chromium.test.ts",
   "test/runtimes/package.test.ts",
+  // simulator (issue 11): millions of simulated requests; Deno and Chromium runs
+  "test/sim/theory.test.ts",
+  "test/sim/conformance.test.ts",
 ];
 
 export default defineConfig({

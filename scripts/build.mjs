@@ -1,7 +1,8 @@
 // Builds everything: the Wasm core (release and debug), the inlined-Wasm
 // module the bindings import, and the esbuild bundles in dist/.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+
 import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
@@ -49,6 +50,23 @@ await esbuild.build({
   platform: "node",
   banner: { js: "#!/usr/bin/env node" },
 });
+// --- Simulator (issue 11): `leastconn simulate` as its own file, loaded by
+// cli/main.ts only for that subcommand; the runtime-neutral model for Deno and
+// browsers; the page's Web Worker and script, uPlot and its CSS bundled in.
+await esbuild.build({ ...common, entryPoints: ["cli/simulate.ts"], outfile: "dist/simulate.js", platform: "node" });
+await esbuild.build({ ...common, entryPoints: ["bindings/sim/index.ts"], outfile: "dist/sim.js", platform: "neutral" });
+await esbuild.build({
+  ...common,
+  entryPoints: { "sim-worker": "bindings/sim/worker.ts", "sim-page": "examples/simulator/page.ts" },
+  outdir: "dist",
+  platform: "browser",
+  loader: { ".css": "text" },
+  minify: true,
+});
+// --- end of the simulator block
 // Type declarations for the package's entries.
-execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
+execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], {
+  cwd: root,
+  stdio: "inherit",
+});
 console.log(`built: core.wasm ${size} bytes`);
