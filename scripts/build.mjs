@@ -1,7 +1,8 @@
 // Builds everything: the Wasm core (release and debug), the inlined-Wasm
 // module the bindings import, and the esbuild bundles in dist/.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+
 import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
@@ -49,6 +50,16 @@ await esbuild.build({
   platform: "node",
   banner: { js: "#!/usr/bin/env node" },
 });
+// --- Balanced clients (issue 10): leastconn/undici (Node; undici stays an
+// import) and leastconn/fetch (runtime-neutral), plus fetch minified for the
+// browser budget. Each carries its own copy of the bindings.
+await esbuild.build({ ...common, entryPoints: ["bindings/undici.ts"], outfile: "dist/undici.js", platform: "node", external: ["undici"] });
+await esbuild.build({ ...common, entryPoints: ["bindings/fetch.ts"], outfile: "dist/fetch.js", platform: "neutral" });
+await esbuild.build({ ...common, entryPoints: ["bindings/fetch.ts"], outfile: "dist/fetch.min.js", platform: "neutral", minify: true });
+// --- end of the balanced clients' block
 // Type declarations for the package's entries.
-execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
+execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], {
+  cwd: root,
+  stdio: "inherit",
+});
 console.log(`built: core.wasm ${size} bytes`);

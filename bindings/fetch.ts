@@ -1,0 +1,294 @@
+// leastconn/fetch: a fetch-compatible function that spreads requests over
+// several origins by least connections. Web-standard APIs only (fetch,
+// Request, Response, ReadableStream, AbortSignal, URL), so the same file runs
+// in browsers, Deno and Node's global fetch.
+//
+// A request counts on its origin (holds a lease) from the pick until its
+// response body has been read to the end, cancelled or has errored, or until
+// its signal aborts. A body nobody reads would hold its lease for ever, so:
+// - `bodyIdleTimeoutMs` (default 30,000): a body not read for that long after
+//   the headers (or after the last chunk read) is cancelled and its lease
+//   released; later reads fail with a TimeoutError. 0 turns it off.
+// - whatever the timeout, a Response that is garbage-collected unread
+//   releases its lease (FinalizationRegistry, as a backstop).
+
+import { Balancer, type Lease } from "./balancer.js";
+import { InvalidArgumentError } from "./errors.js";
+import { type HealthCheckOptions, HealthChecks, unrefTimer } from "./health.js";
+
+export type { HealthCheckOptions } from "./health.js";
+
+export interface OriginSpec {
+  /** "http://host:port" (scheme, host and port only). */
+  origin: string;
+  /** Integer 0..1,000,000; default 1 (used by the weighted algorithms). */
+  weight?: number;
+}
+
+export interface BalancedFetchOptions {
+  origins: ReadonlyArray<string | OriginSpec>;
+  /** Any of the Balancer's algorithms; default "least-connections". */
+  algorithm?: string;
+  /** Seed of the core's generator (p2c, random). */
+  seed?: number;
+  tieBreak?: "first" | "rotate";
+  /**
+   * Retries on another origin of a request that failed before any response
+   * (a network error), for idempotent methods with a replayable body. Default 1; 0 turns it off.
+   */
+  retries?: number;
+  /** Methods retried; default GET, HEAD, OPTIONS, PUT, DELETE, TRACE. */
+  retryMethods?: readonly string[];
+  /** See the header comment; default 30,000; 0 turns the timeout off. */
+  bodyIdleTimeoutMs?: number;
+  /** Optional active health checks. */
+  healthCheck?: HealthCheckOptions;
+  /** The fetch to send with; default globalThis.fetch. */
+  fetch?: typeof fetch;
+}
+
+/** What balancedFetch returns: fetch's signature, plus the Balancer and a close(). */
+export interface BalancedFetch {
+  (input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  /** The Balancer counting the origins (snapshot(), markDown(), ...). */
+  readonly balancer: Balancer;
+  /** Stops the health checks (requests keep working). */
+  close(): void;
+}
+
+const IDEMPOTENT = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"];
+// Statuses whose Response may not carry a body.
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/** Checks and normalises one origin; throws InvalidArgumentError naming it. */
+export function checkOrigin(value: unknown, field = "origin"): string {
+  let url: URL;
+  try {
+    url = new URL(String(value));
+  } catch {
+    throw new InvalidArgumentError(field, `must be an http(s) origin such as "http://127.0.0.1:8080", got ${String(value)}`);
+  }
+  const bare = url.pathname === "/" && url.search === "" && url.hash === "" && url.username === "" && url.password === "";
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || !bare) {
+    throw new InvalidArgumentError(field, `must be an http(s) origin with no path, got ${String(value)}`);
+  }
+  return url.origin;
+}
+
+function nonNegativeInt(value: unknown, field: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) {
+    throw new InvalidArgumentError(field, `must be an integer 0..2^31-1, got ${String(value)}`);
+  }
+  return value;
+}
+
+function isAbsolute(url: string): boolean {
+  return /^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(url);
+}
+
+/** What must happen when a body ends, kept apart from the stream so a collected Response can run it. */
+interface Tracked {
+  lease: Lease;
+  finished: boolean;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+function finish(t: Tracked): boolean {
+  if (t.finished) return false;
+  t.finished = true;
+  t.lease.release(); // issue 8: release({ ok }) with ok false on 5xx or a body error
+  if (t.timer !== undefined) clearTimeout(t.timer);
+  t.timer = undefined;
+  return true;
+}
+
+// A body stream collected unread releases its lease. The held value is the
+// plain Tracked record (created outside any closure over the stream, since a
+// closure would keep the stream reachable and never be collected).
+const unread = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<Tracked>(finish) : undefined;
+
+/** A fetch over `origins`, balanced by the leastconn core. */
+export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
+  if (typeof options !== "object" || options === null) throw new InvalidArgumentError("options", "must be an object");
+  if (!Array.isArray(options.origins) || options.origins.length === 0) {
+    throw new InvalidArgumentError("origins", "must be a non-empty array");
+  }
+  const backends = options.origins.map((o, i) =>
+    typeof o === "string"
+      ? { name: checkOrigin(o, `origins[${i}]`) }
+      : { name: checkOrigin(o?.origin, `origins[${i}].origin`), weight: o.weight },
+  );
+  const balancer = new Balancer({ backends, algorithm: options.algorithm, seed: options.seed, tieBreak: options.tieBreak });
+  const retries = nonNegativeInt(options.retries, "retries", 1);
+  const retryMethods = new Set((options.retryMethods ?? IDEMPOTENT).map((m) => m.toUpperCase()));
+  const idleMs = nonNegativeInt(options.bodyIdleTimeoutMs, "bodyIdleTimeoutMs", 30_000);
+  const send = options.fetch ?? (typeof globalThis.fetch === "function" ? globalThis.fetch.bind(globalThis) : undefined);
+  if (typeof send !== "function") throw new InvalidArgumentError("fetch", "must be a function (no global fetch here)");
+
+  let health: HealthChecks | undefined;
+  if (options.healthCheck !== undefined) {
+    health = new HealthChecks(balancer, options.healthCheck, async (origin, path, signal) => {
+      const res = await send(origin + path, { signal, cache: "no-store" });
+      await res.body?.cancel();
+      return res.status >= 200 && res.status < 400;
+    });
+    for (const b of backends) health.add(b.name);
+  }
+
+  const balanced = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    let path: string;
+    let request: Request | undefined;
+    if (typeof input === "string" || input instanceof URL) {
+      const text = String(input);
+      // An absolute URL names its own server: it is fetched as it is, unbalanced.
+      if (isAbsolute(text)) return send(input, init);
+      path = text.startsWith("/") ? text : `/${text}`;
+    } else {
+      // A Request always carries an absolute URL: its path and query go to the picked origin.
+      request = input;
+      const url = new URL(input.url);
+      path = url.pathname + url.search + url.hash;
+    }
+    const signal = init?.signal ?? request?.signal ?? undefined;
+    signal?.throwIfAborted();
+    const method = (init?.method ?? request?.method ?? "GET").toUpperCase();
+    const body = init?.body;
+    // A stream (or a Request's body) can be sent once only.
+    const replayable =
+      request?.body == null &&
+      (body == null ||
+        typeof body === "string" ||
+        body instanceof ArrayBuffer ||
+        ArrayBuffer.isView(body) ||
+        body instanceof URLSearchParams ||
+        (typeof Blob === "function" && body instanceof Blob));
+    let attemptsLeft = replayable && retryMethods.has(method) ? retries : 0;
+    const tried: string[] = [];
+    let failed: Lease | undefined;
+    for (;;) {
+      let lease: Lease;
+      try {
+        lease = pick(balancer, tried);
+      } finally {
+        // The failed attempt counted while its retry picked: the pick looks elsewhere.
+        failed?.release(); // issue 8: release({ ok: false })
+      }
+      tried.push(lease.backend);
+      const url = lease.backend + path;
+      try {
+        const response = await send(request === undefined ? url : new Request(url, request), init);
+        return track(response, lease, signal, idleMs);
+      } catch (err) {
+        if (attemptsLeft > 0 && !signal?.aborted) {
+          attemptsLeft--;
+          failed = lease;
+          continue;
+        }
+        lease.release(); // issue 8: release({ ok: false }) unless aborted
+        throw err;
+      }
+    }
+  };
+  return Object.assign(balanced, {
+    balancer,
+    close: () => health?.close(),
+  });
+}
+
+/** A lease on an origin not in `tried` when one can take the request. */
+function pick(balancer: Balancer, tried: readonly string[]): Lease {
+  const held: Lease[] = [];
+  let lease = balancer.acquire();
+  // Holding the picks of origins already tried makes the next pick look
+  // elsewhere; bounded by the table, so a lone origin is simply retried.
+  // (Those extra picks count in `total`; rare, as the failed attempt still
+  // counts while its retry picks.)
+  while (lease !== null && tried.includes(lease.backend) && held.length < balancer.size) {
+    held.push(lease);
+    lease = balancer.acquire();
+  }
+  if (lease === null) lease = held.pop() ?? null;
+  for (const h of held) h.release();
+  if (lease === null) throw new TypeError("leastconn: no origin can take the request (all down or weight 0)");
+  return lease;
+}
+
+/** Returns `response` with its body wrapped so the lease ends with the body. */
+function track(response: Response, lease: Lease, signal: AbortSignal | undefined, idleMs: number): Response {
+  const upstream = response.body;
+  if (upstream === null || NULL_BODY.has(response.status)) {
+    lease.release(); // issue 8: release({ ok: response.status < 500 })
+    return response;
+  }
+  const t: Tracked = { lease, finished: false, timer: undefined };
+  const reader = upstream.getReader();
+  let lastRead = Date.now();
+  let reading = false;
+  let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  const end = (): void => {
+    if (!finish(t)) return;
+    signal?.removeEventListener("abort", onAbort);
+    unread?.unregister(t);
+  };
+  const fail = (reason: unknown): void => {
+    end();
+    controller?.error(reason);
+    reader.cancel(reason).catch(() => {});
+  };
+  const onAbort = (): void => fail(signal?.reason);
+  const idle = (): void => {
+    t.timer = undefined;
+    if (t.finished) return;
+    // A read waiting on the origin is not idleness.
+    const wait = reading ? idleMs : lastRead + idleMs - Date.now();
+    if (wait > 0) {
+      t.timer = setTimeout(idle, wait);
+      unrefTimer(t.timer);
+      return;
+    }
+    fail(new DOMException(`leastconn: response body not read for ${idleMs} ms`, "TimeoutError"));
+  };
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+    async pull(c) {
+      reading = true;
+      try {
+        const { done, value } = await reader.read();
+        if (t.finished) return;
+        if (done) {
+          end();
+          c.close();
+        } else {
+          c.enqueue(value);
+        }
+      } catch (err) {
+        if (t.finished) return;
+        end();
+        c.error(err);
+      } finally {
+        reading = false;
+        lastRead = Date.now();
+      }
+    },
+    cancel(reason) {
+      end();
+      return reader.cancel(reason);
+    },
+  });
+  signal?.addEventListener("abort", onAbort, { once: true });
+  if (idleMs > 0) {
+    t.timer = setTimeout(idle, idleMs);
+    unrefTimer(t.timer);
+  }
+  unread?.register(body, t, t);
+  const out = new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  Object.defineProperties(out, {
+    url: { value: response.url },
+    redirected: { value: response.redirected },
+    type: { value: response.type },
+  });
+  return out;
+}
