@@ -16,6 +16,7 @@ const SLOW = [
   "test/runtimes/package.test.ts",
   // Balanced clients (issue 10): real sockets, a 10,000-request storm, Deno and Chromium.
   "test/clients/undici.test.ts",
+  "test/clients/fetch.test.ts",
 ];
 
 export default defineConfig({

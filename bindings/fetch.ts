@@ -14,7 +14,7 @@
 
 import { Balancer, type Lease } from "./balancer.js";
 import { InvalidArgumentError } from "./errors.js";
-import { type HealthCheckOptions, HealthChecks, unrefTimer } from "./health.js";
+import { checkInt, type HealthCheckOptions, HealthChecks, unrefTimer } from "./health.js";
 
 export type { HealthCheckOptions } from "./health.js";
 
@@ -62,29 +62,13 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
 /** Checks and normalises one origin; throws InvalidArgumentError naming it. */
 export function checkOrigin(value: unknown, field = "origin"): string {
-  let url: URL;
-  try {
-    url = new URL(String(value));
-  } catch {
-    throw new InvalidArgumentError(field, `must be an http(s) origin such as "http://127.0.0.1:8080", got ${String(value)}`);
-  }
-  const bare = url.pathname === "/" && url.search === "" && url.hash === "" && url.username === "" && url.password === "";
-  if ((url.protocol !== "http:" && url.protocol !== "https:") || !bare) {
-    throw new InvalidArgumentError(field, `must be an http(s) origin with no path, got ${String(value)}`);
+  const text = String(value);
+  const url = URL.canParse(text) ? new URL(text) : undefined;
+  // Nothing but scheme, host and port: no path, query, fragment or user.
+  if (url === undefined || !/^https?:$/.test(url.protocol) || url.href !== `${url.origin}/`) {
+    throw new InvalidArgumentError(field, `must be an http(s) origin, got ${text}`);
   }
   return url.origin;
-}
-
-function nonNegativeInt(value: unknown, field: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) {
-    throw new InvalidArgumentError(field, `must be an integer 0..2^31-1, got ${String(value)}`);
-  }
-  return value;
-}
-
-function isAbsolute(url: string): boolean {
-  return /^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(url);
 }
 
 /** What must happen when a body ends, kept apart from the stream so a collected Response can run it. */
@@ -120,11 +104,11 @@ export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
       : { name: checkOrigin(o?.origin, `origins[${i}].origin`), weight: o.weight },
   );
   const balancer = new Balancer({ backends, algorithm: options.algorithm, seed: options.seed, tieBreak: options.tieBreak });
-  const retries = nonNegativeInt(options.retries, "retries", 1);
+  const retries = checkInt(options.retries, "retries", 0, 1);
   const retryMethods = new Set((options.retryMethods ?? IDEMPOTENT).map((m) => m.toUpperCase()));
-  const idleMs = nonNegativeInt(options.bodyIdleTimeoutMs, "bodyIdleTimeoutMs", 30_000);
+  const idleMs = checkInt(options.bodyIdleTimeoutMs, "bodyIdleTimeoutMs", 0, 30_000);
   const send = options.fetch ?? (typeof globalThis.fetch === "function" ? globalThis.fetch.bind(globalThis) : undefined);
-  if (typeof send !== "function") throw new InvalidArgumentError("fetch", "must be a function (no global fetch here)");
+  if (typeof send !== "function") throw new InvalidArgumentError("fetch", "must be a function");
 
   let health: HealthChecks | undefined;
   if (options.healthCheck !== undefined) {
@@ -142,7 +126,7 @@ export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
     if (typeof input === "string" || input instanceof URL) {
       const text = String(input);
       // An absolute URL names its own server: it is fetched as it is, unbalanced.
-      if (isAbsolute(text)) return send(input, init);
+      if (URL.canParse(text)) return send(input, init);
       path = text.startsWith("/") ? text : `/${text}`;
     } else {
       // A Request always carries an absolute URL: its path and query go to the picked origin.
@@ -153,16 +137,8 @@ export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
     const signal = init?.signal ?? request?.signal ?? undefined;
     signal?.throwIfAborted();
     const method = (init?.method ?? request?.method ?? "GET").toUpperCase();
-    const body = init?.body;
-    // A stream (or a Request's body) can be sent once only.
-    const replayable =
-      request?.body == null &&
-      (body == null ||
-        typeof body === "string" ||
-        body instanceof ArrayBuffer ||
-        ArrayBuffer.isView(body) ||
-        body instanceof URLSearchParams ||
-        (typeof Blob === "function" && body instanceof Blob));
+    // A stream (or a Request's body) can be sent once only; every other body type again.
+    const replayable = request?.body == null && !(init?.body instanceof ReadableStream);
     let attemptsLeft = replayable && retryMethods.has(method) ? retries : 0;
     const tried: string[] = [];
     let failed: Lease | undefined;
@@ -210,7 +186,7 @@ function pick(balancer: Balancer, tried: readonly string[]): Lease {
   }
   if (lease === null) lease = held.pop() ?? null;
   for (const h of held) h.release();
-  if (lease === null) throw new TypeError("leastconn: no origin can take the request (all down or weight 0)");
+  if (lease === null) throw new TypeError("leastconn: no origin is up");
   return lease;
 }
 
@@ -247,7 +223,7 @@ function track(response: Response, lease: Lease, signal: AbortSignal | undefined
       unrefTimer(t.timer);
       return;
     }
-    fail(new DOMException(`leastconn: response body not read for ${idleMs} ms`, "TimeoutError"));
+    fail(new DOMException(`leastconn: body idle for ${idleMs} ms`, "TimeoutError"));
   };
   const body = new ReadableStream<Uint8Array>({
     start(c) {

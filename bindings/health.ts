@@ -46,10 +46,11 @@ export function unrefTimer(timer: unknown): void {
   if (typeof timer === "number" && deno?.unrefTimer !== undefined) deno.unrefTimer(timer);
 }
 
-function positiveInt(value: unknown, field: string, fallback: number): number {
+/** An integer min..2^31-1 (`fallback` when undefined); InvalidArgumentError naming `field` otherwise. */
+export function checkInt(value: unknown, field: string, min: number, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) {
-    throw new InvalidArgumentError(field, `must be an integer 1..2^31-1, got ${String(value)}`);
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > 2 ** 31 - 1) {
+    throw new InvalidArgumentError(field, `must be an integer ${min}..2^31-1, got ${String(value)}`);
   }
   return value;
 }
@@ -60,13 +61,13 @@ export function checkHealthOptions(options: HealthCheckOptions): Required<Health
   if (typeof options.path !== "string" || !options.path.startsWith("/")) {
     throw new InvalidArgumentError("healthCheck.path", `must be a string starting with "/", got ${String(options.path)}`);
   }
-  const intervalMs = positiveInt(options.intervalMs, "healthCheck.intervalMs", 5_000);
+  const intervalMs = checkInt(options.intervalMs, "healthCheck.intervalMs", 1, 5_000);
   return {
     path: options.path,
     intervalMs,
-    rise: positiveInt(options.rise, "healthCheck.rise", 2),
-    fall: positiveInt(options.fall, "healthCheck.fall", 3),
-    timeoutMs: positiveInt(options.timeoutMs, "healthCheck.timeoutMs", Math.min(intervalMs, 2_000)),
+    rise: checkInt(options.rise, "healthCheck.rise", 1, 2),
+    fall: checkInt(options.fall, "healthCheck.fall", 1, 3),
+    timeoutMs: checkInt(options.timeoutMs, "healthCheck.timeoutMs", 1, Math.min(intervalMs, 2_000)),
   };
 }
 
@@ -94,11 +95,6 @@ export class HealthChecks {
   /** Stops probing `origin`; its state in the Balancer is left as it is. */
   delete(origin: string): void {
     this.origins.delete(origin);
-  }
-
-  /** Whether the checks consider `origin` healthy (true for one not checked). */
-  healthy(origin: string): boolean {
-    return this.origins.get(origin)?.up ?? true;
   }
 
   /** Stops the timer; a round in flight finishes without touching the Balancer. */
