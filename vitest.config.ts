@@ -17,6 +17,8 @@ const SLOW = [
   // Balanced clients (issue 10): real sockets, a 10,000-request storm, Deno and Chromium.
   "test/clients/undici.test.ts",
   "test/clients/fetch.test.ts",
+  "test/clients/deno.test.ts",
+  "test/clients/chromium.test.ts",
 ];
 
 export default defineConfig({

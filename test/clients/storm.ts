@@ -6,7 +6,11 @@
 // before or during the response, or left unread (the idle timeout must
 // release those); every count must end at 0.
 
-import type { BalancedFetch } from "../../bindings/fetch.js";
+/** What a storm needs of a balancedFetch (structural, so dist/ and source builds both fit). */
+export interface StormFetch {
+  (input: string, init?: RequestInit): Promise<Response>;
+  readonly balancer: { snapshot(): ReadonlyArray<{ active: number; total: number }> };
+}
 
 export interface StormOptions {
   n: number;
@@ -29,7 +33,7 @@ export interface StormReport {
   errors: string[];
 }
 
-export async function storm(fetch: BalancedFetch, options: StormOptions): Promise<StormReport> {
+export async function storm(fetch: StormFetch, options: StormOptions): Promise<StormReport> {
   let rng = options.seed >>> 0 || 1;
   const random = (): number => {
     rng ^= rng << 13;
