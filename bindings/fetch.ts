@@ -5,12 +5,15 @@
 //
 // A request counts on its origin (holds a lease) from the pick until its
 // response body has been read to the end, cancelled or has errored, or until
-// its signal aborts. A body nobody reads would hold its lease for ever, so:
-// - `bodyIdleTimeoutMs` (default 30,000): a body not read for that long after
-//   the headers (or after the last chunk read) is cancelled and its lease
-//   released; later reads fail with a TimeoutError. 0 turns it off.
-// - whatever the timeout, a Response that is garbage-collected unread
-//   releases its lease (FinalizationRegistry, as a backstop).
+// its signal aborts. A body nobody reads would hold its lease for ever, so
+// `bodyIdleTimeoutMs` (default 30,000) bounds it: a body not read for that
+// long after the headers (or after the last chunk read, a read waiting on
+// the origin not counting) is cancelled and its lease released; later reads
+// fail with a TimeoutError. 0 turns the timeout off: then only reading,
+// cancelling or aborting ends the lease. (A FinalizationRegistry backstop was
+// tried and dropped: Chromium collects the JS stream object handed to
+// `new Response()` while its body is still being read, so the backstop
+// released leases of bodies in use.)
 
 import { Balancer, type Lease } from "./balancer.js";
 import { InvalidArgumentError } from "./errors.js";
@@ -71,7 +74,7 @@ export function checkOrigin(value: unknown, field = "origin"): string {
   return url.origin;
 }
 
-/** What must happen when a body ends, kept apart from the stream so a collected Response can run it. */
+/** A tracked body's lease and idle timer. */
 interface Tracked {
   lease: Lease;
   finished: boolean;
@@ -86,11 +89,6 @@ function finish(t: Tracked): boolean {
   t.timer = undefined;
   return true;
 }
-
-// A body stream collected unread releases its lease. The held value is the
-// plain Tracked record (created outside any closure over the stream, since a
-// closure would keep the stream reachable and never be collected).
-const unread = typeof FinalizationRegistry === "function" ? new FinalizationRegistry<Tracked>(finish) : undefined;
 
 /** A fetch over `origins`, balanced by the leastconn core. */
 export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
@@ -205,7 +203,6 @@ function track(response: Response, lease: Lease, signal: AbortSignal | undefined
   const end = (): void => {
     if (!finish(t)) return;
     signal?.removeEventListener("abort", onAbort);
-    unread?.unregister(t);
   };
   const fail = (reason: unknown): void => {
     end();
@@ -259,7 +256,6 @@ function track(response: Response, lease: Lease, signal: AbortSignal | undefined
     t.timer = setTimeout(idle, idleMs);
     unrefTimer(t.timer);
   }
-  unread?.register(body, t, t);
   const out = new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
   Object.defineProperties(out, {
     url: { value: response.url },
