@@ -26,7 +26,13 @@ describe.skipIf(skipRuntime("Deno", DENO))("balancedFetch in Deno", () => {
     expect(run.stdout, explain(run)).toMatch(/^ok \| 1 passed \| 0 failed/m);
   });
 
-  it("runs examples/fetch-deno.ts", async () => {
+  it("runs examples/fetch-deno.ts, on its own origins and on given ones", async () => {
+    const alone = await runDeno(
+      ["run", "--no-check", ...COMMON, "--allow-read", "--allow-net=127.0.0.1", "examples/fetch-deno.ts"],
+      30_000,
+    );
+    expect(alone.code, explain(alone)).toBe(0);
+    expect(alone.stdout).toBe("o0/hello o1/hello o2/hello\nin flight after: 0 0 0\n");
     const origins = await startOrigins(3);
     try {
       const urls = origins.map((o) => o.url).join(",");

@@ -234,6 +234,13 @@ describe("health checks", () => {
   });
 });
 
+describe("examples/undici.mjs", () => {
+  it("runs as written", () => {
+    const run = spawnSync(process.execPath, ["examples/undici.mjs"], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
+    expect([run.status, run.stdout, run.stderr]).toEqual([0, "slow origin got fewer than a tenth: true\nin flight after: 0 0 0\n", ""]);
+  });
+});
+
 describe("a storm of 10,000 requests", () => {
   it("ends with every count at 0 and sends fewer requests to the slow origin", async () => {
     const d = make({ connections: 64 });
