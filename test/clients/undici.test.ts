@@ -142,7 +142,7 @@ describe("least connections on the wire", () => {
 });
 
 describe("undici entry points", () => {
-  it("works with undici.request, undici.fetch and setGlobalDispatcher", async () => {
+  it("works with undici.request, undici.fetch, setGlobalDispatcher and Node's global fetch", async () => {
     const d = make();
     const a = await request("http://ignored.invalid/req", { dispatcher: d });
     expect(await a.body.text()).toBe("o0/req");
@@ -153,10 +153,13 @@ describe("undici entry points", () => {
     try {
       const c = await undiciFetch("http://ignored.invalid/global");
       expect(await c.text()).toBe("o0/global");
+      // Node's own global fetch (its bundled undici) reads the same global dispatcher.
+      const g = await globalThis.fetch("http://ignored.invalid/node-fetch");
+      expect(await g.text()).toBe("o0/node-fetch");
     } finally {
       setGlobalDispatcher(previous);
     }
-    expect(totals(d)).toEqual([3, 0, 0]);
+    expect(totals(d)).toEqual([4, 0, 0]);
     expect(actives(d)).toEqual([0, 0, 0]);
   });
 
