@@ -14,7 +14,7 @@ const SLOW = [
   "test/runtimes/deno.test.ts",
   "test/runtimes/chromium.test.ts",
   "test/runtimes/package.test.ts",
-  // Balanced clients (issue 10): real sockets, a 10,000-request storm, Deno and Chromium.
+  // Balanced clients: real sockets, a 10,000-request storm, Deno and Chromium.
   "test/clients/undici.test.ts",
   "test/clients/fetch.test.ts",
   "test/clients/deno.test.ts",

@@ -50,7 +50,7 @@ await esbuild.build({
   platform: "node",
   banner: { js: "#!/usr/bin/env node" },
 });
-// --- Balanced clients (issue 10): leastconn/undici (Node; undici stays an
+// --- Balanced clients: leastconn/undici (Node; undici stays an
 // import) and leastconn/fetch (runtime-neutral), plus fetch minified for the
 // browser budget. Each carries its own copy of the bindings.
 await esbuild.build({ ...common, entryPoints: ["bindings/undici.ts"], outfile: "dist/undici.js", platform: "node", external: ["undici"] });
