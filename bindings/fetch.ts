@@ -138,17 +138,12 @@ export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
     // A stream (or a Request's body) can be sent once only; every other body type again.
     const replayable = request?.body == null && !(init?.body instanceof ReadableStream);
     let attemptsLeft = replayable && retryMethods.has(method) ? retries : 0;
-    const tried: string[] = [];
     let failed: Lease | undefined;
     for (;;) {
-      let lease: Lease;
-      try {
-        lease = pick(balancer, tried);
-      } finally {
-        // The failed attempt counted while its retry picked: the pick looks elsewhere.
-        failed?.release(); // issue 8: release({ ok: false })
-      }
-      tried.push(lease.backend);
+      // A failed attempt still counts while its retry picks, so the pick looks elsewhere.
+      const lease = balancer.acquire();
+      failed?.release(); // issue 8: release({ ok: false })
+      if (lease === null) throw new TypeError("leastconn: no origin is up");
       const url = lease.backend + path;
       try {
         const response = await send(request === undefined ? url : new Request(url, request), init);
@@ -168,24 +163,6 @@ export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
     balancer,
     close: () => health?.close(),
   });
-}
-
-/** A lease on an origin not in `tried` when one can take the request. */
-function pick(balancer: Balancer, tried: readonly string[]): Lease {
-  const held: Lease[] = [];
-  let lease = balancer.acquire();
-  // Holding the picks of origins already tried makes the next pick look
-  // elsewhere; bounded by the table, so a lone origin is simply retried.
-  // (Those extra picks count in `total`; rare, as the failed attempt still
-  // counts while its retry picks.)
-  while (lease !== null && tried.includes(lease.backend) && held.length < balancer.size) {
-    held.push(lease);
-    lease = balancer.acquire();
-  }
-  if (lease === null) lease = held.pop() ?? null;
-  for (const h of held) h.release();
-  if (lease === null) throw new TypeError("leastconn: no origin is up");
-  return lease;
 }
 
 /** Returns `response` with its body wrapped so the lease ends with the body. */

@@ -8,8 +8,10 @@
 // ended (onComplete), errored (onError, which is also how aborts arrive) or
 // been upgraded (the socket then belongs to the caller); the lease is
 // released exactly once. A request that fails before any response byte, with
-// an idempotent method and a body that can be sent again, is retried on an
-// origin not tried yet (`retries`, default 1).
+// an idempotent method and a body that can be sent again, is retried
+// (`retries`, default 1); the failed attempt still counts on its origin while
+// the retry picks, so the retry goes to another origin unless that one is
+// still the least loaded.
 //
 // Internally everything speaks undici's legacy handler interface (onConnect,
 // onHeaders, ...), which is what Pool, undici.request and fetch use; a
@@ -186,7 +188,6 @@ export class LeastConnDispatcher extends Dispatcher {
 /** One request across its attempts: the caller's handler sees one request. */
 class Attempts implements Handler {
   private lease: Lease | undefined;
-  private readonly tried: string[] = [];
   private abortAttempt: LegacyAbort | undefined;
   private connected = false; // the caller's onConnect has run
   private aborted: Error | undefined;
@@ -200,9 +201,9 @@ class Attempts implements Handler {
   ) {}
 
   start(): boolean {
-    const lease = pick(this.owner.balancer, this.tried);
+    const lease = this.owner.balancer.acquire();
+    if (lease === null) throw new Error("leastconn: no origin is up");
     this.lease = lease;
-    this.tried.push(lease.backend);
     return this.owner._pool(lease.backend).dispatch(this.opts, this);
   }
 
@@ -281,26 +282,6 @@ class Attempts implements Handler {
     if (this.handler.onError === undefined) throw err;
     this.handler.onError(err);
   }
-}
-
-/** A lease on an origin not in `tried` when one can take the request. */
-function pick(balancer: Balancer, tried: readonly string[]): Lease {
-  let lease = balancer.acquire();
-  if (tried.length > 0 && lease !== null && tried.includes(lease.backend)) {
-    // Holding the picks of origins already tried makes the next pick look
-    // elsewhere; bounded by the table, so a lone origin is simply retried.
-    // (Those extra picks count in `total`; they are rare, since the failed
-    // attempt is still counted while its retry picks.)
-    const held: Lease[] = [];
-    while (lease !== null && tried.includes(lease.backend) && held.length < balancer.size) {
-      held.push(lease);
-      lease = balancer.acquire();
-    }
-    if (lease === null) lease = held.pop() ?? null;
-    for (const h of held) h.release();
-  }
-  if (lease === null) throw new Error("leastconn: no origin can take the request (all down or weight 0)");
-  return lease;
 }
 
 /** A caller's new-style handler (onRequestStart, ...) seen through the legacy interface. */

@@ -113,8 +113,9 @@ describe("retries", () => {
     const d = make({ retries: 2 });
     for (const o of origins) o.resetRate = 1;
     await expect(d.request({ path: "/g", method: "GET" })).rejects.toMatchObject({ code: "UND_ERR_SOCKET" });
-    // Three attempts, each on an origin not tried before.
-    expect(origins.map((o) => o.resets)).toEqual([1, 1, 1]);
+    // Three attempts, each away from the one that just failed: o0, o1, then o0
+    // again (o1 still counted its failure while the retry picked).
+    expect(origins.map((o) => o.resets)).toEqual([2, 1, 0]);
     expect(actives(d)).toEqual([0, 0, 0]);
   });
 });
@@ -298,7 +299,7 @@ describe("a storm of 10,000 requests", () => {
     const attempts = snap.reduce((n, b) => n + b.total, 0);
     const resets = origins.reduce((n, o) => n + o.resets, 0);
     expect(attempts).toBeGreaterThanOrEqual(N);
-    expect(attempts).toBeLessThanOrEqual(N + resets * d.balancer.size);
+    expect(attempts).toBeLessThanOrEqual(N + resets);
     // Least connections: the two fast origins share alike, the slow one gets far fewer.
     const [a, b, s] = snap.map((x) => x.total) as [number, number, number];
     expect(Math.abs(a - b) / Math.max(a, b)).toBeLessThan(0.25);
