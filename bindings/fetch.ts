@@ -14,10 +14,16 @@
 // tried and dropped: Chromium collects the JS stream object handed to
 // `new Response()` while its body is still being read, so the backstop
 // released leases of bodies in use.)
+//
+// Picks go through the Balancer's queue (acquireAsync): when every origin is
+// at its maxConnections, a request waits for a freed slot. Each lease ends
+// with its outcome, release({ ok }): ok is false for a 5xx, a network error
+// or a body that broke off, so ejection (when configured) sees failures.
 
 import { Balancer, type Lease } from "./balancer.js";
 import { InvalidArgumentError } from "./errors.js";
 import { checkInt, type HealthCheckOptions, HealthChecks, unrefTimer } from "./health.js";
+import type { EjectionOptions, QueueOptions, SlowStartOptions } from "./options.js";
 
 export type { HealthCheckOptions } from "./health.js";
 
@@ -26,15 +32,47 @@ export interface OriginSpec {
   origin: string;
   /** Integer 0..1,000,000; default 1 (used by the weighted algorithms). */
   weight?: number;
+  /** Most requests in flight on this origin; default the options' maxConnections. */
+  maxConnections?: number;
 }
 
-export interface BalancedFetchOptions {
-  origins: ReadonlyArray<string | OriginSpec>;
+/** The Balancer's options both clients pass through (see docs/CORE.md). */
+export interface BalancingOptions {
   /** Any of the Balancer's algorithms; default "least-connections". */
   algorithm?: string;
-  /** Seed of the core's generator (p2c, random). */
+  /** Seed of the core's generator (p2c, random, peak-ewma). */
   seed?: number;
   tieBreak?: "first" | "rotate";
+  /** Most requests in flight per origin; absent: no limit. More wait in the queue. */
+  maxConnections?: number;
+  /** The wait queue when every origin is full; default { limit: 1024, timeoutMs: 5000 }. */
+  queue?: QueueOptions;
+  /** Passive ejection of failing origins (errors and 5xx count); absent: never. */
+  ejection?: EjectionOptions;
+  /** Slow start of origins coming back; absent: none. */
+  slowStart?: SlowStartOptions;
+  /** Peak-ewma's decay time constant, ms. */
+  decayMs?: number;
+}
+
+/** A Balancer over `origins` (checked and normalised), with `options`. */
+export function originBalancer(origins: ReadonlyArray<string | URL | OriginSpec>, options: BalancingOptions): Balancer {
+  if (!Array.isArray(origins) || origins.length === 0) throw new InvalidArgumentError("origins", "must be a non-empty array");
+  const backends = origins.map((o, i) =>
+    typeof o === "object" && !(o instanceof URL)
+      ? {
+          name: checkOrigin(o?.origin, `origins[${i}].origin`),
+          weight: o.weight,
+          maxConnections: o.maxConnections ?? options.maxConnections,
+        }
+      : { name: checkOrigin(o, `origins[${i}]`), maxConnections: options.maxConnections },
+  );
+  const { algorithm, seed, tieBreak, queue, ejection, slowStart, decayMs } = options;
+  return new Balancer({ backends, algorithm, seed, tieBreak, queue, ejection, slowStart, decayMs });
+}
+
+export interface BalancedFetchOptions extends BalancingOptions {
+  origins: ReadonlyArray<string | OriginSpec>;
   /**
    * Retries on another origin of a request that failed before any response
    * (a network error), for idempotent methods with a replayable body. Default 1; 0 turns it off.
@@ -77,14 +115,16 @@ export function checkOrigin(value: unknown, field = "origin"): string {
 /** A tracked body's lease and idle timer. */
 interface Tracked {
   lease: Lease;
+  /** The outcome reported when the body ends well: false for a 5xx. */
+  ok: boolean;
   finished: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
-function finish(t: Tracked): boolean {
+function finish(t: Tracked, ok = t.ok): boolean {
   if (t.finished) return false;
   t.finished = true;
-  t.lease.release(); // issue 8: release({ ok }) with ok false on 5xx or a body error
+  t.lease.release({ ok });
   if (t.timer !== undefined) clearTimeout(t.timer);
   t.timer = undefined;
   return true;
@@ -93,15 +133,7 @@ function finish(t: Tracked): boolean {
 /** A fetch over `origins`, balanced by the leastconn core. */
 export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
   if (typeof options !== "object" || options === null) throw new InvalidArgumentError("options", "must be an object");
-  if (!Array.isArray(options.origins) || options.origins.length === 0) {
-    throw new InvalidArgumentError("origins", "must be a non-empty array");
-  }
-  const backends = options.origins.map((o, i) =>
-    typeof o === "string"
-      ? { name: checkOrigin(o, `origins[${i}]`) }
-      : { name: checkOrigin(o?.origin, `origins[${i}].origin`), weight: o.weight },
-  );
-  const balancer = new Balancer({ backends, algorithm: options.algorithm, seed: options.seed, tieBreak: options.tieBreak });
+  const balancer = originBalancer(options.origins, options);
   const retries = checkInt(options.retries, "retries", 0, 1);
   const retryMethods = new Set((options.retryMethods ?? IDEMPOTENT).map((m) => m.toUpperCase()));
   const idleMs = checkInt(options.bodyIdleTimeoutMs, "bodyIdleTimeoutMs", 0, 30_000);
@@ -115,7 +147,7 @@ export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
       await res.body?.cancel();
       return res.status >= 200 && res.status < 400;
     });
-    for (const b of backends) health.add(b.name);
+    for (const name of balancer.names) health.add(name);
   }
 
   const balanced = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
@@ -140,10 +172,12 @@ export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
     let attemptsLeft = replayable && retryMethods.has(method) ? retries : 0;
     let failed: Lease | undefined;
     for (;;) {
-      // A failed attempt still counts while its retry picks, so the pick looks elsewhere.
-      const lease = balancer.acquire();
-      failed?.release(); // issue 8: release({ ok: false })
-      if (lease === null) throw new TypeError("leastconn: no origin is up");
+      // A failed attempt still counts while its retry picks, so the pick
+      // looks elsewhere; when nothing is free now, the retry queues.
+      let lease = failed === undefined ? null : balancer.acquire();
+      failed?.release({ ok: false });
+      // Waits in the Balancer's queue while every origin is full.
+      lease ??= await balancer.acquireAsync({ signal });
       const url = lease.backend + path;
       try {
         const response = await send(request === undefined ? url : new Request(url, request), init);
@@ -154,7 +188,8 @@ export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
           failed = lease;
           continue;
         }
-        lease.release(); // issue 8: release({ ok: false }) unless aborted
+        // An abort says nothing about the origin.
+        lease.release({ ok: signal?.aborted === true });
         throw err;
       }
     }
@@ -169,16 +204,16 @@ export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
 function track(response: Response, lease: Lease, signal: AbortSignal | undefined, idleMs: number): Response {
   const upstream = response.body;
   if (upstream === null || NULL_BODY.has(response.status)) {
-    lease.release(); // issue 8: release({ ok: response.status < 500 })
+    lease.release({ ok: response.status < 500 });
     return response;
   }
-  const t: Tracked = { lease, finished: false, timer: undefined };
+  const t: Tracked = { lease, ok: response.status < 500, finished: false, timer: undefined };
   const reader = upstream.getReader();
   let lastRead = Date.now();
   let reading = false;
   let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
-  const end = (): void => {
-    if (!finish(t)) return;
+  const end = (ok?: boolean): void => {
+    if (!finish(t, ok)) return;
     signal?.removeEventListener("abort", onAbort);
   };
   const fail = (reason: unknown): void => {
@@ -216,7 +251,7 @@ function track(response: Response, lease: Lease, signal: AbortSignal | undefined
         }
       } catch (err) {
         if (t.finished) return;
-        end();
+        end(false); // the body broke off: the origin failed
         c.error(err);
       } finally {
         reading = false;

@@ -13,25 +13,25 @@
 // the retry picks, so the retry goes to another origin unless that one is
 // still the least loaded.
 //
+// When every origin is at its maxConnections, a request waits in the
+// Balancer's queue (acquireAsync) and is dispatched when handed a slot; the
+// caller can abort it while it waits. Each lease ends with its outcome,
+// release({ ok }): false for a 5xx or a connection error.
+//
 // Internally everything speaks undici's legacy handler interface (onConnect,
 // onHeaders, ...), which is what Pool, undici.request and fetch use; a
 // caller's new-style handler (onRequestStart, ...) is adapted at the edge.
 
 import { Dispatcher, Pool, util } from "undici";
-import { Balancer, type Lease } from "./balancer.js";
+import type { Balancer, Lease } from "./balancer.js";
 import { InvalidArgumentError } from "./errors.js";
-import { checkOrigin, type OriginSpec } from "./fetch.js";
+import { type BalancingOptions, checkOrigin, type OriginSpec, originBalancer } from "./fetch.js";
 import { type HealthCheckOptions, HealthChecks } from "./health.js";
 
-export type { OriginSpec } from "./fetch.js";
+export type { BalancingOptions, OriginSpec } from "./fetch.js";
 export type { HealthCheckOptions } from "./health.js";
 
-export interface LeastConnDispatcherOptions extends Pool.Options {
-  /** Any of the Balancer's algorithms; default "least-connections". */
-  algorithm?: string;
-  /** Seed of the core's generator (p2c, random). */
-  seed?: number;
-  tieBreak?: "first" | "rotate";
+export interface LeastConnDispatcherOptions extends Pool.Options, BalancingOptions {
   /** Retries on another origin before any response byte (idempotent methods, replayable bodies). Default 1; 0 turns it off. */
   retries?: number;
   /** Methods retried; default GET, HEAD, OPTIONS, PUT, DELETE, TRACE. */
@@ -44,7 +44,19 @@ type Handler = Dispatcher.DispatchHandler;
 type LegacyAbort = (err?: Error) => void;
 
 const IDEMPOTENT = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"];
-const BALANCER_KEYS = new Set(["algorithm", "seed", "tieBreak", "retries", "retryMethods", "healthCheck"]);
+const BALANCER_KEYS = new Set([
+  "algorithm",
+  "seed",
+  "tieBreak",
+  "maxConnections",
+  "queue",
+  "ejection",
+  "slowStart",
+  "decayMs",
+  "retries",
+  "retryMethods",
+  "healthCheck",
+]);
 
 function replayable(body: unknown): boolean {
   return body == null || typeof body === "string" || body instanceof Uint8Array;
@@ -73,7 +85,8 @@ export class LeastConnDispatcher extends Dispatcher {
       throw new InvalidArgumentError("retries", `must be an integer >= 0, got ${String(retries)}`);
     this.retries = retries;
     this.retryMethods = new Set((options.retryMethods ?? IDEMPOTENT).map((m) => m.toUpperCase()));
-    this.balancer = new Balancer({ algorithm: options.algorithm, seed: options.seed, tieBreak: options.tieBreak });
+    // Origins given here start at full weight (slow start is for later arrivals).
+    this.balancer = originBalancer(origins, options);
     if (options.healthCheck !== undefined) {
       this.health = new HealthChecks(this.balancer, options.healthCheck, async (origin, path, signal) => {
         const pool = this.pools.get(origin);
@@ -83,10 +96,7 @@ export class LeastConnDispatcher extends Dispatcher {
         return res.statusCode >= 200 && res.statusCode < 400;
       });
     }
-    origins.forEach((o, i) => {
-      if (typeof o === "object" && !(o instanceof URL)) this.addUpstream(o.origin, { weight: o.weight });
-      else this.addUpstream(o, undefined, `origins[${i}]`);
-    });
+    for (const name of this.balancer.names) this.open(name);
   }
 
   /** Origins taking traffic or draining, in order. */
@@ -100,14 +110,20 @@ export class LeastConnDispatcher extends Dispatcher {
   }
 
   /** Adds an origin (or takes back one being removed). */
-  addUpstream(origin: string | URL, options?: { weight?: number }, field = "origin"): this {
-    const name = checkOrigin(String(origin), field);
+  addUpstream(origin: string | URL, options?: { weight?: number; maxConnections?: number }): this {
+    const name = checkOrigin(String(origin));
     if (this.balancer.has(name)) {
       // Removing it: take it back (its Pool is still open).
       if (this.balancer.get(name).state === "draining") this.balancer.markUp(name);
       return this;
     }
     this.balancer.add(name, options);
+    this.open(name);
+    return this;
+  }
+
+  /** The Pool and the health checks of an origin the Balancer has. */
+  private open(name: string): void {
     if (!this.pools.has(name)) {
       const pool = new Pool(name, this.poolOptions);
       // Forward the Pool's events as BalancedPool does, this dispatcher first in `targets`.
@@ -120,7 +136,6 @@ export class LeastConnDispatcher extends Dispatcher {
       this.pools.set(name, pool);
     }
     this.health?.add(name);
-    return this;
   }
 
   /** Drains an origin: no new requests; its Pool closes once its requests are done. */
@@ -192,6 +207,7 @@ class Attempts implements Handler {
   private connected = false; // the caller's onConnect has run
   private aborted: Error | undefined;
   private started = false; // a response byte has arrived
+  private ok = true; // false after a 5xx status
 
   constructor(
     private readonly owner: LeastConnDispatcher,
@@ -202,15 +218,41 @@ class Attempts implements Handler {
 
   start(): boolean {
     const lease = this.owner.balancer.acquire();
-    if (lease === null) throw new Error("leastconn: no origin is up");
+    if (lease !== null) return this.send(lease);
+    // Every origin full (or none up): wait in the Balancer's queue. The
+    // caller gets its abort now, so it can give up the wait.
+    const waiting = new AbortController();
+    this.abortAttempt = (err) => waiting.abort(err);
+    this.onConnect((err) => waiting.abort(err));
+    this.owner.balancer.acquireAsync({ signal: waiting.signal }).then(
+      (granted) => {
+        if (this.aborted !== undefined) {
+          granted.release();
+          this.fail(this.aborted);
+        } else {
+          this.send(granted);
+        }
+      },
+      (err: Error) => this.fail(this.aborted ?? err),
+    );
+    return true;
+  }
+
+  private send(lease: Lease): boolean {
     this.lease = lease;
+    this.abortAttempt = undefined;
     return this.owner._pool(lease.backend).dispatch(this.opts, this);
   }
 
-  private end(): void {
+  private end(ok: boolean): void {
     const lease = this.lease;
     this.lease = undefined;
-    lease?.release(); // issue 8: release({ ok }) — ok false on errors and 5xx
+    lease?.release({ ok });
+  }
+
+  private fail(err: Error): void {
+    if (this.handler.onError === undefined) throw err;
+    this.handler.onError(err);
   }
 
   onConnect(abort: LegacyAbort, context?: unknown): void {
@@ -239,6 +281,7 @@ class Attempts implements Handler {
 
   onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
     this.started = true;
+    this.ok = statusCode < 500;
     return this.handler.onHeaders?.(statusCode, headers, resume, statusText) ?? true;
   }
 
@@ -252,12 +295,12 @@ class Attempts implements Handler {
 
   onUpgrade(statusCode: number, headers: Buffer[] | string[] | null, socket: import("node:stream").Duplex): void {
     this.started = true;
-    this.end();
+    this.end(true);
     this.handler.onUpgrade?.(statusCode, headers, socket);
   }
 
   onComplete(trailers: string[] | null): void {
-    this.end();
+    this.end(this.ok);
     this.handler.onComplete?.(trailers);
   }
 
@@ -268,19 +311,14 @@ class Attempts implements Handler {
       // The failed attempt still counts while the retry picks, which steers
       // the pick away from its origin.
       const failed = this.lease;
-      try {
-        this.start();
-        return;
-      } catch {
-        // Nothing else can take it: report the original failure.
-        this.lease = undefined;
-      } finally {
-        failed?.release(); // issue 8: release({ ok: false })
-      }
+      this.lease = undefined;
+      this.start();
+      failed?.release({ ok: false });
+      return;
     }
-    this.end();
-    if (this.handler.onError === undefined) throw err;
-    this.handler.onError(err);
+    // An abort says nothing about the origin.
+    this.end(this.aborted !== undefined);
+    this.fail(err);
   }
 }
 

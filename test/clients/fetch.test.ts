@@ -119,6 +119,33 @@ describe("balancedFetch", () => {
     expect(actives(none)).toEqual([0, 0, 0]);
   });
 
+  it("waits in the queue beyond maxConnections; an abort or a timeout leaves it", async () => {
+    const f = make({ maxConnections: 1, queue: { timeoutMs: 100 } }, 1);
+    const first = await f("/q1?chunks=2&gap=1");
+    const waiting = f("/q2");
+    const gone = new AbortController();
+    const aborted = f("/q3", { signal: gone.signal });
+    const late = f("/q4");
+    expect(f.balancer.snapshot().queue.length).toBe(3);
+    gone.abort();
+    await expect(aborted).rejects.toMatchObject({ name: "AbortError" });
+    await expect(late).rejects.toMatchObject({ code: "LC_ERR_QUEUE_TIMEOUT" });
+    await expect(waiting).rejects.toMatchObject({ code: "LC_ERR_QUEUE_TIMEOUT" });
+    await first.text();
+    expect(await (await f("/q5")).text()).toBe("o0/q5");
+    expect(actives(f)).toEqual([0]);
+    expect(f.balancer.snapshot().queue.length).toBe(0);
+  });
+
+  it("reports 5xx as failures: a failing origin is ejected; no origin up is UnavailableError", async () => {
+    const f = make({ ejection: { consecutiveFailures: 2, maxPercent: 50 } }, 2);
+    for (let i = 0; i < 2; i++) await (await f("/f?status=503")).text();
+    expect(f.balancer.get(origins[0]!.url).state).toBe("ejected");
+    expect(await (await f("/after")).text()).toBe("o1/after");
+    f.balancer.markDown(origins[1]!.url);
+    await expect(f("/none")).rejects.toMatchObject({ code: "LC_ERR_UNAVAILABLE" });
+  });
+
   it("rejects bad options with the field named", () => {
     const bad = (options: unknown, field: string): void => {
       expect(() => balancedFetch(options as Parameters<typeof balancedFetch>[0])).toThrow(

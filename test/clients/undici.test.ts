@@ -238,6 +238,43 @@ describe("health checks", () => {
   });
 });
 
+describe("limits, queue and outcomes", () => {
+  it("queues requests beyond maxConnections and hands each a freed slot; an abort leaves the queue", async () => {
+    const d = make({ maxConnections: 1 }, 2);
+    const a = d.request({ path: "/q1?hold=1", method: "GET" });
+    const b = d.request({ path: "/q2?hold=1", method: "GET" });
+    await until(() => origins[0]!.held() === 1 && origins[1]!.held() === 1);
+    const c = d.request({ path: "/q3", method: "GET" });
+    const gone = new AbortController();
+    const aborted = d.request({ path: "/q4", method: "GET", signal: gone.signal });
+    expect(d.balancer.snapshot().queue.length).toBe(2);
+    gone.abort();
+    await expect(aborted).rejects.toMatchObject({ name: "AbortError" });
+    expect(d.balancer.snapshot().queue.length).toBe(1);
+    origins[0]!.release();
+    await (await a).body.dump();
+    expect(await (await c).body.text()).toBe("o0/q3");
+    origins[1]!.release();
+    await (await b).body.dump();
+    expect(actives(d)).toEqual([0, 0]);
+    expect(d.balancer.snapshot().queue.length).toBe(0);
+  });
+
+  it("reports 5xx and errors as failures: a failing origin is ejected", async () => {
+    const d = make({ ejection: { consecutiveFailures: 2, maxPercent: 50 }, retries: 0 }, 2);
+    for (let i = 0; i < 2; i++) await (await d.request({ path: "/f?status=500", method: "GET" })).body.dump();
+    expect(d.balancer.get(origins[0]!.url).state).toBe("ejected");
+    expect(await (await d.request({ path: "/after", method: "GET" })).body.text()).toBe("o1/after");
+    expect(actives(d)).toEqual([0, 0]);
+  });
+
+  it("fails with UnavailableError when no origin is up", async () => {
+    const d = make({}, 1);
+    d.balancer.markDown(origins[0]!.url);
+    await expect(d.request({ path: "/x", method: "GET" })).rejects.toMatchObject({ code: "LC_ERR_UNAVAILABLE" });
+  });
+});
+
 describe("examples/undici.mjs", () => {
   it("runs as written", () => {
     const run = spawnSync(process.execPath, ["examples/undici.mjs"], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });

@@ -1,7 +1,8 @@
 // balancedFetch in Deno (dist/fetch.js as shipped) against local Deno.serve
 // origins that speak the query protocol of test/clients/origins.ts (delay,
 // status, chunks&gap). A storm of 10,000 requests with aborts, cancelled and
-// unread bodies and 5xx answers must end with every count at 0, spread over
+// unread bodies and 5xx answers, at most 4 in flight per origin (the rest
+// waiting in the queue), must end with every count at 0 and the queue empty, spread over
 // the two fast origins alike, and send the slow one far fewer.
 // Driven by test/clients/deno.test.ts.
 
@@ -59,7 +60,8 @@ function serveOrigin(name: string, slowMs: number): { url: string; server: HttpS
 test("balancedFetch in Deno: a storm of 10,000 requests ends with every count at 0", async () => {
   const origins = [serveOrigin("o0", 0), serveOrigin("o1", 0), serveOrigin("o2", 60)];
   try {
-    const fetch = balancedFetch({ origins: origins.map((o) => o.url), bodyIdleTimeoutMs: 100 });
+    // 4 per origin and 16 at a time: requests keep waiting in the queue.
+    const fetch = balancedFetch({ origins: origins.map((o) => o.url), bodyIdleTimeoutMs: 100, maxConnections: 4 });
     // Relative paths go to the picked origin; the lease ends with the body.
     const first = await fetch("/hello?chunks=2&gap=1");
     assert.deepEqual(
@@ -74,6 +76,8 @@ test("balancedFetch in Deno: a storm of 10,000 requests ends with every count at
     const report = await storm(fetch, { n: 10_000, concurrency: 16, seed: 11, deadlineMs: 40_000, settleMs: 2_000 });
     console.log(`@@deno-storm-begin@@\n${JSON.stringify(report)}\n@@deno-storm-end@@`);
     assert.deepEqual(stormProblems(report, 10_000, 2), []);
+    assert.equal(fetch.balancer.snapshot().queue.length, 0);
+    assert.ok(fetch.balancer.snapshot().every((b) => b.maxConnections === 4));
   } finally {
     await Promise.all(origins.map((o) => o.server.shutdown()));
   }
