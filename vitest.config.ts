@@ -17,6 +17,11 @@ const SLOW = [
   // simulator (issue 11): millions of simulated requests; Deno and Chromium runs
   "test/sim/theory.test.ts",
   "test/sim/conformance.test.ts",
+  // Balanced clients: real sockets, a 10,000-request storm, Deno and Chromium.
+  "test/clients/undici.test.ts",
+  "test/clients/fetch.test.ts",
+  "test/clients/deno.test.ts",
+  "test/clients/chromium.test.ts",
 ];
 
 export default defineConfig({

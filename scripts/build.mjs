@@ -64,6 +64,13 @@ await esbuild.build({
   minify: true,
 });
 // --- end of the simulator block
+// --- Balanced clients: leastconn/undici (Node; undici stays an
+// import) and leastconn/fetch (runtime-neutral), plus fetch minified for the
+// browser budget. Each carries its own copy of the bindings.
+await esbuild.build({ ...common, entryPoints: ["bindings/undici.ts"], outfile: "dist/undici.js", platform: "node", external: ["undici"] });
+await esbuild.build({ ...common, entryPoints: ["bindings/fetch.ts"], outfile: "dist/fetch.js", platform: "neutral" });
+await esbuild.build({ ...common, entryPoints: ["bindings/fetch.ts"], outfile: "dist/fetch.min.js", platform: "neutral", minify: true });
+// --- end of the balanced clients' block
 // Type declarations for the package's entries.
 execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], {
   cwd: root,

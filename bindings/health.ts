@@ -1,0 +1,150 @@
+// Active health checks shared by the balanced clients (leastconn/undici and
+// leastconn/fetch): every `intervalMs` each origin's `path` is probed; `fall`
+// failures in a row mark it down in the Balancer, `rise` successes in a row
+// mark it up again. The probe itself (undici Pool or web fetch) belongs to the
+// client, so this file uses no runtime API beyond timers.
+//
+// Timers never keep a process alive: Node's are unref'd, Deno's go through
+// Deno.unrefTimer; browsers have no such notion. Probes do not count as
+// requests: they bypass the Balancer.
+
+import type { Balancer } from "./balancer.js";
+import { InvalidArgumentError } from "./errors.js";
+
+export interface HealthCheckOptions {
+  /** Path probed on each origin, e.g. "/health". */
+  path: string;
+  /** Milliseconds between rounds; default 5,000. */
+  intervalMs?: number;
+  /** Successes in a row that bring a down origin back; default 2. */
+  rise?: number;
+  /** Failures in a row that take an origin out; default 3. */
+  fall?: number;
+  /** A probe slower than this fails; default min(intervalMs, 2,000). */
+  timeoutMs?: number;
+}
+
+/** Resolves true when `origin` answered `path` healthily within the signal's time. */
+export type Probe = (origin: string, path: string, signal: AbortSignal) => Promise<boolean>;
+
+interface OriginHealth {
+  up: boolean;
+  run: number; // successes in a row while down, failures in a row while up
+}
+
+interface DenoTimers {
+  unrefTimer?: (id: number) => void;
+}
+
+/** Makes a timer not keep the process alive, where the runtime can. */
+export function unrefTimer(timer: unknown): void {
+  if (typeof timer === "object" && timer !== null && "unref" in timer && typeof timer.unref === "function") {
+    timer.unref();
+    return;
+  }
+  const deno = (globalThis as { Deno?: DenoTimers }).Deno;
+  if (typeof timer === "number" && deno?.unrefTimer !== undefined) deno.unrefTimer(timer);
+}
+
+/** An integer min..2^31-1 (`fallback` when undefined); InvalidArgumentError naming `field` otherwise. */
+export function checkInt(value: unknown, field: string, min: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > 2 ** 31 - 1) {
+    throw new InvalidArgumentError(field, `must be an integer ${min}..2^31-1, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Validated options with their defaults filled in. */
+export function checkHealthOptions(options: HealthCheckOptions): Required<HealthCheckOptions> {
+  if (typeof options !== "object" || options === null) throw new InvalidArgumentError("healthCheck", "must be an object");
+  if (typeof options.path !== "string" || !options.path.startsWith("/")) {
+    throw new InvalidArgumentError("healthCheck.path", `must be a string starting with "/", got ${String(options.path)}`);
+  }
+  const intervalMs = checkInt(options.intervalMs, "healthCheck.intervalMs", 1, 5_000);
+  return {
+    path: options.path,
+    intervalMs,
+    rise: checkInt(options.rise, "healthCheck.rise", 1, 2),
+    fall: checkInt(options.fall, "healthCheck.fall", 1, 3),
+    timeoutMs: checkInt(options.timeoutMs, "healthCheck.timeoutMs", 1, Math.min(intervalMs, 2_000)),
+  };
+}
+
+/** Probes a set of origins on a timer and marks them down and up in a Balancer. */
+export class HealthChecks {
+  readonly options: Required<HealthCheckOptions>;
+  private readonly origins = new Map<string, OriginHealth>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly balancer: Balancer,
+    options: HealthCheckOptions,
+    private readonly probe: Probe,
+  ) {
+    this.options = checkHealthOptions(options);
+  }
+
+  /** Starts probing `origin` (it starts as healthy: its state is the Balancer's). */
+  add(origin: string): void {
+    if (!this.origins.has(origin)) this.origins.set(origin, { up: true, run: 0 });
+    this.arm();
+  }
+
+  /** Stops probing `origin`; its state in the Balancer is left as it is. */
+  delete(origin: string): void {
+    this.origins.delete(origin);
+  }
+
+  /** Stops the timer; a round in flight finishes without touching the Balancer. */
+  close(): void {
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(): void {
+    if (this.closed || this.timer !== undefined) return;
+    this.timer = setTimeout(() => void this.round(), this.options.intervalMs);
+    unrefTimer(this.timer);
+  }
+
+  /** One round: every origin probed at once; the next round is armed when all have answered. */
+  async round(): Promise<void> {
+    const { path, timeoutMs } = this.options;
+    const origins = [...this.origins.keys()];
+    const results = await Promise.all(
+      origins.map(async (origin) => {
+        try {
+          return await this.probe(origin, path, AbortSignal.timeout(timeoutMs));
+        } catch {
+          return false;
+        }
+      }),
+    );
+    this.timer = undefined;
+    if (this.closed) return;
+    for (const [i, origin] of origins.entries()) this.record(origin, results[i]!);
+    this.arm();
+  }
+
+  private record(origin: string, ok: boolean): void {
+    const health = this.origins.get(origin);
+    if (health === undefined || !this.balancer.has(origin)) return; // removed during the round
+    if (ok === health.up) {
+      health.run = 0;
+      return;
+    }
+    health.run++;
+    if (health.up && health.run >= this.options.fall) {
+      health.up = false;
+      health.run = 0;
+      this.balancer.markDown(origin);
+    } else if (!health.up && health.run >= this.options.rise) {
+      health.up = true;
+      health.run = 0;
+      this.balancer.markUp(origin);
+    }
+  }
+}

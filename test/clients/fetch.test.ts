@@ -1,0 +1,197 @@
+// leastconn/fetch in Node's global fetch, on real sockets: relative paths go
+// to the picked origin; the lease lasts until the body is read, cancelled,
+// errored or aborted, or the idle timeout after the headers; retries;
+// options are checked; and a storm ends with every count at 0.
+
+import { spawnSync } from "node:child_process";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type BalancedFetch, balancedFetch } from "../../bindings/fetch.js";
+import { ROOT } from "../runtimes/harness.js";
+import { type Origin, startOrigins, until } from "./origins.js";
+import { storm, stormProblems } from "./storm.js";
+
+let origins: Origin[] = [];
+let current: BalancedFetch | undefined;
+
+beforeEach(async () => {
+  origins = await startOrigins(3);
+});
+
+afterEach(async () => {
+  current?.close();
+  current = undefined;
+  await Promise.all(origins.map((o) => o.close()));
+});
+
+function make(options: Partial<Parameters<typeof balancedFetch>[0]> = {}, n = 3): BalancedFetch {
+  current = balancedFetch({ origins: origins.slice(0, n).map((o) => o.url), ...options });
+  return current;
+}
+const oneChunk = (): ReadableStream<Uint8Array> =>
+  new ReadableStream({
+    start(c) {
+      c.enqueue(new Uint8Array([120]));
+      c.close();
+    },
+  });
+const actives = (f: BalancedFetch): number[] => f.balancer.snapshot().map((b) => b.active);
+
+describe("balancedFetch", () => {
+  it("resolves relative paths against the picked origin; absolute URLs go as they are", async () => {
+    const f = make({ tieBreak: "rotate" });
+    expect(await (await f("/a?x=1")).text()).toBe("o0/a?x=1");
+    expect(await (await f("b")).text()).toBe("o1/b");
+    expect(await (await f(new Request(`${origins[0]!.url}/req?y`))).text()).toBe("o2/req?y");
+    expect(await (await f(`${origins[2]!.url}/abs`)).text()).toBe("o2/abs");
+    expect(f.balancer.snapshot().map((b) => b.total)).toEqual([1, 1, 1]);
+    expect(actives(f)).toEqual([0, 0, 0]);
+  });
+
+  it("holds the lease until the body is read, cancelled or errored", async () => {
+    const f = make();
+    const res = await f("/a?chunks=3&gap=5");
+    expect(res.status).toBe(200);
+    expect(res.url).toBe(`${origins[0]!.url}/a?chunks=3&gap=5`);
+    expect(actives(f)).toEqual([1, 0, 0]);
+    expect(await res.text()).toBe("o0:0\no0:1\no0:2\n");
+    expect(actives(f)).toEqual([0, 0, 0]);
+
+    const cancelled = await f("/c?chunks=50&gap=20");
+    const reader = cancelled.body!.getReader();
+    await reader.read();
+    expect(actives(f)).toEqual([1, 0, 0]);
+    await reader.cancel();
+    expect(actives(f)).toEqual([0, 0, 0]);
+
+    const lost = await f("/l?chunks=100&gap=20");
+    const reading = lost.text();
+    await until(() => origins[0]!.inFlight === 1);
+    await origins[0]!.close();
+    await expect(reading).rejects.toThrow();
+    expect(actives(f)).toEqual([0, 0, 0]);
+  });
+
+  it("releases at once for a response without a body (HEAD, 204)", async () => {
+    const f = make();
+    expect((await f("/h", { method: "HEAD" })).status).toBe(200);
+    expect((await f("/n?status=204")).status).toBe(204);
+    expect(actives(f)).toEqual([0, 0, 0]);
+  });
+
+  it("honours AbortSignal before the pick, before the response and mid-body", async () => {
+    const f = make();
+    await expect(f("/a", { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: "AbortError" });
+    expect(f.balancer.snapshot().map((b) => b.total)).toEqual([0, 0, 0]);
+    const before = new AbortController();
+    const pending = f("/a?delay=2000", { signal: before.signal });
+    await until(() => origins[0]!.inFlight === 1);
+    before.abort();
+    await expect(pending).rejects.toMatchObject({ name: "AbortError" });
+    expect(actives(f)).toEqual([0, 0, 0]);
+    const during = new AbortController();
+    const res = await f("/a?chunks=50&gap=20", { signal: during.signal });
+    expect(actives(f)).toEqual([1, 0, 0]);
+    during.abort(); // nobody is reading: the lease ends at the abort
+    expect(actives(f)).toEqual([0, 0, 0]);
+    await expect(res.text()).rejects.toMatchObject({ name: "AbortError" });
+  });
+
+  it("releases a body left unread after bodyIdleTimeoutMs; reading it later fails", async () => {
+    const f = make({ bodyIdleTimeoutMs: 50 });
+    const res = await f("/u?chunks=2&gap=1");
+    expect(actives(f)).toEqual([1, 0, 0]);
+    await until(() => actives(f)[0] === 0, 5_000, "the idle timeout");
+    await expect(res.text()).rejects.toMatchObject({ name: "TimeoutError" });
+    // A body being read slowly, chunk after chunk, is not idle.
+    const slow = await f("/s?chunks=6&gap=30");
+    expect(await slow.text()).toBe("o0:0\no0:1\no0:2\no0:3\no0:4\no0:5\n");
+  });
+
+  it("retries an idempotent request that failed before any response on another origin", async () => {
+    const f = make();
+    origins[0]!.resetRate = 1;
+    expect(await (await f("/r")).text()).toBe("o1/r");
+    await expect(f("/p", { method: "POST", body: oneChunk(), duplex: "half" } as RequestInit)).rejects.toThrow(TypeError);
+    const none = make({ retries: 0 });
+    await expect(none("/g")).rejects.toThrow(TypeError);
+    expect(origins.map((o) => o.resets)).toEqual([3, 0, 0]);
+    expect(actives(f)).toEqual([0, 0, 0]);
+    expect(actives(none)).toEqual([0, 0, 0]);
+  });
+
+  it("waits in the queue beyond maxConnections; an abort or a timeout leaves it", async () => {
+    const f = make({ maxConnections: 1, queue: { timeoutMs: 100 } }, 1);
+    const first = await f("/q1?chunks=2&gap=1");
+    const waiting = f("/q2");
+    const gone = new AbortController();
+    const aborted = f("/q3", { signal: gone.signal });
+    const late = f("/q4");
+    // Handlers attached at once: the timeouts may come before the abort is checked.
+    const timedOut = [waiting, late].map((p) => expect(p).rejects.toMatchObject({ code: "LC_ERR_QUEUE_TIMEOUT" }));
+    expect(f.balancer.snapshot().queue.length).toBe(3);
+    gone.abort();
+    await expect(aborted).rejects.toMatchObject({ name: "AbortError" });
+    await Promise.all(timedOut);
+    await first.text();
+    expect(await (await f("/q5")).text()).toBe("o0/q5");
+    expect(actives(f)).toEqual([0]);
+    expect(f.balancer.snapshot().queue.length).toBe(0);
+  });
+
+  it("reports 5xx as failures: a failing origin is ejected; no origin up is UnavailableError", async () => {
+    const f = make({ ejection: { consecutiveFailures: 2, maxPercent: 50 } }, 2);
+    for (let i = 0; i < 2; i++) await (await f("/f?status=503")).text();
+    expect(f.balancer.get(origins[0]!.url).state).toBe("ejected");
+    expect(await (await f("/after")).text()).toBe("o1/after");
+    f.balancer.markDown(origins[1]!.url);
+    await expect(f("/none")).rejects.toMatchObject({ code: "LC_ERR_UNAVAILABLE" });
+  });
+
+  it("rejects bad options with the field named", () => {
+    const bad = (options: unknown, field: string): void => {
+      expect(() => balancedFetch(options as Parameters<typeof balancedFetch>[0])).toThrow(
+        expect.objectContaining({ code: "LC_ERR_INVALID_ARGUMENT", field }),
+      );
+    };
+    bad({ origins: [] }, "origins");
+    bad({ origins: ["http://a:1/x"] }, "origins[0]");
+    bad({ origins: [{ origin: "nope" }] }, "origins[0].origin");
+    bad({ origins: ["http://a:1"], retries: 1.5 }, "retries");
+    bad({ origins: ["http://a:1"], bodyIdleTimeoutMs: -1 }, "bodyIdleTimeoutMs");
+    bad({ origins: ["http://a:1"], healthCheck: { path: "health" } }, "healthCheck.path");
+    bad({ origins: ["http://a:1"], healthCheck: { path: "/h", rise: 0 } }, "healthCheck.rise");
+  });
+
+  it("health checks take an origin out and back", async () => {
+    origins[2]!.healthStatus = 500;
+    const f = make({ healthCheck: { path: "/health", intervalMs: 10, fall: 1, rise: 1 } });
+    await until(() => f.balancer.get(origins[2]!.url).state === "down", 5_000, "o2 down");
+    origins[2]!.healthStatus = 204;
+    await until(() => f.balancer.get(origins[2]!.url).state === "up", 5_000, "o2 up");
+  });
+
+  it("never keeps the process alive (health timer, idle timer of an unread body)", () => {
+    const code = `
+      import { createServer } from "node:http";
+      import { balancedFetch } from "./dist/fetch.js";
+      const server = createServer((q, r) => { r.write("x"); }).listen(0, "127.0.0.1", async () => {
+        const f = balancedFetch({ origins: ["http://127.0.0.1:" + server.address().port], healthCheck: { path: "/h", intervalMs: 60000 } });
+        const res = await f("/unread");
+        server.close(); server.closeAllConnections();
+        console.log(res.status, f.balancer.get(f.balancer.names[0]).active);
+      });`;
+    const started = Date.now();
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", code], { cwd: ROOT, encoding: "utf8", timeout: 20_000 });
+    expect([run.status, run.stdout, run.stderr]).toEqual([0, "200 1\n", ""]);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it("a storm of 1,000 requests ends with every count at 0, the slow origin loaded least", async () => {
+    origins[2]!.slowMs = 100;
+    for (const o of origins) o.resetRate = 0.01;
+    const f = make({ bodyIdleTimeoutMs: 100 });
+    const report = await storm(f, { n: 1_000, concurrency: 8, seed: 7, deadlineMs: 30_000, settleMs: 2_000 });
+    console.log(`node fetch storm: ${JSON.stringify(report)}`);
+    expect(stormProblems(report, 1_000, 2)).toEqual([]);
+  });
+});
