@@ -14,7 +14,7 @@ const SLOW = [
   "test/runtimes/deno.test.ts",
   "test/runtimes/chromium.test.ts",
   "test/runtimes/package.test.ts",
-  // simulator (issue 11): millions of simulated requests; Deno and Chromium runs
+  // simulator: millions of simulated requests; Deno and Chromium runs
   "test/sim/theory.test.ts",
   "test/sim/conformance.test.ts",
   // Balanced clients: real sockets, a 10,000-request storm, Deno and Chromium.

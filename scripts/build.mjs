@@ -31,15 +31,24 @@ const size = inline("core.wasm", "core-wasm");
 inline("core.threads.wasm", "core-threads-wasm");
 
 const common = { bundle: true, format: "esm", target: "es2022", logLevel: "warning", absWorkingDir: root };
-// The two entries share one chunk, so a shared table's Balancer, leases and
-// errors are the very classes `leastconn` exports (instanceof holds across them).
+// The package's entries share chunks, so a shared table's, a client's or the
+// simulator's Balancer, leases and errors are the very classes `leastconn`
+// exports (instanceof holds across them). undici stays an import of
+// leastconn/undici, the one Node-only entry here.
 await esbuild.build({
   ...common,
-  entryPoints: { index: "bindings/index.ts", shared: "bindings/shared.ts" },
+  entryPoints: {
+    index: "bindings/index.ts",
+    shared: "bindings/shared.ts",
+    sim: "bindings/sim/index.ts",
+    fetch: "bindings/fetch.ts",
+    undici: "bindings/undici.ts",
+  },
   outdir: "dist",
   splitting: true,
   chunkNames: "chunk-[hash]",
   platform: "neutral",
+  external: ["undici"],
 });
 // The browser entry in one file, within its size budget.
 await esbuild.build({ ...common, entryPoints: ["bindings/index.ts"], outfile: "dist/index.min.js", platform: "neutral", minify: true });
@@ -50,11 +59,10 @@ await esbuild.build({
   platform: "node",
   banner: { js: "#!/usr/bin/env node" },
 });
-// --- Simulator (issue 11): `leastconn simulate` as its own file, loaded by
+// --- Simulator: `leastconn simulate` as its own file, loaded by
 // cli/main.ts only for that subcommand; the runtime-neutral model for Deno and
 // browsers; the page's Web Worker and script, uPlot and its CSS bundled in.
 await esbuild.build({ ...common, entryPoints: ["cli/simulate.ts"], outfile: "dist/simulate.js", platform: "node" });
-await esbuild.build({ ...common, entryPoints: ["bindings/sim/index.ts"], outfile: "dist/sim.js", platform: "neutral" });
 await esbuild.build({
   ...common,
   entryPoints: { "sim-worker": "bindings/sim/worker.ts", "sim-page": "examples/simulator/page.ts" },
@@ -64,11 +72,9 @@ await esbuild.build({
   minify: true,
 });
 // --- end of the simulator block
-// --- Balanced clients: leastconn/undici (Node; undici stays an
-// import) and leastconn/fetch (runtime-neutral), plus fetch minified for the
-// browser budget. Each carries its own copy of the bindings.
-await esbuild.build({ ...common, entryPoints: ["bindings/undici.ts"], outfile: "dist/undici.js", platform: "node", external: ["undici"] });
-await esbuild.build({ ...common, entryPoints: ["bindings/fetch.ts"], outfile: "dist/fetch.js", platform: "neutral" });
+// --- Balanced clients: leastconn/fetch minified in one file for browsers
+// (leastconn/undici and leastconn/fetch themselves are in the shared-chunk
+// build above).
 await esbuild.build({ ...common, entryPoints: ["bindings/fetch.ts"], outfile: "dist/fetch.min.js", platform: "neutral", minify: true });
 // --- end of the balanced clients' block
 // Type declarations for the package's entries.

@@ -20,11 +20,15 @@ export const OUTPUTS = [
   "dist/index.min.js",
   "dist/cli.js",
   "dist/types",
-  // simulator (issue 11)
+  // the simulator
   "dist/simulate.js",
   "dist/sim.js",
   "dist/sim-worker.js",
   "dist/sim-page.js",
+  // the balanced clients
+  "dist/undici.js",
+  "dist/fetch.js",
+  "dist/fetch.min.js",
 ];
 
 /** What the outputs are made from. A directory counts by its newest file. */
