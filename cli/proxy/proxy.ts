@@ -9,7 +9,7 @@
 // It owns no listener: `handler` and `upgrade` mount on any node:http server
 // (the CLI in main.ts is one such server).
 
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect as netConnect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { Pool } from "undici";
@@ -320,10 +320,12 @@ export function createProxy(options: ProxyOptions): Proxy {
       this.abortUpstream = null;
       if (CONNECT_ERRORS.has(code) && !this.sentHeaders && !this.hasBody && IDEMPOTENT.has(this.req.method ?? "") && this.tries <= retries && !closed) {
         log.warn({ event: "retry", backend: lease.backend, code, method: this.req.method, url: this.req.url }, err.message);
-        // The failed lease is released only after the next pick, so that
-        // pick sees it busy and prefers another backend (nginx's next upstream).
+        // A failed lease stays held until the request ends, so the next
+        // picks see that backend busy and prefer one not tried yet (nginx's
+        // proxy_next_upstream). Its failure is reported when it is released.
+        observe?.(lease.backend, false, (performance.now() - start) / 1000);
+        (this.failed ??= []).push(lease);
         this.attempt();
-        finish(lease, false, start);
         return;
       }
       finish(lease, false, start);
@@ -351,11 +353,14 @@ export function createProxy(options: ProxyOptions): Proxy {
     onBodySent(): void {}
     onResponseStarted(): void {}
 
+    failed: Lease[] | null = null;
+
     end(): void {
       if (this.done) return;
       this.done = true;
       inFlight--;
       this.res.off("drain", this.onDrain);
+      if (this.failed !== null) for (const lease of this.failed) lease.release();
     }
   }
 
@@ -506,4 +511,41 @@ function forwardHeaders(req: IncomingMessage, tunnel: boolean): string[] {
   if (host !== undefined) out.push("x-forwarded-host", fhost === undefined ? host : `${fhost}, ${host}`);
   else if (fhost !== undefined) out.push("x-forwarded-host", fhost);
   return out;
+}
+
+export interface ClientLimits {
+  /** Largest request head in bytes (431 beyond). Default 16,384 (node's default; nginx's large_client_header_buffers is 4×8 KiB). */
+  maxHeaderSize?: number;
+  /** Time to receive a request's whole head (slowloris); 408 beyond. Default 10,000. */
+  headersTimeoutMs?: number;
+  /** Time to receive a whole request, body included; 408 beyond; 0 = none. Default 300,000. */
+  requestTimeoutMs?: number;
+  /** Idle keep-alive connections close after this. Default 5,000. */
+  keepAliveTimeoutMs?: number;
+  /** How often node checks the two timeouts above. Default 1,000. */
+  checkIntervalMs?: number;
+}
+
+/**
+ * A node:http server serving `proxy`, with node's own defences set: malformed
+ * requests and conflicting Content-Length/Transfer-Encoding get 400 from the
+ * parser (strict mode, never lenient), oversized heads 431, slow heads and
+ * slow requests 408.
+ */
+export function createProxyServer(proxy: Pick<Proxy, "handler" | "upgrade">, limits: ClientLimits = {}): Server {
+  const headersTimeout = checkCount(limits.headersTimeoutMs ?? 10_000, "headersTimeoutMs", 1, 3_600_000);
+  const server = createServer(
+    {
+      maxHeaderSize: checkCount(limits.maxHeaderSize ?? 16_384, "maxHeaderSize", 1_024, 1 << 20),
+      headersTimeout,
+      requestTimeout: checkCount(limits.requestTimeoutMs ?? 300_000, "requestTimeoutMs", 0, 86_400_000),
+      keepAliveTimeout: checkCount(limits.keepAliveTimeoutMs ?? 5_000, "keepAliveTimeoutMs", 1, 3_600_000),
+      connectionsCheckingInterval: checkCount(limits.checkIntervalMs ?? 1_000, "checkIntervalMs", 1, 60_000),
+      insecureHTTPParser: false,
+      requireHostHeader: false,
+    },
+    proxy.handler,
+  );
+  server.on("upgrade", proxy.upgrade);
+  return server;
 }

@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pino } from "pino";
-import { createProxy, type Proxy, type ProxyOptions } from "../../cli/proxy/proxy.js";
+import { type ClientLimits, createProxy, createProxyServer, type Proxy, type ProxyOptions } from "../../cli/proxy/proxy.js";
 
 export const silent = pino({ level: "silent" });
 
@@ -44,10 +44,9 @@ export interface TestProxy {
   close(): Promise<void>;
 }
 
-export async function startProxy(options: ProxyOptions, serverOptions: Parameters<typeof createServer>[0] = {}): Promise<TestProxy> {
+export async function startProxy(options: ProxyOptions, limits: ClientLimits = {}): Promise<TestProxy> {
   const proxy = createProxy({ logger: silent, ...options });
-  const server = createServer(serverOptions, proxy.handler);
-  server.on("upgrade", proxy.upgrade);
+  const server = createProxyServer(proxy, limits);
   const port = await listen(server);
   return {
     proxy,
