@@ -84,6 +84,11 @@ function demo(): void {
   process.stdout.write(session.end());
 }
 
+if (process.argv[2] === "proxy") {
+  // A separate bundle (scripts/build.mjs), loaded only for this subcommand.
+  const entry = "./proxy-cli.js";
+  await ((await import(entry)) as { main(argv: string[]): Promise<never> }).main(process.argv.slice(3));
+}
 const args = parse();
 if (args.help) {
   process.stdout.write(USAGE);

@@ -49,6 +49,25 @@ await esbuild.build({
   platform: "node",
   banner: { js: "#!/usr/bin/env node" },
 });
+// --- proxy (issue 9): `leastconn/proxy` (createProxy) and the `leastconn proxy`
+// subcommand, Node only. Both import the bindings as dist/index.js, so a
+// proxy's Balancer is the very class `leastconn` exports. cli/main.ts loads
+// proxy-cli.js lazily; the protocol node never does.
+const proxyExternal = {
+  name: "proxy-external",
+  setup(build) {
+    build.onResolve({ filter: /bindings\/index\.js$/ }, () => ({ path: "./index.js", external: true }));
+  },
+};
+await esbuild.build({
+  ...common,
+  entryPoints: { proxy: "cli/proxy/proxy.ts", "proxy-cli": "cli/proxy/main.ts" },
+  outdir: "dist",
+  platform: "node",
+  packages: "external",
+  plugins: [proxyExternal],
+});
+// --- end proxy
 // Type declarations for the package's entries.
 execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
 console.log(`built: core.wasm ${size} bytes`);

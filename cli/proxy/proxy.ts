@@ -61,7 +61,7 @@ export interface Proxy {
   add(backend: string | ProxyBackend): void;
   /** Drains a backend: no new picks; its pool closes once its last request has finished. */
   remove(name: string): Promise<void>;
-  /** Backend records by name, in table order: name, url, weight. */
+  /** The backends in table order (draining ones included): name, url, weight. */
   backends(): Array<{ name: string; url: string; weight: number }>;
   /** Requests and tunnels open now. */
   readonly inFlight: number;
@@ -451,7 +451,7 @@ export function createProxy(options: ProxyOptions): Proxy {
     balancer,
     add,
     remove,
-    backends: () => balancer.names.map((n) => ({ name: n, url: byName.get(n)!.origin, weight: byName.get(n)!.weight })),
+    backends: () => balancer.snapshot().map((b) => ({ name: b.name, url: byName.get(b.name)!.origin, weight: b.weight })),
     get inFlight() {
       return inFlight;
     },

@@ -5,7 +5,7 @@
 
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { pino } from "pino";
+import { type Logger, pino } from "pino";
 import { backend, counts, get, listen, startProxy, type TestBackend, type TestProxy } from "./helpers.js";
 import { createServer } from "node:http";
 import { Writable } from "node:stream";
@@ -24,7 +24,7 @@ async function deadUrl(): Promise<string> {
   return `http://127.0.0.1:${port}`;
 }
 
-function capture(): { logger: ReturnType<typeof pino>; lines: Array<Record<string, unknown>> } {
+function capture(): { logger: Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {

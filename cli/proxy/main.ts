@@ -1,0 +1,255 @@
+// `leastconn proxy`: the command around createProxy. It owns the process:
+// flags and config (config.ts), the listener with node:http's limits, the
+// admin listener (admin.ts), health checks (health.ts), reload on SIGHUP or
+// a config-file change, graceful drain on SIGTERM, and --workers.
+// Built as its own bundle (dist/proxy-cli.js) that cli/main.ts imports only
+// for this subcommand, so the protocol node never loads it.
+
+import cluster from "node:cluster";
+import type { Server } from "node:http";
+import { unwatchFile, watchFile } from "node:fs";
+import { availableParallelism } from "node:os";
+import { type Logger, pino } from "pino";
+import { createAdminServer, createMetrics } from "./admin.js";
+import { type Flags, loadConfig, parseFlags, type ProxyConfig, USAGE } from "./config.js";
+import { HealthChecker } from "./health.js";
+import { createProxy, createProxyServer, type Proxy, parseBackend } from "./proxy.js";
+
+function fatal(message: string): never {
+  process.stderr.write(`leastconn proxy: ${message}\nTry 'leastconn proxy --help'.\n`);
+  process.exit(2);
+}
+
+function listen(server: Server, addr: { host: string; port: number }): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(addr.port, addr.host, () => {
+      server.off("error", reject);
+      const a = server.address();
+      resolve(typeof a === "object" && a !== null ? a.port : addr.port);
+    });
+  });
+}
+
+/** Runs the proxy until SIGTERM; never resolves (the process exits). */
+export async function main(argv: string[]): Promise<never> {
+  let flags: Flags;
+  try {
+    flags = parseFlags(argv);
+  } catch (err) {
+    return fatal((err as Error).message);
+  }
+  if (flags.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  let cfg: ProxyConfig;
+  try {
+    cfg = loadConfig(flags);
+  } catch (err) {
+    return fatal(`bad configuration: ${(err as Error).message}`);
+  }
+  const log = pino({ level: cfg.logLevel, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
+  if (cfg.workers > 1 && cluster.isPrimary) return primary(cfg, log);
+  await serve(flags, cfg, log);
+  return new Promise<never>(() => {});
+}
+
+// --workers N on Node 20: node:cluster, one Balancer per worker (like nginx
+// without `zone`): each worker balances only the requests it accepted.
+function primary(cfg: ProxyConfig, log: Logger): Promise<never> {
+  log.info(
+    { event: "workers", workers: cfg.workers, mode: "cluster", cores: availableParallelism() },
+    "node:cluster with a count table per worker: each worker balances its own requests (no reusePort shared table on this runtime)",
+  );
+  let stopping = false;
+  for (let i = 0; i < cfg.workers; i++) cluster.fork();
+  cluster.on("exit", (worker, code) => {
+    if (!stopping) {
+      log.error({ event: "worker_exit", worker: worker.process.pid, code }, "a worker exited; starting another");
+      cluster.fork();
+    } else if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+  });
+  const forward = (sig: NodeJS.Signals): void => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(sig);
+  };
+  process.on("SIGHUP", () => forward("SIGHUP"));
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    process.on(sig, () => {
+      stopping = true;
+      forward("SIGTERM");
+    });
+  }
+  return new Promise<never>(() => {});
+}
+
+async function serve(flags: Flags, cfg: ProxyConfig, log: Logger): Promise<void> {
+  const metrics = createMetrics();
+  let proxy: Proxy;
+  try {
+    proxy = createProxy({
+      backends: cfg.backends,
+      algorithm: cfg.algorithm,
+      retries: cfg.retries,
+      timeouts: cfg.timeouts,
+      logger: log,
+      accessLog: cfg.accessLog,
+      observe: metrics.observe,
+    });
+  } catch (err) {
+    fatal(`bad configuration: ${(err as Error).message}`);
+  }
+  metrics.bind(proxy, () => ({}));
+  const balancer = proxy.balancer;
+  // Backends an operator took down (POST .../down): health checks leave them alone.
+  const held = new Set<string>();
+  const health =
+    cfg.health === null
+      ? null
+      : new HealthChecker(
+          cfg.health,
+          {
+            down: (name) => {
+              if (!balancer.has(name)) return;
+              balancer.markDown(name);
+              metrics.ejected(name);
+            },
+            up: (name) => {
+              if (balancer.has(name)) balancer.markUp(name);
+            },
+            managed: (name) => !held.has(name),
+          },
+          log,
+        );
+  health?.setTargets(proxy.backends());
+  health?.start();
+
+  const server = createProxyServer(proxy, { ...cfg.limits });
+  let port: number;
+  try {
+    port = await listen(server, cfg.listen);
+  } catch (err) {
+    fatal(`cannot listen on ${cfg.listen.host}:${cfg.listen.port}: ${(err as Error).message}`);
+  }
+  let admin: Server | null = null;
+  let adminPort: number | null = null;
+  if (cfg.admin !== null) {
+    admin = createAdminServer(proxy, metrics, {
+      drain: (name) => {
+        held.delete(name);
+        void proxy.remove(name);
+      },
+      down: (name) => {
+        held.add(name);
+        balancer.markDown(name);
+      },
+      up: (name) => {
+        held.delete(name);
+        balancer.markUp(name);
+      },
+      describe: (name) => {
+        const b = proxy.backends().find((x) => x.name === name);
+        return { url: b?.url, healthy: health?.healthy(name) ?? null, held: held.has(name) };
+      },
+    });
+    try {
+      adminPort = await listen(admin, cfg.admin);
+    } catch (err) {
+      fatal(`cannot listen on ${cfg.admin.host}:${cfg.admin.port} (admin): ${(err as Error).message}`);
+    }
+  }
+  log.info(
+    {
+      event: "listening",
+      listen: `${cfg.listen.host}:${port}`,
+      admin: adminPort === null ? null : `${cfg.admin!.host}:${adminPort}`,
+      algorithm: balancer.algorithm,
+      backends: proxy.backends(),
+      worker: cluster.isWorker ? cluster.worker?.id : undefined,
+    },
+    "proxy listening",
+  );
+
+  // Reload: the config file again, with the same flags over it. Only the
+  // backends (added, removed by draining, reweighted), the algorithm and the
+  // health settings change live; the rest needs a restart and says so.
+  const reload = (why: string): void => {
+    let next: ProxyConfig;
+    try {
+      next = loadConfig(flags);
+    } catch (err) {
+      log.error({ event: "reload_failed", why, error: (err as Error).message }, "config refused; the running one stays");
+      return;
+    }
+    const current = new Map(proxy.backends().map((b) => [b.name, b]));
+    const wanted = new Map(next.backends.map((b) => [parseBackend(b).name, parseBackend(b)]));
+    const added: string[] = [];
+    const removed: string[] = [];
+    const reweighted: string[] = [];
+    for (const [name, b] of wanted) {
+      const cur = current.get(name);
+      if (cur === undefined) {
+        try {
+          proxy.add({ name, url: b.url.origin, weight: b.weight });
+          added.push(name);
+        } catch (err) {
+          log.error({ event: "reload_failed", why, backend: name, error: (err as Error).message }, "backend not added");
+        }
+      } else if (cur.url !== b.url.origin) {
+        log.error({ event: "reload_skipped", backend: name, url: b.url.origin }, "a backend's URL changes under a new name only");
+      } else {
+        const snap = balancer.get(name);
+        if (snap.state === "draining") balancer.markUp(name);
+        if (snap.weight !== b.weight) {
+          balancer.setWeight(name, b.weight);
+          reweighted.push(name);
+        }
+      }
+    }
+    for (const name of current.keys()) {
+      if (!wanted.has(name) && balancer.get(name).state !== "draining") {
+        removed.push(name);
+        void proxy.remove(name);
+      }
+    }
+    if (next.algorithm !== cfg.algorithm) balancer.algorithm = next.algorithm;
+    if (health !== null && next.health !== null) health.setTargets([...wanted.values()].map((b) => ({ name: parseBackend(b).name, url: b.url.origin })), next.health);
+    const restart = (["listen", "admin", "workers", "retries", "timeouts", "limits", "logLevel", "accessLog"] as const).filter(
+      (k) => JSON.stringify(next[k]) !== JSON.stringify(cfg[k]),
+    );
+    cfg = { ...cfg, backends: next.backends, algorithm: next.algorithm };
+    log.info({ event: "reloaded", why, added, removed, reweighted, needsRestart: restart }, "config reloaded");
+  };
+  process.on("SIGHUP", () => reload("SIGHUP"));
+  if (flags.config !== undefined) {
+    watchFile(flags.config, { interval: 500, persistent: false }, (cur, prev) => {
+      if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size) reload("file changed");
+    });
+  }
+
+  // SIGTERM: stop accepting, let in-flight requests and tunnels finish up to
+  // the drain deadline, then close what is left and exit 0.
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ event: "draining", signal, inFlight: proxy.inFlight, deadlineMs: cfg.drainTimeoutMs }, "stopped accepting; draining");
+    health?.stop();
+    if (flags.config !== undefined) unwatchFile(flags.config);
+    server.close();
+    admin?.close();
+    admin?.closeAllConnections();
+    const deadline = Date.now() + cfg.drainTimeoutMs;
+    while (proxy.inFlight > 0 && Date.now() < deadline) {
+      server.closeIdleConnections();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const left = proxy.inFlight;
+    server.closeAllConnections();
+    await proxy.close();
+    log.info({ event: "stopped", cutOff: left }, left === 0 ? "drained" : "drain deadline passed; closed the rest");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
