@@ -134,8 +134,15 @@ export function createAdminServer(proxy: Proxy, metrics: Metrics, actions: Admin
         reply(res, 404, JSON.stringify({ error: `no backend named ${JSON.stringify(name)}` }) + "\n");
         return;
       }
-      actions[m[2] as "drain" | "down" | "up"](name);
-      reply(res, 200, JSON.stringify(proxy.balancer.get(name)) + "\n");
+      try {
+        actions[m[2] as "drain" | "down" | "up"](name);
+      } catch (err) {
+        reply(res, 409, JSON.stringify({ error: (err as Error).message }) + "\n");
+        return;
+      }
+      // A drained idle backend has left the table at once.
+      const body = proxy.balancer.has(name) ? proxy.balancer.get(name) : { name, state: "removed" };
+      reply(res, 200, JSON.stringify(body) + "\n");
       return;
     }
     reply(res, 404, JSON.stringify({ error: "not found: GET /metrics, GET /backends, POST /backends/NAME/drain|down|up" }) + "\n");
