@@ -32,6 +32,8 @@ export interface ProxyTimeouts {
   headersMs?: number;
   /** Longest silence while the response body streams; the client socket is closed when over. Default 60,000. */
   idleMs?: number;
+  /** After one side of a tunnel ends, how long the other may still send before both close. Default 1,000. */
+  finMs?: number;
 }
 
 export interface ProxyOptions {
@@ -150,6 +152,7 @@ export function createProxy(options: ProxyOptions): Proxy {
   const connectMs = checkCount(options.timeouts?.connectMs ?? 5_000, "timeouts.connectMs", 1, 3_600_000);
   const headersMs = checkCount(options.timeouts?.headersMs ?? 60_000, "timeouts.headersMs", 1, 3_600_000);
   const idleMs = checkCount(options.timeouts?.idleMs ?? 60_000, "timeouts.idleMs", 1, 3_600_000);
+  const finMs = checkCount(options.timeouts?.finMs ?? 1_000, "timeouts.finMs", 0, 3_600_000);
   const connections = options.connections === undefined ? undefined : checkCount(options.connections, "connections", 1, 1_000_000);
   const log = options.logger ?? pino({ base: undefined }, pino.destination(2));
   const accessLog = options.accessLog === true;
@@ -420,6 +423,18 @@ export function createProxy(options: ProxyOptions): Proxy {
       if (connected) socket.destroy();
       settle();
     });
+    // node:http's sockets allow half-open connections, so an end from one
+    // side (piped on as an end to the other) does not close the tunnel by
+    // itself: once either side has ended, the tunnel gets finMs to finish
+    // (HAProxy's `timeout client-fin` / `server-fin`), then both close.
+    const fin = (): void => {
+      setTimeout(() => {
+        socket.destroy();
+        upstream.destroy();
+      }, finMs).unref();
+    };
+    socket.once("end", fin);
+    upstream.once("end", fin);
     socket.on("error", () => upstream.destroy());
     socket.on("close", () => {
       socketOpen = false;

@@ -53,9 +53,11 @@ export async function startProxy(options: ProxyOptions, limits: ClientLimits = {
     server,
     port,
     async close() {
+      // Tunnels first: node:http no longer tracks an upgraded socket, so
+      // server.close() would wait for it.
+      await proxy.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await proxy.close();
     },
   };
 }
