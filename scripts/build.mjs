@@ -1,7 +1,8 @@
 // Builds everything: the Wasm core (release and debug), the inlined-Wasm
 // module the bindings import, and the esbuild bundles in dist/.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+
 import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
@@ -69,5 +70,8 @@ await esbuild.build({
 });
 // --- end proxy
 // Type declarations for the package's entries.
-execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
+execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], {
+  cwd: root,
+  stdio: "inherit",
+});
 console.log(`built: core.wasm ${size} bytes`);

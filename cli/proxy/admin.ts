@@ -6,7 +6,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { Proxy } from "./proxy.js";
+import type { LeastconnProxy } from "./proxy.js";
 
 export interface Metrics {
   registry: Registry;
@@ -14,15 +14,20 @@ export interface Metrics {
   /** Counts a backend taken out by health checks or the core's ejection. */
   ejected(backend: string): void;
   /** Binds the gauges to a proxy (after createProxy, which takes `observe`). */
-  bind(proxy: Proxy, extra: (name: string) => Record<string, unknown>): void;
+  bind(proxy: LeastconnProxy, extra: (name: string) => Record<string, unknown>): void;
 }
 
 const STATES = ["up", "down", "draining", "ejected"] as const;
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
-  let proxy: Proxy | null = null;
-  const requests = new Counter({ name: "leastconn_backend_requests_total", help: "Attempts sent to a backend", labelNames: ["backend"], registers: [registry] });
+  let proxy: LeastconnProxy | null = null;
+  const requests = new Counter({
+    name: "leastconn_backend_requests_total",
+    help: "Attempts sent to a backend",
+    labelNames: ["backend"],
+    registers: [registry],
+  });
   const failures = new Counter({
     name: "leastconn_backend_failures_total",
     help: "Attempts that failed: connect error, reset, timeout or a 5xx",
@@ -101,7 +106,7 @@ function reply(res: ServerResponse, status: number, body: string, type = "applic
 }
 
 /** The admin listener's server: GET /metrics, GET /backends, POST /backends/NAME/drain|down|up. */
-export function createAdminServer(proxy: Proxy, metrics: Metrics, actions: AdminActions): Server {
+export function createAdminServer(proxy: LeastconnProxy, metrics: Metrics, actions: AdminActions): Server {
   return createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://admin");
     if (req.method === "GET" && url.pathname === "/metrics") {

@@ -6,8 +6,8 @@
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { InvalidArgumentError, algorithmId } from "../../bindings/index.js";
-import { parseBackend, type ProxyBackend } from "./proxy.js";
+import { algorithmId, InvalidArgumentError } from "../../bindings/index.js";
+import { type ProxyBackend, parseBackend } from "./proxy.js";
 
 export interface HealthConfig {
   path: string;
@@ -87,7 +87,8 @@ function bad(field: string, message: string, value: unknown): never {
 
 function int(value: unknown, field: string, min: number, max: number): number {
   if (typeof value === "string" && /^\d+$/.test(value)) value = Number(value);
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) bad(field, `must be an integer ${min}..${max}`, value);
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max)
+    bad(field, `must be an integer ${min}..${max}`, value);
   return value;
 }
 
@@ -102,7 +103,8 @@ export function parseAddress(value: unknown, field: string): { host: string; por
 
 function object(value: unknown, field: string, keys: readonly string[]): Record<string, unknown> {
   if (value === null || typeof value !== "object" || Array.isArray(value)) bad(field, "must be an object", value);
-  for (const k of Object.keys(value)) if (!keys.includes(k)) bad(`${field}.${k}`, `is not a setting (known: ${keys.join(", ")})`, (value as Record<string, unknown>)[k]);
+  for (const k of Object.keys(value))
+    if (!keys.includes(k)) bad(`${field}.${k}`, `is not a setting (known: ${keys.join(", ")})`, (value as Record<string, unknown>)[k]);
   return value as Record<string, unknown>;
 }
 
@@ -182,11 +184,13 @@ export function checkConfig(file: Record<string, unknown>, flags: Flags = {}): P
   const f = (name: string): string | undefined => flags[name] as string | undefined;
   const timeouts = file.timeouts === undefined ? {} : object(file.timeouts, "timeouts", ["connectMs", "headersMs", "idleMs"]);
   const limits =
-    file.limits === undefined ? {} : object(file.limits, "limits", ["maxHeaderSize", "headersTimeoutMs", "requestTimeoutMs", "keepAliveTimeoutMs"]);
+    file.limits === undefined
+      ? {}
+      : object(file.limits, "limits", ["maxHeaderSize", "headersTimeoutMs", "requestTimeoutMs", "keepAliveTimeoutMs"]);
   let backends: ProxyBackend[];
   if (flags.backend !== undefined && flags.backend.length > 0) {
     backends = flags.backend.map((b, i) => parseBackendFlag(b, `--backend[${i}]`));
-    backends.forEach((b, i) => parseBackend(b, `--backend[${i}]`));
+    for (const [i, b] of backends.entries()) parseBackend(b, `--backend[${i}]`);
   } else {
     if (!Array.isArray(file.backends)) bad("backends", "must be a list of backend URLs (or give --backend URL)", file.backends);
     backends = (file.backends as unknown[]).map((b, i) => {
@@ -219,7 +223,11 @@ export function checkConfig(file: Record<string, unknown>, flags: Flags = {}): P
   try {
     algorithmId(algorithm);
   } catch {
-    bad("algorithm", "must be least-connections, weighted-least-connections, round-robin, weighted-round-robin, power-of-two-choices or random", algorithm);
+    bad(
+      "algorithm",
+      "must be least-connections, weighted-least-connections, round-robin, weighted-round-robin, power-of-two-choices or random",
+      algorithm,
+    );
   }
   const logLevel = f("log-level") ?? file.logLevel ?? "info";
   if (typeof logLevel !== "string" || !["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
@@ -252,7 +260,11 @@ export function checkConfig(file: Record<string, unknown>, flags: Flags = {}): P
     logLevel,
   };
   if (cfg.limits.requestTimeoutMs !== 0 && cfg.limits.requestTimeoutMs < cfg.limits.headersTimeoutMs) {
-    bad("limits.requestTimeoutMs", `must be 0 or at least limits.headersTimeoutMs (${cfg.limits.headersTimeoutMs})`, cfg.limits.requestTimeoutMs);
+    bad(
+      "limits.requestTimeoutMs",
+      `must be 0 or at least limits.headersTimeoutMs (${cfg.limits.headersTimeoutMs})`,
+      cfg.limits.requestTimeoutMs,
+    );
   }
   return cfg;
 }

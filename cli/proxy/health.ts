@@ -20,7 +20,7 @@ export interface HealthHooks {
   managed(name: string): boolean;
 }
 
-interface Record {
+interface Probe {
   url: string;
   healthy: boolean;
   passes: number;
@@ -29,7 +29,7 @@ interface Record {
 }
 
 export class HealthChecker {
-  private readonly records = new Map<string, Record>();
+  private readonly records = new Map<string, Probe>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -75,7 +75,7 @@ export class HealthChecker {
     for (const [name, r] of this.records) if (!r.running) void this.check(name, r);
   }
 
-  private async check(name: string, r: Record): Promise<void> {
+  private async check(name: string, r: Probe): Promise<void> {
     r.running = true;
     const { path, timeoutMs } = this.config;
     let ok = false;

@@ -6,14 +6,14 @@
 // for this subcommand, so the protocol node never loads it.
 
 import cluster from "node:cluster";
-import type { Server } from "node:http";
 import { unwatchFile, watchFile } from "node:fs";
+import type { Server } from "node:http";
 import { availableParallelism } from "node:os";
 import { type Logger, pino } from "pino";
 import { createAdminServer, createMetrics } from "./admin.js";
-import { type Flags, loadConfig, parseFlags, type ProxyConfig, USAGE } from "./config.js";
+import { type Flags, loadConfig, type ProxyConfig, parseFlags, USAGE } from "./config.js";
 import { HealthChecker } from "./health.js";
-import { createProxy, createProxyServer, type Proxy, parseBackend } from "./proxy.js";
+import { createProxy, createProxyServer, type LeastconnProxy, parseBackend } from "./proxy.js";
 
 function fatal(message: string): never {
   process.stderr.write(`leastconn proxy: ${message}\nTry 'leastconn proxy --help'.\n`);
@@ -85,7 +85,7 @@ function primary(cfg: ProxyConfig, log: Logger): Promise<never> {
 
 async function serve(flags: Flags, cfg: ProxyConfig, log: Logger): Promise<void> {
   const metrics = createMetrics();
-  let proxy: Proxy;
+  let proxy: LeastconnProxy;
   try {
     proxy = createProxy({
       backends: cfg.backends,
@@ -213,7 +213,11 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger): Promise<void>
       }
     }
     if (next.algorithm !== cfg.algorithm) balancer.algorithm = next.algorithm;
-    if (health !== null && next.health !== null) health.setTargets([...wanted.values()].map((b) => ({ name: parseBackend(b).name, url: b.url.origin })), next.health);
+    if (health !== null && next.health !== null)
+      health.setTargets(
+        [...wanted.values()].map((b) => ({ name: parseBackend(b).name, url: b.url.origin })),
+        next.health,
+      );
     const restart = (["listen", "admin", "workers", "retries", "timeouts", "limits", "logLevel", "accessLog"] as const).filter(
       (k) => JSON.stringify(next[k]) !== JSON.stringify(cfg[k]),
     );

@@ -12,8 +12,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect as netConnect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { Pool } from "undici";
 import { type Logger, pino } from "pino";
+import { Pool } from "undici";
 import { Balancer, InvalidArgumentError, type Lease } from "../../bindings/index.js";
 
 export interface ProxyBackend {
@@ -55,7 +55,7 @@ export interface ProxyOptions {
   seed?: number;
 }
 
-export interface Proxy {
+export interface LeastconnProxy {
   handler(req: IncomingMessage, res: ServerResponse): void;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   readonly balancer: Balancer;
@@ -123,7 +123,8 @@ export function parseBackend(spec: unknown, field = "backends"): { name: string;
     throw new InvalidArgumentError(`${field}.url`, `must be http://host:port with no path, query or credentials, got ${describe(obj.url)}`);
   }
   const name = obj.name ?? url.host;
-  if (typeof name !== "string" || name.length === 0) throw new InvalidArgumentError(`${field}.name`, `must be a non-empty string, got ${describe(name)}`);
+  if (typeof name !== "string" || name.length === 0)
+    throw new InvalidArgumentError(`${field}.name`, `must be a non-empty string, got ${describe(name)}`);
   const weight = obj.weight ?? 1;
   if (typeof weight !== "number" || !Number.isInteger(weight) || weight < 0 || weight > 1_000_000) {
     throw new InvalidArgumentError(`${field}.weight`, `must be an integer 0..1000000, got ${describe(weight)}`);
@@ -145,7 +146,7 @@ function failureOf(err: unknown): { status: number; text: string; code: string }
   return { status: 502, text: "Bad Gateway\n", code };
 }
 
-export function createProxy(options: ProxyOptions): Proxy {
+export function createProxy(options: ProxyOptions): LeastconnProxy {
   if (options === null || typeof options !== "object") throw new InvalidArgumentError("options", "must be an object");
   if (!Array.isArray(options.backends)) throw new InvalidArgumentError("backends", "must be an array");
   const retries = checkCount(options.retries ?? 1, "retries", 0, 100);
@@ -227,7 +228,10 @@ export function createProxy(options: ProxyOptions): Proxy {
       readonly res: ServerResponse,
     ) {
       this.headers = forwardHeaders(req, false);
-      this.hasBody = req.headers["content-length"] !== undefined ? req.headers["content-length"] !== "0" : req.headers["transfer-encoding"] !== undefined;
+      this.hasBody =
+        req.headers["content-length"] !== undefined
+          ? req.headers["content-length"] !== "0"
+          : req.headers["transfer-encoding"] !== undefined;
       res.on("close", this.onClientClose);
       res.on("drain", this.onDrain);
     }
@@ -280,7 +284,7 @@ export function createProxy(options: ProxyOptions): Proxy {
         const key = raw[i]!.toString("latin1");
         const lower = key.toLowerCase();
         if (HOP_BY_HOP.has(lower) && lower !== "trailer") continue;
-        if (named !== null && named.has(lower)) continue;
+        if (named?.has(lower)) continue;
         out.push(key, raw[i + 1]!.toString("latin1"));
       }
       this.sentHeaders = true;
@@ -311,7 +315,14 @@ export function createProxy(options: ProxyOptions): Proxy {
       this.end();
       finish(this.lease!, this.status < 500, this.start);
       if (accessLog) {
-        log.info({ event: "access", method: this.req.method, url: this.req.url, status: this.status, backend: this.backend!.name, ms: Math.round(performance.now() - this.t0) });
+        log.info({
+          event: "access",
+          method: this.req.method,
+          url: this.req.url,
+          status: this.status,
+          backend: this.backend!.name,
+          ms: Math.round(performance.now() - this.t0),
+        });
       }
     }
 
@@ -321,7 +332,14 @@ export function createProxy(options: ProxyOptions): Proxy {
       const code = (err as { code?: string }).code ?? "UNKNOWN";
       const start = this.start;
       this.abortUpstream = null;
-      if (CONNECT_ERRORS.has(code) && !this.sentHeaders && !this.hasBody && IDEMPOTENT.has(this.req.method ?? "") && this.tries <= retries && !closed) {
+      if (
+        CONNECT_ERRORS.has(code) &&
+        !this.sentHeaders &&
+        !this.hasBody &&
+        IDEMPOTENT.has(this.req.method ?? "") &&
+        this.tries <= retries &&
+        !closed
+      ) {
         log.warn({ event: "retry", backend: lease.backend, code, method: this.req.method, url: this.req.url }, err.message);
         // A failed lease stays held until the request ends, so the next
         // picks see that backend busy and prefer one not tried yet (nginx's
@@ -335,13 +353,27 @@ export function createProxy(options: ProxyOptions): Proxy {
       if (this.sentHeaders) {
         // Mid-body: the status is gone; closing is the only honest signal.
         this.end();
-        log.error({ event: "upstream_error", backend: lease.backend, code, phase: "body", method: this.req.method, url: this.req.url }, err.message);
+        log.error(
+          { event: "upstream_error", backend: lease.backend, code, phase: "body", method: this.req.method, url: this.req.url },
+          err.message,
+        );
         this.res.destroy();
         return;
       }
       const f = failureOf(err);
       this.end();
-      log.error({ event: "upstream_error", backend: lease.backend, code, status: f.status, method: this.req.method, url: this.req.url, tried: this.tried }, err.message);
+      log.error(
+        {
+          event: "upstream_error",
+          backend: lease.backend,
+          code,
+          status: f.status,
+          method: this.req.method,
+          url: this.req.url,
+          tried: this.tried,
+        },
+        err.message,
+      );
       refuse(this.res, f.status, f.text);
     }
 
@@ -376,7 +408,9 @@ export function createProxy(options: ProxyOptions): Proxy {
     const lease = balancer.acquire();
     if (lease === null) {
       log.warn({ event: "unavailable", method: req.method, url: req.url, upgrade: true }, "no backend can take the tunnel");
-      socket.end("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 20\r\nConnection: close\r\n\r\nService Unavailable\n");
+      socket.end(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 20\r\nConnection: close\r\n\r\nService Unavailable\n",
+      );
       return;
     }
     inFlight++;
@@ -388,7 +422,10 @@ export function createProxy(options: ProxyOptions): Proxy {
     let socketOpen = true;
     let upstreamOpen = true;
     tunnels.add(socket);
-    const timer = setTimeout(() => upstream.destroy(Object.assign(new Error("connect timeout"), { code: "UND_ERR_CONNECT_TIMEOUT" })), connectMs);
+    const timer = setTimeout(
+      () => upstream.destroy(Object.assign(new Error("connect timeout"), { code: "UND_ERR_CONNECT_TIMEOUT" })),
+      connectMs,
+    );
     // The lease ends once, when both sockets have closed.
     const settle = (): void => {
       if (over || socketOpen || upstreamOpen) return;
@@ -412,9 +449,14 @@ export function createProxy(options: ProxyOptions): Proxy {
     upstream.on("error", (err: NodeJS.ErrnoException) => {
       if (connected) return; // the close that follows ends the tunnel
       const f = failureOf(err);
-      log.error({ event: "upstream_error", backend: lease.backend, code: err.code, status: f.status, upgrade: true, url: req.url }, err.message);
+      log.error(
+        { event: "upstream_error", backend: lease.backend, code: err.code, status: f.status, upgrade: true, url: req.url },
+        err.message,
+      );
       if (socket.writable) {
-        socket.end(`HTTP/1.1 ${f.status} ${f.text.trim()}\r\nContent-Length: ${f.text.length}\r\nConnection: close\r\n\r\n${f.text}`, () => socket.destroy());
+        socket.end(`HTTP/1.1 ${f.status} ${f.text.trim()}\r\nContent-Length: ${f.text.length}\r\nConnection: close\r\n\r\n${f.text}`, () =>
+          socket.destroy(),
+        );
       } else socket.destroy();
     });
     upstream.on("close", () => {
@@ -547,7 +589,7 @@ export interface ClientLimits {
  * parser (strict mode, never lenient), oversized heads 431, slow heads and
  * slow requests 408.
  */
-export function createProxyServer(proxy: Pick<Proxy, "handler" | "upgrade">, limits: ClientLimits = {}): Server {
+export function createProxyServer(proxy: Pick<LeastconnProxy, "handler" | "upgrade">, limits: ClientLimits = {}): Server {
   const headersTimeout = checkCount(limits.headersTimeoutMs ?? 10_000, "headersTimeoutMs", 1, 3_600_000);
   const server = createServer(
     {

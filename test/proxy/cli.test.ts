@@ -146,7 +146,20 @@ describe("leastconn proxy", () => {
   it("health checks take a failing backend down and bring it back up", async () => {
     const a = (await named("a")) as TestBackend & { sick?: boolean };
     const b = await named("b");
-    const p = await start(["--backend", a.url, "--backend", b.url, "--health-path", "/health", "--health-interval", "50", "--health-rise", "2", "--health-fall", "2"]);
+    const p = await start([
+      "--backend",
+      a.url,
+      "--backend",
+      b.url,
+      "--health-path",
+      "/health",
+      "--health-interval",
+      "50",
+      "--health-rise",
+      "2",
+      "--health-fall",
+      "2",
+    ]);
     a.sick = true;
     await until(() => p.lines.some((l) => l.event === "health_down"), 5_000);
     for (let i = 0; i < 3; i++) expect((await get(p.port)).body.toString()).toBe("b");
@@ -179,7 +192,11 @@ describe("leastconn proxy", () => {
     writeFileSync(file, JSON.stringify({ backends: [{ url: b.url, weight: 3 }, c.url], admin: "127.0.0.1:0" }));
     await until(() => p.lines.some((l) => l.event === "reloaded"), 5_000);
     const reloaded = p.lines.find((l) => l.event === "reloaded")!;
-    expect([reloaded.added, reloaded.removed, reloaded.reweighted]).toEqual([[`127.0.0.1:${c.port}`], [`127.0.0.1:${a.port}`], [`127.0.0.1:${b.port}`]]);
+    expect([reloaded.added, reloaded.removed, reloaded.reweighted]).toEqual([
+      [`127.0.0.1:${c.port}`],
+      [`127.0.0.1:${a.port}`],
+      [`127.0.0.1:${b.port}`],
+    ]);
     const aHits = a.hits;
     await until(() => seen.has("c"));
     await new Promise((r) => setTimeout(r, 200));

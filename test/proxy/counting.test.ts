@@ -10,7 +10,7 @@ import { backend, counts, startProxy, type TestBackend, type TestProxy, until } 
 
 const TOTAL = 20_000;
 const CONCURRENCY = 128;
-let open: Array<TestBackend | TestProxy> = [];
+const open: Array<TestBackend | TestProxy> = [];
 afterAll(async () => {
   for (const x of open.reverse()) await x.close();
 });
@@ -26,7 +26,8 @@ describe("exact counting", () => {
   it(`${TOTAL} requests with aborts, resets and timeouts leave every count at 0`, { timeout: 60_000 }, async () => {
     const behave = (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse): void => {
       const kind = req.url!.slice(1, 2);
-      if (kind === "r") req.socket.destroy(); // reset before the response
+      if (kind === "r")
+        req.socket.destroy(); // reset before the response
       else if (kind === "m") {
         res.writeHead(200, { "content-length": "100" });
         res.write("partial");

@@ -3,12 +3,12 @@
 // timeouts (504 / closed), nothing up (503 with Retry-After), and node:http's
 // own limits on bad client input. After each, every count is 0.
 
-import { connect, type Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
-import { type Logger, pino } from "pino";
-import { backend, counts, get, listen, startProxy, type TestBackend, type TestProxy } from "./helpers.js";
 import { createServer } from "node:http";
+import { connect, type Socket } from "node:net";
 import { Writable } from "node:stream";
+import { type Logger, pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { backend, counts, get, listen, startProxy, type TestBackend, type TestProxy } from "./helpers.js";
 
 let open: Array<TestBackend | TestProxy> = [];
 afterEach(async () => {
@@ -126,12 +126,17 @@ describe("errors", () => {
   it("bad client input is refused by node:http's limits before any backend sees it", async () => {
     const ok = await backend((_req, res) => res.end("ok"));
     open.push(ok);
-    const p = await startProxy({ backends: [ok.url] }, { headersTimeoutMs: 300, requestTimeoutMs: 600, checkIntervalMs: 50, maxHeaderSize: 4_096 });
+    const p = await startProxy(
+      { backends: [ok.url] },
+      { headersTimeoutMs: 300, requestTimeoutMs: 600, checkIntervalMs: 50, maxHeaderSize: 4_096 },
+    );
     open.push(p);
     // Malformed request line.
     expect(await raw(p.port, "GARBAGE\r\n\r\n")).toMatch(/^HTTP\/1\.1 400 /);
     // Content-Length and Transfer-Encoding together (request smuggling).
-    expect(await raw(p.port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await raw(p.port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")).toMatch(
+      /^HTTP\/1\.1 400 /,
+    );
     // A header flood past maxHeaderSize.
     let flood = "GET / HTTP/1.1\r\nHost: x\r\n";
     for (let i = 0; i < 300; i++) flood += `x-h${i}: ${"v".repeat(20)}\r\n`;

@@ -31,7 +31,15 @@ describe("forwarding", () => {
     const p = await startProxy({ backends: [a.url, b.url] });
     open.push(p);
     const r = await get(p.port, "/path?q=1", {
-      headers: { connection: "keep-alive, x-secret", "x-secret": "s", "keep-alive": "timeout=5", te: "trailers", "x-forwarded-for": "10.0.0.1", "x-keep": "k", host: "example.test" },
+      headers: {
+        connection: "keep-alive, x-secret",
+        "x-secret": "s",
+        "keep-alive": "timeout=5",
+        te: "trailers",
+        "x-forwarded-for": "10.0.0.1",
+        "x-keep": "k",
+        host: "example.test",
+      },
     });
     expect(r.status).toBe(200);
     const seen = JSON.parse(r.body.toString());
@@ -127,18 +135,20 @@ describe("forwarding", () => {
     open.push(b);
     const p = await startProxy({ backends: [b.url] });
     open.push(p);
-    const reply = await new Promise<{ body: string; trailers: Record<string, string | undefined>; te: string | undefined }>((resolve, reject) => {
-      const req = httpRequest({ host: "127.0.0.1", port: p.port, method: "POST", path: "/", agent: false }, (res) => {
-        let body = "";
-        res.on("data", (c: Buffer) => {
-          body += c.toString();
+    const reply = await new Promise<{ body: string; trailers: Record<string, string | undefined>; te: string | undefined }>(
+      (resolve, reject) => {
+        const req = httpRequest({ host: "127.0.0.1", port: p.port, method: "POST", path: "/", agent: false }, (res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => {
+            body += c.toString();
+          });
+          res.on("end", () => resolve({ body, trailers: res.trailers, te: res.headers["transfer-encoding"] }));
         });
-        res.on("end", () => resolve({ body, trailers: res.trailers, te: res.headers["transfer-encoding"] }));
-      });
-      req.on("error", reject);
-      req.write("part1-");
-      setTimeout(() => req.end("part2"), 20);
-    });
+        req.on("error", reject);
+        req.write("part1-");
+        setTimeout(() => req.end("part2"), 20);
+      },
+    );
     expect(reply).toEqual({ body: "got:part1-part2", trailers: { "x-sum": "11" }, te: "chunked" });
   });
 
@@ -155,7 +165,14 @@ describe("forwarding", () => {
     open.push(p);
     const body = await new Promise<string>((resolve, reject) => {
       const req = httpRequest(
-        { host: "127.0.0.1", port: p.port, method: "PUT", path: "/", agent: false, headers: { expect: "100-continue", "content-length": "4" } },
+        {
+          host: "127.0.0.1",
+          port: p.port,
+          method: "PUT",
+          path: "/",
+          agent: false,
+          headers: { expect: "100-continue", "content-length": "4" },
+        },
         (res) => {
           let s = "";
           res.on("data", (c: Buffer) => {

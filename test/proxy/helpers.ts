@@ -1,10 +1,10 @@
 // Shared pieces of the proxy suites: backends and a proxy on 127.0.0.1
 // with ports from the OS, a raw HTTP client, and waiting helpers.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse, request as httpRequest } from "node:http";
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pino } from "pino";
-import { type ClientLimits, createProxy, createProxyServer, type Proxy, type ProxyOptions } from "../../cli/proxy/proxy.js";
+import { type ClientLimits, createProxy, createProxyServer, type LeastconnProxy, type ProxyOptions } from "../../cli/proxy/proxy.js";
 
 export const silent = pino({ level: "silent" });
 
@@ -38,7 +38,7 @@ export async function backend(fn: (req: IncomingMessage, res: ServerResponse) =>
 }
 
 export interface TestProxy {
-  proxy: Proxy;
+  proxy: LeastconnProxy;
   server: Server;
   port: number;
   close(): Promise<void>;
@@ -70,16 +70,29 @@ export interface Reply {
   body: Buffer;
 }
 
-export function get(port: number, path = "/", options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<Reply> {
+export function get(
+  port: number,
+  path = "/",
+  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: "127.0.0.1", port, path, method: options.method ?? "GET", headers: options.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () =>
-        resolve({ status: res.statusCode!, headers: res.headers, rawHeaders: res.rawHeaders, trailers: res.trailers, body: Buffer.concat(chunks) }),
-      );
-      res.on("error", reject);
-    });
+    const req = httpRequest(
+      { host: "127.0.0.1", port, path, method: options.method ?? "GET", headers: options.headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode!,
+            headers: res.headers,
+            rawHeaders: res.rawHeaders,
+            trailers: res.trailers,
+            body: Buffer.concat(chunks),
+          }),
+        );
+        res.on("error", reject);
+      },
+    );
     req.on("error", reject);
     req.end(options.body);
   });
@@ -93,6 +106,6 @@ export async function until(cond: () => boolean, ms = 5_000): Promise<void> {
   }
 }
 
-export function counts(proxy: Proxy): number[] {
+export function counts(proxy: LeastconnProxy): number[] {
   return proxy.balancer.snapshot().map((b) => b.active);
 }
