@@ -11,9 +11,10 @@ import {
   CapacityError,
   DuplicateBackendError,
   InvalidArgumentError,
-  LeastconnError,
   UnderflowError,
   UnknownBackendError,
+  UnsupportedError,
+  describe,
 } from "./errors.js";
 
 export type BackendState = "up" | "down" | "draining";
@@ -134,32 +135,40 @@ export function coarseClock(): number {
   return turnNow;
 }
 
-function checkName(name: unknown, field: string): string {
-  if (typeof name !== "string" || name.length === 0) {
-    throw new InvalidArgumentError(field, `a backend name must be a non-empty string, got ${describe(name)}`);
-  }
+// Validators, shared with the node so that its replies say what the library
+// says. An argument is named by itself ("backend must be ..."); an item of
+// the `backends` option by its path and what it is ("backends[1].weight: a
+// weight must be ...").
+function invalid(field: string, what: string | undefined, rule: string, value: unknown): InvalidArgumentError {
+  const head = what === undefined ? field : `${field}: ${what}`;
+  return new InvalidArgumentError(field, `${head} must be ${rule}, got ${describe(value)}`);
+}
+
+/** A backend name: a non-empty string. */
+export function checkName(name: unknown, field = "backend", what?: string): string {
+  if (typeof name !== "string" || name.length === 0) throw invalid(field, what, "a non-empty string", name);
   return name;
 }
 
-function checkInt(value: unknown, max: number, field: string, what: string): number {
+function checkInt(value: unknown, max: number, field: string, what: string | undefined): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > max) {
-    throw new InvalidArgumentError(field, `${what} must be an integer from 0 to ${max}, got ${describe(value)}`);
+    throw invalid(field, what, `an integer from 0 to ${max}`, value);
   }
   return value;
 }
 
-export function checkWeight(value: unknown, field = "weight"): number {
-  return checkInt(value, MAX_WEIGHT, field, "a weight");
+export function checkWeight(value: unknown, field = "weight", what?: string): number {
+  return checkInt(value, MAX_WEIGHT, field, what);
 }
 
-export function checkActive(value: unknown, field = "active"): number {
-  return checkInt(value, MAX_ACTIVE, field, "an active count");
+export function checkActive(value: unknown, field = "active", what?: string): number {
+  return checkInt(value, MAX_ACTIVE, field, what);
 }
 
-function describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "number" || typeof value === "boolean" || value == null) return String(value);
-  return Array.isArray(value) ? "an array" : `a ${typeof value}`;
+/** An algorithm name (any spelling PROTOCOL.md allows) to its number. */
+export function checkAlgorithm(name: unknown): AlgorithmId {
+  if (typeof name !== "string") throw invalid("algorithm", undefined, "a string", name);
+  return algorithmId(name);
 }
 
 interface NormalSpec {
@@ -169,23 +178,23 @@ interface NormalSpec {
 }
 
 function normalizeSpecs(list: unknown): NormalSpec[] {
-  if (!Array.isArray(list)) throw new InvalidArgumentError("backends", `must be an array, got ${describe(list)}`);
+  if (!Array.isArray(list)) throw invalid("backends", undefined, "an array of names or {name, weight, connections} objects", list);
   const seen = new Set<string>();
   const out: NormalSpec[] = [];
   list.forEach((item: unknown, i) => {
     const field = `backends[${i}]`;
     let spec: NormalSpec;
     if (typeof item === "string") {
-      spec = { name: checkName(item, field), weight: 1, connections: 0 };
+      spec = { name: checkName(item, field, "a backend name"), weight: 1, connections: 0 };
     } else if (item !== null && typeof item === "object" && !Array.isArray(item)) {
       const o = item as Record<string, unknown>;
       spec = {
-        name: checkName(o.name, `${field}.name`),
-        weight: o.weight === undefined ? 1 : checkWeight(o.weight, `${field}.weight`),
-        connections: o.connections === undefined ? 0 : checkActive(o.connections, `${field}.connections`),
+        name: checkName(o.name, `${field}.name`, "a backend name"),
+        weight: o.weight === undefined ? 1 : checkWeight(o.weight, `${field}.weight`, "a weight"),
+        connections: o.connections === undefined ? 0 : checkActive(o.connections, `${field}.connections`, "an active count"),
       };
     } else {
-      throw new InvalidArgumentError(field, `must be a name or {name, weight, connections}, got ${describe(item)}`);
+      throw new InvalidArgumentError(field, `${field}: must be a name or {name, weight, connections}, got ${describe(item)}`);
     }
     if (seen.has(spec.name)) throw new DuplicateBackendError(spec.name);
     seen.add(spec.name);
@@ -198,14 +207,14 @@ function normalizeSpecs(list: unknown): NormalSpec[] {
 function checkOptions<T extends object>(value: T | undefined, field: string): Partial<T> {
   if (value === undefined) return {};
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new InvalidArgumentError(field, `must be an object, got ${describe(value)}`);
+    throw invalid(field, undefined, "an object", value);
   }
   return value;
 }
 
 function checkSeed(seed: unknown): number {
   if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) {
-    throw new InvalidArgumentError("seed", `must be an integer from 0 to 2^53-1, got ${describe(seed)}`);
+    throw new InvalidArgumentError("seed", `seed: must be an integer from 0 to 2^53-1, got ${describe(seed)}`);
   }
   return seed;
 }
@@ -223,7 +232,33 @@ export interface TableSource {
   mode: "own" | "create" | "attach";
 }
 
-export class Balancer {
+/** Dispatched by a Balancer, synchronously; `backend` names the backend concerned. */
+export class BackendEvent extends Event {
+  constructor(
+    type: keyof BalancerEventMap,
+    readonly backend: string,
+  ) {
+    super(type);
+  }
+}
+
+/** The events of a Balancer. "removed": a backend left the table (removed, and drained). */
+export interface BalancerEventMap {
+  removed: BackendEvent;
+}
+
+type Listener<K extends keyof BalancerEventMap> = ((event: BalancerEventMap[K]) => void) | { handleEvent(event: BalancerEventMap[K]): void };
+
+export interface Balancer {
+  addEventListener<K extends keyof BalancerEventMap>(type: K, listener: Listener<K> | null, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof BalancerEventMap>(type: K, listener: Listener<K> | null, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+}
+
+// An EventTarget (global in Node, Deno and browsers), so state changes are
+// told to listeners instead of polled.
+export class Balancer extends EventTarget {
   private readonly core: CoreTable;
   private readonly slots: Slot[] = [];
   private readonly byName = new Map<string, Slot>();
@@ -233,19 +268,18 @@ export class Balancer {
   private readonly fixed: boolean;
 
   constructor(options: BalancerOptions = {}, source?: TableSource) {
-    if (options === null || typeof options !== "object") {
-      throw new InvalidArgumentError("options", `must be an object, got ${describe(options)}`);
-    }
-    const specs = normalizeSpecs(options.backends ?? []);
-    this.algorithmValue = options.algorithm === undefined ? AlgorithmId.LeastConnections : algorithmId(options.algorithm);
+    super();
+    if (options === null || typeof options !== "object") throw invalid("options", undefined, "an object", options);
+    const specs = normalizeSpecs(options.backends === undefined ? [] : options.backends);
+    this.algorithmValue = options.algorithm === undefined ? AlgorithmId.LeastConnections : checkAlgorithm(options.algorithm);
     const seed = options.seed === undefined ? 0 : checkSeed(options.seed);
     if (options.clock !== undefined && typeof options.clock !== "function") {
-      throw new InvalidArgumentError("clock", `must be a function returning milliseconds, got ${describe(options.clock)}`);
+      throw invalid("clock", undefined, "a function returning milliseconds", options.clock);
     }
     this.clock = options.clock ?? coarseClock;
     const tie = options.tieBreak ?? "first";
     if (tie !== "first" && tie !== "rotate") {
-      throw new InvalidArgumentError("tieBreak", `must be "first" or "rotate", got ${describe(tie)}`);
+      throw invalid("tieBreak", undefined, '"first" or "rotate"', tie);
     }
     this.rotate = tie === "rotate";
 
@@ -255,7 +289,7 @@ export class Balancer {
       this.core.exports.attach();
       this.core.refresh();
       if (this.core.exports.size() !== specs.length) {
-        throw new InvalidArgumentError("backends", `the shared table has ${this.core.exports.size()} backends, not ${specs.length}`);
+        throw new InvalidArgumentError("backends", `backends must match the shared table: it has ${this.core.exports.size()}, not ${specs.length}`);
       }
       specs.forEach((spec, i) => this.addSlot(spec.name, i));
       return;
@@ -272,7 +306,7 @@ export class Balancer {
   }
 
   set algorithm(name: string) {
-    this.algorithmValue = algorithmId(name);
+    this.algorithmValue = checkAlgorithm(name);
   }
 
   get tieBreak(): "first" | "rotate" {
@@ -307,7 +341,7 @@ export class Balancer {
 
   private algorithmOf(options: AcquireOptions): AlgorithmId {
     const { algorithm } = checkOptions(options, "options");
-    return algorithm === undefined ? this.algorithmValue : algorithmId(algorithm);
+    return algorithm === undefined ? this.algorithmValue : checkAlgorithm(algorithm);
   }
 
   private choiceLease(slot: Slot): ChoiceLease {
@@ -344,7 +378,7 @@ export class Balancer {
   /** Adds a backend at the end of the order. */
   add(name: string, options?: { weight?: number; connections?: number }): void {
     this.checkMembershipOpen("add");
-    checkName(name, "name");
+    checkName(name);
     const opts = checkOptions(options, "options");
     const weight = opts.weight === undefined ? 1 : checkWeight(opts.weight);
     const connections = opts.connections === undefined ? 0 : checkActive(opts.connections, "connections");
@@ -368,7 +402,7 @@ export class Balancer {
   }
 
   private checkMembershipOpen(what: string): void {
-    if (this.fixed) throw new LeastconnError("LC_ERR_UNSUPPORTED", `${what}: a shared table has a fixed set of backends`);
+    if (this.fixed) throw new UnsupportedError(`${what}: a shared table has a fixed set of backends`);
   }
 
   /**
@@ -385,7 +419,7 @@ export class Balancer {
 
   /** Resolves once `name` has left the table (at once if it is not in it). */
   drained(name: string): Promise<void> {
-    checkName(name, "name");
+    checkName(name);
     const slot = this.byName.get(name);
     if (slot === undefined) return Promise.resolve();
     return new Promise((resolve) => {
@@ -403,6 +437,7 @@ export class Balancer {
     const waiters = slot.waiters ?? [];
     slot.waiters = undefined;
     for (const resolve of waiters) resolve();
+    this.dispatchEvent(new BackendEvent("removed", slot.name));
   }
 
   /** Takes a backend out of rotation; its open requests still release normally. */
@@ -441,12 +476,6 @@ export class Balancer {
     return this.slots.map((s) => this.snapshotOf(s));
   }
 
-  /** Active counts in order, for replies that list every backend. */
-  activeCounts(): Array<[string, number]> {
-    const core = this.core;
-    return this.slots.map((s) => [s.name, core.active(s.index)]);
-  }
-
   /** Calls `fn` with each backend's name and active count, in order, allocating nothing. */
   forEachActive(fn: (name: string, active: number) => void): void {
     const core = this.core;
@@ -474,7 +503,7 @@ export class Balancer {
   private slot(name: string): Slot {
     const slot = this.byName.get(name);
     if (slot !== undefined) return slot;
-    checkName(name, "name");
+    checkName(name);
     throw new UnknownBackendError(name);
   }
 }

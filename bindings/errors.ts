@@ -1,6 +1,10 @@
 // Typed errors of the public API. Each class has one stable `code`; the node
 // maps codes to protocol error numbers, so a code never changes meaning.
 // Every call that throws one of these has changed nothing.
+//
+// Messages have one style, shared with the node's replies: what is wrong,
+// what it must be, what it got (`weight must be an integer from 0 to
+// 1000000, got 1.5`), the value shown by describe().
 
 export type ErrorCode =
   | "LC_ERR_UNKNOWN_BACKEND"
@@ -42,12 +46,12 @@ export class DuplicateBackendError extends LeastconnError {
   }
 }
 
-/** A value of the wrong type or out of range; `field` names it. */
+/** A value of the wrong type or out of range; `field` names it, and so does the message. */
 export class InvalidArgumentError extends LeastconnError {
   override name = "InvalidArgumentError";
   readonly field: string;
   constructor(field: string, message: string) {
-    super("LC_ERR_INVALID_ARGUMENT", `${field}: ${message}`);
+    super("LC_ERR_INVALID_ARGUMENT", message);
     this.field = field;
   }
 }
@@ -77,4 +81,21 @@ export class CapacityError extends LeastconnError {
   constructor(message: string) {
     super("LC_ERR_CAPACITY", message);
   }
+}
+
+/** An operation this Balancer cannot do (membership of a shared table is fixed). */
+export class UnsupportedError extends LeastconnError {
+  override name = "UnsupportedError";
+  constructor(message: string) {
+    super("LC_ERR_UNSUPPORTED", message);
+  }
+}
+
+/** A value as error messages show it: strings quoted (the first 40 characters), kinds for the rest. */
+export function describe(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (typeof value === "string") return value.length > 40 ? JSON.stringify(value.slice(0, 40)) + "..." : JSON.stringify(value);
+  if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
 }

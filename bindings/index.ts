@@ -1,8 +1,8 @@
 // The runtime-neutral entry: everything here works unchanged in Node, Deno
 // and browsers (the Wasm is inlined and compiled synchronously).
 
-export { Balancer, ChoiceLease, Lease, MAX_ACTIVE, MAX_WEIGHT, coarseClock } from "./balancer.js";
-export type { AcquireOptions, BackendSnapshot, BackendSpec, BackendState, BalancerOptions } from "./balancer.js";
+export { BackendEvent, Balancer, ChoiceLease, Lease, MAX_ACTIVE, MAX_WEIGHT, coarseClock } from "./balancer.js";
+export type { AcquireOptions, BackendSnapshot, BackendSpec, BackendState, BalancerEventMap, BalancerOptions } from "./balancer.js";
 export { ALGORITHMS, algorithmId } from "./algorithms.js";
 export type { Algorithm } from "./algorithms.js";
 export {
@@ -13,5 +13,6 @@ export {
   UnderflowError,
   UnknownAlgorithmError,
   UnknownBackendError,
+  UnsupportedError,
 } from "./errors.js";
 export type { ErrorCode } from "./errors.js";

@@ -45,7 +45,7 @@ export function createShared(options: BalancerOptions = {}): { balancer: Balance
 
 /** A Balancer over the shared table of `handle` (in this or another thread). */
 export function attachShared(handle: SharedHandle, options: Pick<BalancerOptions, "clock"> = {}): Balancer {
-  const notHandle = new InvalidArgumentError("handle", "must be the handle returned by createShared()");
+  const notHandle = new InvalidArgumentError("handle", "handle must be the handle returned by createShared()");
   if (
     handle === null ||
     typeof handle !== "object" ||
@@ -56,7 +56,7 @@ export function attachShared(handle: SharedHandle, options: Pick<BalancerOptions
     throw notHandle;
   }
   if (options === null || typeof options !== "object") {
-    throw new InvalidArgumentError("options", "must be an object");
+    throw new InvalidArgumentError("options", "options must be an object");
   }
   // The threads build imports a shared memory; any other module or memory
   // fails to link, which says nothing useful to the caller.

@@ -8,34 +8,34 @@
 // string is built, joined or encoded on the way to stdout. Quoted names are
 // cached as bytes, since the same few names repeat on every reply.
 
-export type ActiveCounts = ReadonlyArray<readonly [string, number]>;
+import type { BackendSnapshot } from "../bindings/index.js";
 
-export interface BackendStats {
-  name: string;
-  active: number;
-  total: number;
-  lastUsed: number | null;
-  weight: number;
-  state: string;
+/**
+ * Counts per backend, in backend order, visited without building a list:
+ * a Balancer is one (its active counts). Read when the reply is written,
+ * which is at once, before the next message is handled.
+ */
+export interface Counts {
+  forEachActive(visit: (name: string, count: number) => void): void;
 }
 
 export type ReplyBody =
   | { type: "init_ok" }
   | {
       type: "http_response";
-      status: 200 | 503;
+      /** null: nothing could take it (status 503). */
       backend: string | null;
-      active: ActiveCounts;
+      active: Counts;
       /** Power-of-two-choices only: what the choice was made on. */
       choice?: { sampled: readonly string[]; selected: string; reason: string };
     }
-  | { type: "request_complete_ok"; backend: string; active: ActiveCounts }
-  | { type: "send_requests_ok"; picks: readonly string[]; distribution: ActiveCounts }
+  | { type: "request_complete_ok"; backend: string; active: Counts }
+  | { type: "send_requests_ok"; picks: readonly string[]; distribution: Counts }
   | {
       type: "add_backend_ok" | "remove_backend_ok" | "backend_down_ok" | "backend_up_ok" | "set_weight_ok";
-      active: ActiveCounts;
+      active: Counts;
     }
-  | { type: "stats_ok"; algorithm: string; backends: readonly BackendStats[] }
+  | { type: "stats_ok"; algorithm: string; backends: readonly BackendSnapshot[] }
   | { type: "error"; code: number; text: string };
 
 export interface Reply {
@@ -80,14 +80,6 @@ export class Output {
     this.length = at;
   }
 
-  /** Appends a string that is ASCII (only literals of this module and digits). */
-  ascii(s: string): void {
-    const out = this.reserve(s.length);
-    let at = this.length;
-    for (let i = 0; i < s.length; i++) out[at++] = s.charCodeAt(i);
-    this.length = at;
-  }
-
   /** Appends a non-negative integer below 2^53. */
   int(n: number): void {
     if (n < 10) {
@@ -108,7 +100,7 @@ export class Output {
 
   /** Appends a JSON string literal as Python's json.dumps writes it. */
   str(s: string): void {
-    this.put(quotedBytes(s));
+    this.put(cached(quotedCache, s, "", ""));
   }
 
   private readonly spare: Uint8Array[] = [];
@@ -137,8 +129,7 @@ export class Output {
 const enc = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const F_IRT = enc('", "in_reply_to": ');
 const F_QUOTE = enc('"');
-const F_STATUS = enc(', "status": ');
-const F_BACKEND = enc(', "backend": ');
+const F_UNAVAILABLE = enc(', "status": 503, "backend": null, "active_connections": ');
 const F_NULL = enc("null");
 const F_ACTIVE = enc(', "active_connections": ');
 const F_SAMPLED = enc(', "sampled": ');
@@ -178,30 +169,28 @@ function headBytes(src: string, dest: string, type: string): Uint8Array {
   return bytes;
 }
 
-/** Appends one reply and its newline to `out`. */
-export function writeReply(out: Output, r: Reply): void {
+/**
+ * Appends one reply and its newline to `out`; returns -1. A send_requests
+ * reply may come in pieces: past `limit` output bytes it stops before a pick
+ * and returns that pick's index, and a call with it as `from` goes on there
+ * (a million picks need not be one buffer).
+ */
+export function writeReply(out: Output, r: Reply, limit = Infinity, from = 0): number {
   const b = r.body;
-  out.put(headBytes(r.src, r.dest, b.type));
-  if (r.inReplyTo !== undefined) {
-    out.put(F_IRT);
-    out.int(r.inReplyTo);
-  } else {
-    out.put(F_QUOTE);
+  if (from === 0) {
+    out.put(headBytes(r.src, r.dest, b.type));
+    if (r.inReplyTo !== undefined) {
+      out.put(F_IRT);
+      out.int(r.inReplyTo);
+    } else {
+      out.put(F_QUOTE);
+    }
   }
   switch (b.type) {
     case "init_ok":
       break;
     case "http_response":
-      if (b.status === 200 && b.backend !== null) {
-        out.put(cached(okHead, b.backend, ', "status": 200, "backend": ', ', "active_connections": '));
-      } else {
-        out.put(F_STATUS);
-        out.int(b.status);
-        out.put(F_BACKEND);
-        if (b.backend === null) out.put(F_NULL);
-        else out.str(b.backend);
-        out.put(F_ACTIVE);
-      }
+      out.put(b.backend === null ? F_UNAVAILABLE : cached(okHead, b.backend, ', "status": 200, "backend": ', ', "active_connections": '));
       counts(out, b.active);
       if (b.choice !== undefined) {
         out.put(F_SAMPLED);
@@ -217,8 +206,9 @@ export function writeReply(out: Output, r: Reply): void {
       counts(out, b.active);
       break;
     case "send_requests_ok":
-      out.put(F_BACKENDS);
-      names(out, b.picks);
+      if (from === 0) out.put(F_BACKENDS);
+      from = names(out, b.picks, limit, from);
+      if (from < b.picks.length) return from;
       out.put(F_DISTRIBUTION);
       counts(out, b.distribution);
       break;
@@ -239,37 +229,42 @@ export function writeReply(out: Output, r: Reply): void {
       counts(out, b.active);
   }
   out.put(F_END);
+  return -1;
 }
 
-const scratch = new Output();
-const ascii = new TextDecoder("latin1");
+// counts() visits with one module-level function, so writing a reply's
+// counts allocates nothing (not even a closure).
+let countsOut!: Output;
+let countsFirst = true;
 
-/** One reply as one line of text, without the newline. */
-export function formatReply(r: Reply): string {
-  writeReply(scratch, r);
-  const text = ascii.decode(scratch.bytes.subarray(0, scratch.length - 1));
-  scratch.length = 0;
-  return text;
+function countOne(name: string, count: number): void {
+  const out = countsOut;
+  out.put(countsFirst ? cached(firstKey, name, "{", ": ") : cached(laterKey, name, ", ", ": "));
+  countsFirst = false;
+  out.int(count);
 }
 
-function counts(out: Output, list: ActiveCounts): void {
-  if (list.length === 0) return out.put(F_EMPTY_OBJECT);
-  out.reserve(1)[out.length++] = 0x7b;
-  for (let i = 0; i < list.length; i++) {
-    const e = list[i]!;
-    out.put(i === 0 ? cached(firstKey, e[0], "", ": ") : cached(laterKey, e[0], ", ", ": "));
-    out.int(e[1]);
+function counts(out: Output, source: Counts): void {
+  countsOut = out;
+  countsFirst = true;
+  source.forEachActive(countOne);
+  if (countsFirst) out.put(F_EMPTY_OBJECT);
+  else out.reserve(1)[out.length++] = 0x7d;
+}
+
+// Writes list[from…] until `out` holds `limit` bytes (at least one name);
+// returns the index of the first name not written.
+function names(out: Output, list: readonly string[], limit = Infinity, from = 0): number {
+  if (list.length === 0) {
+    out.put(F_EMPTY_LIST);
+    return 0;
   }
-  out.reserve(1)[out.length++] = 0x7d;
-}
-
-function names(out: Output, list: readonly string[]): void {
-  if (list.length === 0) return out.put(F_EMPTY_LIST);
-  out.reserve(1)[out.length++] = 0x5b;
+  if (from === 0) out.reserve(1)[out.length++] = 0x5b;
   // Names too long for the shared cache are quoted once per reply, not once
   // per pick (send_requests repeats them up to a million times).
   let long: Map<string, Uint8Array> | undefined;
-  for (let i = 0; i < list.length; i++) {
+  for (let i = from; i < list.length; i++) {
+    if (i !== from && out.length >= limit) return i;
     if (i !== 0) out.put(F_SEP);
     const name = list[i]!;
     if (name.length <= QUOTE_CACHE_MAX_LEN) {
@@ -282,9 +277,10 @@ function names(out: Output, list: readonly string[]): void {
     out.put(bytes);
   }
   out.reserve(1)[out.length++] = 0x5d;
+  return list.length;
 }
 
-function stats(out: Output, list: readonly BackendStats[]): void {
+function stats(out: Output, list: readonly BackendSnapshot[]): void {
   if (list.length === 0) return out.put(F_EMPTY_OBJECT);
   out.reserve(1)[out.length++] = 0x7b;
   for (let i = 0; i < list.length; i++) {
@@ -311,21 +307,9 @@ function stats(out: Output, list: readonly BackendStats[]): void {
 // bytes are cached (bounded, so hostile input cannot grow it without end).
 const QUOTE_CACHE_MAX = 4096;
 const QUOTE_CACHE_MAX_LEN = 64;
+// The same for fragments made of a quoted name between fixed text: a reply
+// is then a handful of copies.
 const quotedCache = new Map<string, Uint8Array>();
-
-function quotedBytes(s: string): Uint8Array {
-  const hit = quotedCache.get(s);
-  if (hit !== undefined) return hit;
-  const bytes = enc(quote(s));
-  if (s.length <= QUOTE_CACHE_MAX_LEN) {
-    if (quotedCache.size >= QUOTE_CACHE_MAX) quotedCache.clear();
-    quotedCache.set(s, bytes);
-  }
-  return bytes;
-}
-
-// Fragments made of a quoted name between fixed text, cached per name like
-// quotedBytes: a reply is then a handful of copies.
 const okHead = new Map<string, Uint8Array>();
 const completeHead = new Map<string, Uint8Array>();
 const firstKey = new Map<string, Uint8Array>();
@@ -343,17 +327,6 @@ function cached(cache: Map<string, Uint8Array>, name: string, before: string, af
 }
 
 const HEX = "0123456789abcdef";
-
-/** The byte length of quote(s), without building it. */
-export function quotedSize(s: string): number {
-  let n = 2;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x20 && c < 0x7f) n += c === 0x22 || c === 0x5c ? 2 : 1;
-    else n += c === 0x0a || c === 0x0d || c === 0x09 || c === 0x08 || c === 0x0c ? 2 : 6;
-  }
-  return n;
-}
 
 /** A JSON string literal as Python's json.dumps writes it (ensure_ascii). */
 export function quote(s: string): string {

@@ -1,9 +1,12 @@
-// The Node entry of `leastconn`: arguments, stdin/stdout and the real clock.
-// Everything else (framing, handling, formatting) is in session.ts and runs
-// unchanged in other runtimes. Replies of one input chunk go out in one
-// write as soon as the chunk is handled; diagnostics go to stderr.
+// The Node entry of `leastconn`: arguments, stdin/stdout, signals and the
+// real clock. Everything else (framing, handling, formatting) is in
+// session.ts and runs unchanged in other runtimes. Replies of one input chunk
+// go out in one write as soon as the chunk is handled; diagnostics go to
+// stderr. What the process does on a signal, a closed stdout or a full disk
+// is in docs/PROTOCOL.md ("The process").
 
 import { fstatSync, readFileSync, readSync } from "node:fs";
+import { constants as osConstants } from "node:os";
 import { parseArgs } from "node:util";
 import { Session } from "./session.js";
 
@@ -16,6 +19,8 @@ Options:
   --clock real|manual  real (default): last_used and duration_ms use the wall
                        clock; manual: the clock starts at 0 and moves only
                        through a "now" field in message bodies
+  --max-open N         most requests tracked (by msg_id or duration_ms) at once;
+                       past it, http_request gets error 11 (default 1000000)
   --demo               replay the bundled example session (examples/session.jsonl)
   -h, --help           print this help
   -v, --version        print the version
@@ -34,6 +39,7 @@ function parse() {
     return parseArgs({
       options: {
         clock: { type: "string" },
+        "max-open": { type: "string" },
         demo: { type: "boolean" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
@@ -46,15 +52,36 @@ function parse() {
   }
 }
 
+// Diagnostics are a courtesy: a stderr that fails or whose reader went away
+// is dropped, and replies go on.
+let stderrOpen = true;
+process.stderr.on("error", () => (stderrOpen = false));
 function diagnostic(text: string): void {
-  process.stderr.write(`leastconn: ${text}\n`);
+  if (stderrOpen) process.stderr.write(`leastconn: ${text}\n`);
 }
 
-// A reader that went away is the end of the session, not an error.
+// A reader that went away is the end of the session, not an error; any other
+// failure to write replies (a full disk) ends it with one line.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   if (err.code === "EPIPE") process.exit(0);
-  throw err;
+  diagnostic(`cannot write to standard output: ${err.message}`);
+  process.exit(1);
 });
+
+// Set by SIGTERM or SIGINT: handle no more input, let the replies computed so
+// far reach the reader (for at most FLUSH_MS), then exit 128 + the signal's
+// number. A second signal exits at once.
+let stopping = false;
+const FLUSH_MS = 2000;
+function stop(signal: NodeJS.Signals): void {
+  const code = 128 + osConstants.signals[signal];
+  if (stopping) process.exit(code);
+  stopping = true;
+  process.stdout.end(() => process.exit(code));
+  setTimeout(() => process.exit(code), FLUSH_MS);
+}
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
 
 function demo(): void {
   const path = new URL("../examples/session.jsonl", import.meta.url);
@@ -76,9 +103,9 @@ function demo(): void {
   for (const line of text.split("\n")) {
     if (line.trim() === "") continue;
     out += "> " + line + "\n";
-    for (const reply of decoder.decode(session.push(encoder.encode(line + "\n"))).split("\n")) {
-      if (reply !== "") out += "< " + reply + "\n";
-    }
+    let replies = decoder.decode(session.push(encoder.encode(line + "\n")));
+    while (session.waiting) replies += decoder.decode(session.resume());
+    for (const reply of replies.split("\n")) if (reply !== "") out += "< " + reply + "\n";
   }
   process.stdout.write(out);
   process.stdout.write(session.end());
@@ -104,9 +131,15 @@ if (args.help) {
   // is checked whenever input arrives. A completion by deadline prints
   // nothing, so this cannot be told apart from a timer firing, and the
   // process holds no timer that could keep it alive after end of input.
-  const session = new Session({ clock: clock === "manual" ? "manual" : Date.now, onDiagnostic: diagnostic });
-  if (isRegularFile(0)) void serveFile(session);
-  else serveStream(session);
+  const maxOpen = args["max-open"] === undefined ? undefined : Number(args["max-open"]);
+  if (maxOpen !== undefined && !(/^[0-9]+$/.test(args["max-open"]!) && maxOpen <= 0x7fffffff)) {
+    fatalUsage(`--max-open must be an integer from 0 to 2147483647, got ${JSON.stringify(args["max-open"])}`);
+  }
+  const session = new Session({ clock: clock === "manual" ? "manual" : Date.now, onDiagnostic: diagnostic, maxOpen });
+  serve(session, isRegularFile(0) ? fileChunks() : process.stdin).catch((err: Error) => {
+    diagnostic(`cannot read standard input: ${err.message}`);
+    process.exit(1);
+  });
 }
 
 // When the reader falls more than MAX_QUEUED bytes behind, stop reading
@@ -115,15 +148,7 @@ if (args.help) {
 const MAX_QUEUED = 4 << 20;
 
 function send(session: Session, out: Uint8Array): void {
-  if (out.length > 0) process.stdout.write(out, () => session.recycle(out));
-}
-
-// Hands out one input chunk's replies, the part past the session's output
-// limit in further writes of at most that size: no single buffer then has to
-// hold every reply of a chunk (a chunk of send_requests can ask for gigabytes).
-function sendAll(session: Session, out: Uint8Array): void {
-  send(session, out);
-  while (session.waiting) send(session, session.resume());
+  if (out.length > 0 && !stopping) process.stdout.write(out, () => session.recycle(out));
 }
 
 function isRegularFile(fd: number): boolean {
@@ -134,33 +159,30 @@ function isRegularFile(fd: number): boolean {
   }
 }
 
-// Stdin from a pipe or a terminal: a stream, so waiting for input blocks nothing.
-function serveStream(session: Session): void {
-  const resume = (): void => {
-    process.stdin.resume();
-  };
-  process.stdin.on("data", (chunk: Buffer) => {
-    sendAll(session, session.push(chunk));
-    if (process.stdout.writableLength > MAX_QUEUED) {
-      process.stdin.pause();
-      process.stdout.once("drain", resume);
-    }
-  });
-  process.stdin.on("end", () => send(session, session.end()));
-}
-
 // Stdin from a regular file (`leastconn < file`): plain reads never block,
 // so read it directly into one reused buffer, without a stream's machinery
 // or a wait on the thread pool between chunks. (Session copies whatever it
 // keeps of a chunk.)
-async function serveFile(session: Session): Promise<void> {
+function* fileChunks(): Generator<Uint8Array> {
   const chunk = new Uint8Array(1 << 16);
-  for (;;) {
-    const n = readSync(0, chunk, 0, chunk.length, null);
-    if (n === 0) break;
-    sendAll(session, session.push(chunk.subarray(0, n)));
-    if (process.stdout.writableLength > MAX_QUEUED) {
-      await new Promise((resolve) => process.stdout.once("drain", resolve));
+  for (let n; (n = readSync(0, chunk, 0, chunk.length, null)) > 0; ) yield chunk.subarray(0, n);
+}
+
+// A chunk's replies go to stdout before the next chunk is read; the part
+// past the session's output limit goes in pieces, each once the reader is
+// less than MAX_QUEUED behind. Between chunks and pieces the event loop
+// runs: write callbacks free output buffers, and a closed stdout or a
+// signal is seen.
+async function serve(session: Session, input: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
+  for await (const chunk of input) {
+    if (stopping) return;
+    send(session, session.push(chunk));
+    for (;;) {
+      const queued = process.stdout.writableLength > MAX_QUEUED;
+      await new Promise((resolve) => (queued ? process.stdout.once("drain", resolve) : setImmediate(resolve)));
+      if (stopping) return;
+      if (!session.waiting) break;
+      send(session, session.resume());
     }
   }
   send(session, session.end());

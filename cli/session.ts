@@ -5,7 +5,7 @@
 // what the golden transcripts are checked against in every runtime.
 
 import { Framer, MAX_DEPTH, type FrameSink } from "./framer.js";
-import { Output, writeReply } from "./format.js";
+import { Output, writeReply, type Reply } from "./format.js";
 import { Handler } from "./handler.js";
 import { Parser, type Json } from "./json.js";
 
@@ -19,11 +19,14 @@ export interface SessionOptions {
   /** Receives each line meant for standard error, without "leastconn: " or a newline. */
   onDiagnostic?: (text: string) => void;
   /**
-   * Output bytes a push() or resume() may gather (default 64 MiB). Past it,
-   * the rest of the input waits in `waiting` for resume(), so a chunk of
-   * requests with large replies never needs more memory than this.
+   * Output bytes a push() or resume() may gather (default 4 MiB), give or
+   * take one reply. Past it, the rest of the input, and the rest of a long
+   * send_requests reply, wait in `waiting` for resume(), so no input needs
+   * more memory than this.
    */
   maxOutput?: number;
+  /** Most tracked requests open at once (the handler's default when absent). */
+  maxOpen?: number;
 }
 
 // A message waiting its turn, or a framer diagnostic that must keep its
@@ -40,16 +43,18 @@ export class Session implements FrameSink {
   private readonly maxOutput: number;
   private held: HeldFrame[] = [];
   private heldAt = 0;
+  private rest: { reply: Reply; from: number } | undefined; // a reply written in part
   private line = 0; // where the message being handled began
 
   constructor(options: SessionOptions = {}) {
     const clock = options.clock ?? "manual";
-    this.maxOutput = options.maxOutput ?? 64 << 20;
+    this.maxOutput = options.maxOutput ?? 4 << 20;
     this.realClock = clock === "manual" ? undefined : clock;
     this.onDiagnostic = options.onDiagnostic ?? (() => {});
     // The handler does not know where a message was: say which line it began on.
     this.handler = new Handler({
       manualClock: clock === "manual",
+      maxOpen: options.maxOpen,
       diagnostic: (text) => this.onDiagnostic(`line ${this.line}: ${text}`),
     });
   }
@@ -66,7 +71,7 @@ export class Session implements FrameSink {
 
   /** Messages framed but not yet handled: call resume() (after writing the output) until false. */
   get waiting(): boolean {
-    return this.heldAt < this.held.length;
+    return this.rest !== undefined || this.heldAt < this.held.length;
   }
 
   /** Handles held messages up to the output limit; returns their replies. */
@@ -78,6 +83,12 @@ export class Session implements FrameSink {
 
   private handleHeld(): void {
     while (this.waiting && this.out.length < this.maxOutput) {
+      const rest = this.rest;
+      this.rest = undefined;
+      if (rest !== undefined) {
+        this.write(rest.reply, rest.from);
+        continue;
+      }
       const f = this.held[this.heldAt]!;
       this.held[this.heldAt++] = undefined as never;
       if ("text" in f) this.onDiagnostic(f.text);
@@ -91,7 +102,7 @@ export class Session implements FrameSink {
 
   // Once the output is full, every later message waits its turn, in order.
   private holding(): boolean {
-    return this.heldAt < this.held.length || this.out.length >= this.maxOutput;
+    return this.waiting || this.out.length >= this.maxOutput;
   }
 
   /** Hands back output from push() or end() once it is written, for reuse. */
@@ -150,12 +161,17 @@ export class Session implements FrameSink {
       this.onDiagnostic(`line ${line}: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
       return;
     }
-    if (reply !== null) writeReply(this.out, reply);
+    if (reply !== null) this.write(reply, 0);
+  }
+
+  private write(reply: Reply, from: number): void {
+    const next = writeReply(this.out, reply, this.maxOutput, from);
+    if (next >= 0) this.rest = { reply, from: next };
   }
 
   /** @internal FrameSink */
   diagnostic(text: string): void {
-    if (this.heldAt < this.held.length) this.held.push({ text });
+    if (this.waiting) this.held.push({ text });
     else this.onDiagnostic(text);
   }
 }

@@ -2,8 +2,20 @@
 // ids, and replies of the formatter against hand-written bytes.
 
 import { describe, expect, it } from "vitest";
-import { formatReply, quote } from "../../cli/format.js";
-import { COMPLETED_IDS_KEPT, Handler } from "../../cli/handler.js";
+import { quote } from "../../cli/format.js";
+import { Handler } from "../../cli/handler.js";
+import {
+  CapacityError,
+  DuplicateBackendError,
+  InvalidArgumentError,
+  type LeastconnError,
+  UnderflowError,
+  UnknownAlgorithmError,
+  UnknownBackendError,
+  UnsupportedError,
+} from "../../bindings/index.js";
+import { COMPLETED_IDS_KEPT } from "../../cli/requests.js";
+import { fingerprint, formatReply } from "./helpers.js";
 import { JsonObject, Parser, type Json } from "../../cli/json.js";
 
 const parser = new Parser();
@@ -43,11 +55,11 @@ describe("handler", () => {
   it("an erring request changes nothing, e.g. a snapshot with one bad count", () => {
     const h = new Handler({ manualClock: true });
     send(h, '{"type":"init","backends":["a","b"]}');
-    const before = h.fingerprint();
+    const before = fingerprint(h);
     expect(send(h, '{"type":"http_request","msg_id":1,"active_connections":{"a":7,"new":1,"b":-1}}')).toContain('"code": 12');
     expect(send(h, '{"type":"http_request","msg_id":2,"algorithm":"nope","active_connections":{"a":7}}')).toContain('"code": 10');
     expect(send(h, '{"type":"init","msg_id":3,"backends":["x","x"]}')).toContain('"code": 12');
-    expect(h.fingerprint()).toBe(before);
+    expect(fingerprint(h)).toBe(before);
   });
 
   it("keeps a JSON object's textual key order, integer-like keys included", () => {
@@ -64,6 +76,115 @@ describe("handler", () => {
     expect(o.size).toBe(40);
     expect(o.keys[3]).toBe("k3");
     expect(o.get("k3")).toBe(99);
+  });
+});
+
+// docs/PROTOCOL.md 4.1: problems are reported in the order of the fields
+// (backends, algorithm, seed, tie_break, node_id, node_ids).
+const INIT_ORDER: Array<[fields: string, code: number, text: string]> = [
+  ['"backends":"x","algorithm":"nope"', 12, 'backends must be an array of names or {name, weight, connections} objects, got \\"x\\"'],
+  ['"backends":[""],"algorithm":5', 12, 'backends[0]: a backend name must be a non-empty string, got \\"\\"'],
+  ['"backends":["a","a"],"algorithm":"nope"', 12, 'backend \\"a\\" already exists'],
+  ['"algorithm":"nope","seed":-1', 10, 'unknown algorithm \\"nope\\"'],
+  ['"algorithm":"nope","tie_break":"last"', 10, 'unknown algorithm \\"nope\\"'],
+  ['"algorithm":5,"seed":-1', 12, "algorithm must be a string, got 5"],
+  ['"seed":-1,"tie_break":"last"', 12, "seed: must be an integer from 0 to 2^53-1, got -1"],
+  ['"seed":1.5,"node_id":7', 12, "seed: must be an integer from 0 to 2^53-1, got 1.5"],
+  ['"tie_break":"last","node_id":7', 12, 'tie_break must be \\"first\\" or \\"rotate\\", got \\"last\\"'],
+  ['"node_id":7,"node_ids":"x"', 12, "node_id must be a string, got 7"],
+  ['"node_ids":["a",1]', 12, "node_ids must be an array of strings, got an array"],
+];
+
+describe("init errors come in the order of the fields", () => {
+  for (const [fields, code, text] of INIT_ORDER) {
+    it(fields, () => {
+      const h = new Handler({ manualClock: true });
+      send(h, '{"type":"init","backends":["keep"]}');
+      const before = fingerprint(h);
+      expect(send(h, `{"type":"init","msg_id":1,${fields}}`)).toBe(
+        `{"src": "lb", "dest": "c", "body": {"type": "error", "in_reply_to": 1, "code": ${code}, "text": "${text}"}}`,
+      );
+      expect(fingerprint(h)).toBe(before);
+    });
+  }
+});
+
+describe("every error code of the Balancer maps to a protocol error on purpose", () => {
+  const rows: Array<[error: LeastconnError, type: string, code: number]> = [
+    [new InvalidArgumentError("weight", "weight must be an integer"), "set_weight", 12],
+    [new UnknownAlgorithmError("x"), "set_weight", 10],
+    [new UnsupportedError("add: a shared table has a fixed set of backends"), "add_backend", 10],
+    [new UnknownBackendError("x"), "set_weight", 20],
+    [new DuplicateBackendError("x"), "add_backend", 21],
+    [new UnderflowError("x"), "set_weight", 22],
+    [new CapacityError("cannot grow the table past 3 backends"), "add_backend", 11],
+    [new CapacityError("cannot grow the table past 3 backends"), "set_weight", 11],
+  ];
+  for (const [error, type, code] of rows) {
+    it(`${error.code} in ${type}: ${code}, its own message, no "internal error"`, () => {
+      const diagnostics: string[] = [];
+      const h = new Handler({ manualClock: true, diagnostic: (t) => diagnostics.push(t) });
+      send(h, '{"type":"init","backends":["a"]}');
+      const balancer = (h as unknown as { balancer: Record<string, unknown> }).balancer;
+      balancer.add = balancer.setWeight = () => {
+        throw error;
+      };
+      const reply = JSON.parse(send(h, `{"type":"${type}","msg_id":1,"backend":"b","weight":1}`));
+      expect(reply.body).toEqual({ type: "error", in_reply_to: 1, code, text: error.message });
+      expect(diagnostics).toEqual([]);
+    });
+  }
+});
+
+describe("open tracked requests", () => {
+  it("past maxOpen a tracked request is error 11 and changes nothing; untracked ones still route", () => {
+    const diagnostics: string[] = [];
+    const h = new Handler({ manualClock: true, maxOpen: 2, diagnostic: (t) => diagnostics.push(t) });
+    send(h, '{"type":"init","backends":["a","b"]}');
+    send(h, '{"type":"http_request","msg_id":1}');
+    send(h, '{"type":"http_request","duration_ms":50}');
+    const before = fingerprint(h);
+    const text = "too many open requests: 2 are tracked (the --max-open limit); complete some first";
+    expect(send(h, '{"type":"http_request","msg_id":3,"active_connections":{"a":5}}')).toBe(
+      `{"src": "lb", "dest": "c", "body": {"type": "error", "in_reply_to": 3, "code": 11, "text": "${text}"}}`,
+    );
+    expect(send(h, '{"type":"http_request","duration_ms":1}')).toContain('"code": 11');
+    expect(fingerprint(h)).toBe(before);
+    expect(diagnostics).toEqual([text]); // once, not per refusal
+    expect(send(h, '{"type":"http_request"}')).toContain('"status": 200');
+    send(h, '{"type":"request_complete","request_id":1}');
+    expect(send(h, '{"type":"http_request","msg_id":3}')).toContain('"status": 200');
+  });
+
+  it("an id completed, reused and completed again is remembered from its second completion (defect 6.10)", () => {
+    const h = new Handler({ manualClock: true });
+    send(h, '{"type":"init","msg_id":0,"backends":["a"]}');
+    const complete = (id: number): void => {
+      send(h, `{"type":"http_request","msg_id":${id}}`);
+      send(h, `{"type":"request_complete","request_id":${id}}`);
+    };
+    complete(1);
+    for (let id = 2; id <= COMPLETED_IDS_KEPT / 2; id++) complete(id);
+    complete(1); // reused, completed again
+    // More completions than the memory holds since 1's first completion, fewer since its second.
+    for (let id = COMPLETED_IDS_KEPT / 2 + 1; id <= COMPLETED_IDS_KEPT + 10; id++) complete(id);
+    expect(send(h, '{"type":"request_complete","msg_id":9,"request_id":1}')).toContain('"code": 22, "text": "request 1 is already completed"');
+    expect(send(h, '{"type":"request_complete","msg_id":9,"request_id":2}')).toContain('"code": 20, "text": "unknown request_id 2"');
+  });
+
+  it("a backend that leaves the table takes its tracked requests along: their ids answer 22", () => {
+    const h = new Handler({ manualClock: true });
+    send(h, '{"type":"init","backends":["a","b"]}');
+    send(h, '{"type":"http_request","msg_id":1}');
+    send(h, '{"type":"http_request","msg_id":2,"duration_ms":10}');
+    send(h, '{"type":"remove_backend","backend":"a"}');
+    expect(send(h, '{"type":"request_complete","request_id":1}')).toContain('"backend": "a", "active_connections": {"b": 1}');
+    send(h, '{"type":"http_request","msg_id":3,"active_connections":{"b":0}}'); // routed to b, which now has 1
+    send(h, '{"type":"remove_backend","backend":"b"}');
+    send(h, '{"type":"http_request","active_connections":{"b":0}}'); // the snapshot ends the drain
+    expect(send(h, '{"type":"request_complete","request_id":2}')).toContain('"code": 22, "text": "request 2 is already completed"');
+    expect(send(h, '{"type":"request_complete","request_id":3}')).toContain('"code": 22, "text": "request 3 is already completed"');
+    expect(send(h, '{"type":"stats","now":100}')).toContain('"backends": {}');
   });
 });
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 const root = join(import.meta.dirname, "..", "..");
 
 describe("runtime-neutral modules", () => {
-  for (const file of ["framer", "json", "handler", "format", "session"]) {
+  for (const file of ["framer", "json", "handler", "requests", "format", "session"]) {
     it(`cli/${file}.ts uses no Node API`, () => {
       // Comments may name them; code may not.
       const code = readFileSync(join(root, "cli", `${file}.ts`), "utf8")

@@ -24,9 +24,9 @@ const other = attachShared(structuredClone(handle));
 const shared = [other.acquire().backend, balancer.acquire().backend];
 console.log(JSON.stringify({
   picks,
-  active: b.activeCounts(),
+  active: b.snapshot().map((s) => [s.name, s.active]),
   shared,
-  sharedActive: balancer.activeCounts(),
+  sharedActive: balancer.snapshot().map((s) => [s.name, s.active]),
   resolved: [import.meta.resolve("leastconn"), import.meta.resolve("leastconn/shared")].map((u) => u.slice(u.indexOf("node_modules"))),
 }));
 `;

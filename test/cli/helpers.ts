@@ -1,0 +1,31 @@
+// Test-side views of the node: a reply as its line of text, and a handler's
+// whole state (read from its private fields) for checking that an error
+// changed nothing.
+
+import { Output, writeReply, type Reply } from "../../cli/format.js";
+import type { Handler } from "../../cli/handler.js";
+
+const latin1 = new TextDecoder("latin1");
+
+/** One reply as one line of text, without the newline. */
+export function formatReply(r: Reply): string {
+  const out = new Output();
+  writeReply(out, r);
+  return latin1.decode(out.bytes.subarray(0, out.length - 1));
+}
+
+interface Internals {
+  now: number;
+  balancer: { algorithm: string; snapshot(): unknown };
+  requests: { completed: { ring: Float64Array; head: number; count: number } };
+}
+
+/** Everything the handler holds: clock, backends, open requests (every array), completed ids. */
+export function fingerprint(h: Handler): string {
+  const x = h as unknown as Internals;
+  const { ring, head, count } = x.requests.completed;
+  return JSON.stringify(
+    { now: x.now, algorithm: x.balancer.algorithm, backends: x.balancer.snapshot(), requests: x.requests, completed: [head, count, Array.from(ring.subarray(0, count))] },
+    (key, v) => (key === "completed" && v === x.requests.completed ? undefined : ArrayBuffer.isView(v) ? Array.from(v as Float64Array) : v instanceof Map ? [...v] : v),
+  );
+}
