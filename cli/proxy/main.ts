@@ -63,12 +63,18 @@ function primary(cfg: ProxyConfig, log: Logger): Promise<never> {
     "node:cluster with a count table per worker: each worker balances its own requests (no reusePort shared table on this runtime)",
   );
   let stopping = false;
-  for (let i = 0; i < cfg.workers; i++) cluster.fork();
+  let alive = 0;
+  const fork = (): void => {
+    alive++;
+    cluster.fork();
+  };
+  for (let i = 0; i < cfg.workers; i++) fork();
   cluster.on("exit", (worker, code) => {
+    alive--;
     if (!stopping) {
       log.error({ event: "worker_exit", worker: worker.process.pid, code }, "a worker exited; starting another");
-      cluster.fork();
-    } else if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      fork();
+    } else if (alive === 0) process.exit(0);
   });
   const forward = (sig: NodeJS.Signals): void => {
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(sig);

@@ -240,4 +240,27 @@ describe("leastconn proxy", () => {
     expect(await inflight).toBeInstanceOf(Error);
     expect(p.lines.find((l) => l.event === "stopped")?.cutOff).toBe(1);
   });
+  it("SIGHUP reloads the config file", async () => {
+    const a = await named("a");
+    const b = await named("b");
+    const dir = mkdtempSync(join(tmpdir(), "lc-proxy-"));
+    const file = join(dir, "lc.json");
+    writeFileSync(file, JSON.stringify({ backends: [a.url] }));
+    const p = await start(["--config", file]);
+    writeFileSync(file, JSON.stringify({ backends: [b.url] }));
+    p.proc.kill("SIGHUP");
+    // The file watch may reload too (it polls); the SIGHUP reload is its own line.
+    await until(() => p.lines.some((l) => l.event === "reloaded" && l.why === "SIGHUP"), 5_000);
+    expect((await get(p.port)).body.toString()).toBe("b");
+  });
+
+  it("--workers 2 on Node 20 runs node:cluster with a table per worker and says so", async () => {
+    const a = await named("a");
+    const p = await start(["--backend", a.url, "--workers", "2"]);
+    const mode = p.lines.find((l) => l.event === "workers");
+    expect([mode?.mode, mode?.workers]).toEqual(["cluster", 2]);
+    for (let i = 0; i < 4; i++) expect((await get(p.port)).body.toString()).toBe("a");
+    p.proc.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+  });
 });
