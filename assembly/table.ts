@@ -1,15 +1,21 @@
 // The backend table in linear memory: the header, the layout of the
 // per-backend arrays and the trees, and plain access to one backend's fields.
 //
-// Layout (from BASE, every array `cap` slots long, cap a power of two):
-//   header | active u32 | weight u32 | state u32 | total u64 | last f64 |
-//   swrr current i64 | lc tree u32[nodes] | wlc tree u32[nodes] | eligible u32
-// where nodes = the 4-ary trees' node count (see relayout).
+// Layout (from BASE, every region `cap` slots long, cap a power of two):
+//   header | records (32 bytes: active u32, limit u32, weight u32, state u16,
+//   ramp u16, total u64, last f64) | swrr current i64 | ewma cost f64 |
+//   ewma stamp f64 | lc tree u32[nodes] | wlc tree u32[nodes] | eligible u32 |
+//   ramping u32
+// where nodes = the 4-ary trees' node count (see relayout). A pick reads a
+// backend's record only (one cache line, 32-byte aligned); what only some
+// algorithms read lives apart. The ramping list
+// holds the indices whose ramp is below RAMP_ONE (slow start), unordered,
+// H_RAMPING of them: least-connections compares them beside its tree.
 // Nothing that counts lives in a global: the threads build (ASC_FEATURE_THREADS)
 // shares this same memory between instances, so globals only cache offsets
 // derived from the header (and, in picks.ts, per-call scratch).
 
-import { ARR_FIRST_WIDE, ARR_ACTIVE, ARR_WEIGHT, ARR_STATE, ARR_TOTAL, ARR_LAST, ARR_CURW, STATE_UP } from "./constants";
+import { RAMP_ONE, REC_SIZE, STATE_UP } from "./constants";
 
 // ---- header fields (byte offsets from BASE) ----
 export const H_COUNT: usize = 0;     // backends in the table
@@ -21,6 +27,8 @@ export const H_ELIGIBLE: usize = 20; // length of the eligible list (when F_ELIG
 export const H_RNG_STATE: usize = 24; // PCG32 state (u64)
 export const H_RNG_INC: usize = 32;   // PCG32 stream (u64, odd)
 export const H_LOCK: usize = 40;      // spinlock of the threads build (0 free, 1 held)
+export const H_RAMPING: usize = 44;   // length of the ramping list
+export const H_DECAY: usize = 48;     // peak-ewma decay time constant, ms (f64)
 export const HEADER_SIZE: usize = 64;
 
 export const F_LC_OK: u32 = 1;    // least-connections tree is built and maintained
@@ -33,18 +41,17 @@ export const FULL: u32 = 0xFFFFFFFF; // an active count that cannot grow
 export const MIN_CAP: u32 = 4;
 export const MAX_CAP: u32 = 1 << 24;
 
-// 64-byte aligned, so the header is one cache line. Every array then starts
-// 16-byte aligned (cap >= 4 slots of 4 or 8 bytes), 64-byte aligned once
-// cap >= 16; the trees rely on the 16 (see trees.ts).
+// 64-byte aligned, so the header is one cache line and records are 32-byte
+// aligned. Every region then starts 32-byte aligned (cap >= 4 slots of 8 or
+// more bytes); the trees rely on 16 (see trees.ts).
 export const BASE: usize = (__heap_base + 63) & ~63;
 
 // Offsets cached per instance; recomputed from H_CAP by relayout().
-export let offActive: usize = 0;
-export let offWeight: usize = 0;
-export let offState: usize = 0;
-export let offTotal: usize = 0;
-export let offLast: usize = 0;
+export let offRec: usize = 0;
 export let offCurw: usize = 0;
+export let offCost: usize = 0;
+export let offStamp: usize = 0;
+export let offRamping: usize = 0;
 export let offLct: usize = 0;
 export let offWlct: usize = 0;
 export let offElig: usize = 0;
@@ -68,40 +75,50 @@ export let leafBase: u32 = 0;  // node number of the first leaf: (leafCount - 1)
 }
 
 // ---- per-backend access ----
+// Byte offsets of the fields in a record (REC_SIZE bytes, 32-byte aligned).
+export const R_ACTIVE: usize = 0;
+export const R_LIMIT: usize = 4;
+export const R_WEIGHT: usize = 8;
+export const R_STATE: usize = 12; // u16
+export const R_RAMP: usize = 14;  // u16
+export const R_TOTAL: usize = 16;
+export const R_LAST: usize = 24;
+@inline export function rec(i: u32): usize { return offRec + (<usize>i << 5); }
 @inline export function activeOf(i: u32): u32 {
-  if (ASC_FEATURE_THREADS) return atomic.load<u32>(offActive + (<usize>i << 2));
-  return load<u32>(offActive + (<usize>i << 2));
+  if (ASC_FEATURE_THREADS) return atomic.load<u32>(rec(i));
+  return load<u32>(rec(i));
 }
-@inline export function weightOf(i: u32): u32 { return load<u32>(offWeight + (<usize>i << 2)); }
-@inline export function stateOf(i: u32): u32 { return load<u32>(offState + (<usize>i << 2)); }
+@inline export function weightOf(i: u32): u32 { return load<u32>(rec(i), R_WEIGHT); }
+@inline export function stateOf(i: u32): u32 { return <u32>load<u16>(rec(i), R_STATE); }
+@inline export function limitOf(i: u32): u32 { return load<u32>(rec(i), R_LIMIT); }
+@inline export function rampOf(i: u32): u32 { return <u32>load<u16>(rec(i), R_RAMP); }
 @inline export function eligAt(k: u32): u32 { return load<u32>(offElig + (<usize>k << 2)); }
+@inline export function rampingAt(k: u32): u32 { return load<u32>(offRamping + (<usize>k << 2)); }
+export const ONE: u32 = <u32>RAMP_ONE;
 
-// A backend can be picked when it is up, has weight and its count can grow.
+// A backend can be picked when it is up, has weight and its count is below
+// its limit (NO_LIMIT = FULL by default: a count that cannot grow).
 @inline export function routable(i: u32): bool {
-  return stateOf(i) == STATE_UP && weightOf(i) != 0 && activeOf(i) != FULL;
+  return stateOf(i) == STATE_UP && weightOf(i) != 0 && activeOf(i) < limitOf(i);
 }
 // The same, kept out of line for the colder paths: the release build must fit 4 KiB.
 export function isRoutable(i: u32): bool { return routable(i); }
 
-// The per-backend arrays in layout order (ARR_* in constants.ts): 4 bytes a
-// slot below ARR_FIRST_WIDE, 8 bytes from it on.
-const FIRST_WIDE = <u32>ARR_FIRST_WIDE;
-@inline export function slotWidth(k: u32): usize { return k < FIRST_WIDE ? 4 : 8; }
+// The per-backend regions in layout order: the records, then the swrr
+// current weights, ewma costs and stamps (8 bytes a slot).
+export const REGIONS: u32 = 4;
+@inline export function slotWidth(k: u32): usize { return k == 0 ? <usize>REC_SIZE : 8; }
 @inline export function arrayAt(k: u32, cap: u32): usize {
-  const before: usize = k < FIRST_WIDE
-    ? <usize>k << 2
-    : (<usize>FIRST_WIDE << 2) + (<usize>(k - FIRST_WIDE) << 3);
+  const before: usize = k == 0 ? 0 : <usize>REC_SIZE + (<usize>(k - 1) << 3);
   return BASE + HEADER_SIZE + <usize>cap * before;
 }
 
 export function relayout(cap: u32): void {
   const c = <usize>cap;
-  offActive = arrayAt(ARR_ACTIVE, cap);
-  offWeight = arrayAt(ARR_WEIGHT, cap);
-  offState = arrayAt(ARR_STATE, cap);
-  offTotal = arrayAt(ARR_TOTAL, cap);
-  offLast = arrayAt(ARR_LAST, cap);
-  offCurw = arrayAt(ARR_CURW, cap);
+  offRec = arrayAt(0, cap);
+  offCurw = arrayAt(1, cap);
+  offCost = arrayAt(2, cap);
+  offStamp = arrayAt(3, cap);
   leafCount = 1;
   while (leafCount < cap) leafCount <<= 2;
   leafBase = (leafCount - 1) / 3;
@@ -109,10 +126,11 @@ export function relayout(cap: u32): void {
   // rounded up to a multiple of 4 slots so the weighted tree starts 16-byte
   // aligned like the first.
   const nodes = <usize>((leafBase + leafCount + 6) & ~3);
-  offLct = offCurw + (c << 3);
+  offLct = arrayAt(REGIONS, cap);
   offWlct = offLct + (nodes << 2);
   offElig = offWlct + (nodes << 2);
-  offEnd = offElig + (c << 2);
+  offRamping = offElig + (c << 2);
+  offEnd = offRamping + (c << 2);
   capCache = cap;
 }
 

@@ -9,7 +9,9 @@
 // straddles a 64-byte cache line.
 //
 // The least-connections tree holds counts only: each node the least count
-// below it (FULL for unroutable or empty leaves). The pick descends from the
+// below it (FULL for unroutable or empty leaves, and for ramping backends,
+// whose key active/ramp is no count: the picks compare the ramping list
+// beside the tree, see picks.ts). The pick descends from the
 // root to the leftmost leaf holding the root's count, which is exactly what a
 // scan from index 0 with strict `<` returns. An update climbs from the leaf
 // and stops at the first node whose minimum did not change: a +1 or -1 on a
@@ -17,15 +19,16 @@
 // also packed the index would change every ancestor of the pick, every time.)
 //
 // The weighted tree holds backend indices (NIL when no leaf below is
-// routable) because active/weight has no exact packed form; the earliest
+// routable) because active/weight has no exact packed form (the weight is the
+// effective weight, weight * ramp: slow start changes a leaf through touch); the earliest
 // child wins ties, so the root is the pick. An update stops at the first
 // node whose winner is unchanged and is not the touched backend; a pick
 // changes the winner of every level it wins, so acquire and release of the
 // pick still climb to the root (docs/CORE.md, "Speed").
 
 import {
-  F_LC_OK, F_WLC_OK, FULL, NIL, activeOf, count, flags, hget, H_ROT, isRoutable, leafBase, leafCount,
-  offLct, offWlct, routable, setFlags, weightOf,
+  F_LC_OK, F_WLC_OK, FULL, NIL, ONE, activeOf, count, flags, hget, H_ROT, isRoutable, leafBase, leafCount,
+  offLct, offWlct, rampOf, routable, setFlags, weightOf,
 } from "./table";
 
 // What findFrom looks for (nodeMatches' `mode`).
@@ -33,20 +36,23 @@ export const MATCH_ROUTABLE: u32 = 0;   // any routable leaf (lc tree)
 export const MATCH_ACTIVE: u32 = 1;     // active count equal to `target` (lc tree)
 export const MATCH_RATIO: u32 = 2;      // active/weight equal to backend `target`'s (wlc tree)
 
-@inline function lcLeaf(i: u32): u32 { return routable(i) ? activeOf(i) : FULL; }
+@inline function lcLeaf(i: u32): u32 { return routable(i) && rampOf(i) == ONE ? activeOf(i) : FULL; }
+// Weight after slow start, times RAMP_ONE: weight < 2^20, ramp <= 2^10, so
+// active * effWeight < 2^62 and cross-multiplications cannot overflow.
+@inline export function effWeight(i: u32): u64 { return <u64>weightOf(i) * <u64>rampOf(i); }
 @inline export function lcAt(node: u32): u32 { return load<u32>(offLct + (<usize>(node + 3) << 2)); }
 @inline function lcSet(node: u32, v: u32): void { store<u32>(offLct + (<usize>(node + 3) << 2), v); }
 @inline export function wlctAt(node: u32): u32 { return load<u32>(offWlct + (<usize>(node + 3) << 2)); }
 @inline export function wlcSet(node: u32, v: u32): void { store<u32>(offWlct + (<usize>(node + 3) << 2), v); }
 
-// Strictly better for weighted least-connections: active/weight smaller,
-// compared by cross-multiplication (both factors < 2^32, so no overflow).
+// Strictly better for weighted least-connections: active/effWeight smaller,
+// compared by cross-multiplication (no overflow, see effWeight).
 export function wlcLess(i: u32, j: u32): bool {
   const ri = i != NIL && isRoutable(i);
   const rj = j != NIL && isRoutable(j);
   if (!rj) return ri;
   if (!ri) return false;
-  return <u64>activeOf(i) * <u64>weightOf(j) < <u64>activeOf(j) * <u64>weightOf(i);
+  return <u64>activeOf(i) * effWeight(j) < <u64>activeOf(j) * effWeight(i);
 }
 
 @inline function lcMinOfChildren(k: u32): u32 {
@@ -66,7 +72,7 @@ function wlcBestOfChildren(k: u32): u32 {
     const w = wlctAt(c + j);
     if (w == NIL || !routable(w)) continue;
     const a = <u64>activeOf(w);
-    const wt = <u64>weightOf(w);
+    const wt = effWeight(w);
     if (best == NIL || a * bestWeight < bestActive * wt) {
       best = w;
       bestActive = a;
@@ -127,7 +133,7 @@ function nodeMatches(node: u32, mode: u32, target: u32): bool {
   if (mode == MATCH_RATIO) {
     const w = wlctAt(node);
     return w != NIL && isRoutable(w) &&
-      <u64>activeOf(w) * <u64>weightOf(target) == <u64>activeOf(target) * <u64>weightOf(w);
+      <u64>activeOf(w) * effWeight(target) == <u64>activeOf(target) * effWeight(w);
   }
   const least = lcAt(node);
   return mode == MATCH_ROUTABLE ? least != FULL : least == target;

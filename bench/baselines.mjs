@@ -1,17 +1,17 @@
-// Baselines for bench/core.mjs: the seed's Map scan, copied faithfully from
-// its routeRequest/requestComplete (/work/shared/seed/000_f800009fb61f7e40.txt),
+// Baselines for bench/core.mjs: the reference Map scan, the original sample
+// tracker's routeRequest/requestComplete copied as written,
 // and a plain JS Int32Array scan with the same pick rule (fewest active, the
 // earliest backend on ties). Neither records totals or timestamps per pick:
-// the seed's code does not, so neither does the fairest plain-JS rival.
+// the reference code does not, so neither does the fairest plain-JS rival.
 
-/** The seed's tracker over `names`, in their order (a Map iterates in insertion order). */
+/** The reference tracker over `names`, in their order (a Map iterates in insertion order). */
 export function createSeedMapScan(names) {
   const backendStates = new Map();
   for (const name of names) {
     backendStates.set(name, { activeConnections: 0, totalRequests: 0, lastUsed: Date.now() });
   }
 
-  // ---- the seed's code, types dropped, otherwise as written ----
+  // ---- the reference code, types dropped, otherwise as written ----
   function routeRequest() {
     // Find backend with minimum active connections
     let minBackend = null;
@@ -29,7 +29,7 @@ export function createSeedMapScan(names) {
   function requestComplete(backend) {
     backendStates.get(backend).activeConnections--;
   }
-  // ---- end of the seed's code ----
+  // ---- end of the reference code ----
 
   return { backendStates, routeRequest, requestComplete };
 }

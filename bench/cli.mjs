@@ -10,7 +10,7 @@
 
 import { spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -75,6 +75,7 @@ function run(cmd, args, input) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const dir = mkdtempSync(join(tmpdir(), "leastconn-bench-"));
+const loadBefore = loadavg()[0];
 try {
   const floorPath = join(dir, "floor.mjs");
   writeFileSync(floorPath, FLOOR);
@@ -112,7 +113,7 @@ try {
   const table = [
     `Machine: ${cpu}, ${cpus().length} cores, Node ${process.version}; ${new Date().toISOString().slice(0, 10)}.`,
     `Workload: ${MESSAGES.toLocaleString("en-US")} messages (${(text.length / 1e6).toFixed(1)} MB, read from a file, replies into a pipe), median of ${RUNS} runs;`,
-    `start-up: median of ${STARTUP_RUNS} runs.`,
+    `start-up: median of ${STARTUP_RUNS} runs. 1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after (on a busy machine the ratios, measured in the same run, hold better than the times).`,
     "",
     "| measure | time | ratio | target |",
     "|---|---|---|---|",

@@ -1,7 +1,7 @@
 // `npm run bench:core`: nanoseconds per acquire+release through the public
-// Balancer, next to the seed's Map scan and a plain Int32Array scan, all in
+// Balancer, next to the reference Map scan and a plain Int32Array scan, all in
 // this one process; then the raw Wasm exports, the other algorithms, the
-// artifact sizes and the issue's targets. Prints the section and rewrites
+// artifact sizes and the performance targets. Prints the section and rewrites
 // the text between the bench:core markers of docs/BENCHMARKS.md
 // (`--dry-run` prints only). Not part of `npm test`; about 1.5 minutes.
 //
@@ -20,7 +20,12 @@ import { gzipSync } from "node:zlib";
 import { Bench } from "tinybench";
 import { ALGORITHMS } from "../dist/index.js";
 
-const { values: args } = parseArgs({ options: { "dry-run": { type: "boolean", default: false } } });
+// --only main,algorithms,limits runs those sections (and only prints).
+const { values: args } = parseArgs({
+  options: { "dry-run": { type: "boolean", default: false }, only: { type: "string", default: "main,algorithms,limits" } },
+});
+const SECTIONS = new Set(args.only.split(","));
+const partial = ["main", "algorithms", "limits"].some((s) => !SECTIONS.has(s));
 
 const SIZES = [3, 64, 1024, 100_000];
 const ALGORITHM_SIZES = [64, 100_000];
@@ -31,16 +36,24 @@ const FIRST_WARMUP_MS = 100;
 const WARMUP_MS = 20;
 const RUN_MS = 80;
 const MIN_BATCHES = 10;
-/** The issue's targets through the public API: ns per acquire+release. */
+/** The performance targets through the public API: ns per acquire+release. */
 const TARGET_NS = new Map([[3, 10], [100_000, 150]]);
-const WASM_BUDGET = 4096;
+const WASM_BUDGET = 6144;
+/** Issue 7: these algorithms within this factor of least-connections at n = 100,000 (same rows, same run). */
+const ALGORITHM_FACTOR = 2;
+const FACTOR_ALGORITHMS = ["power-of-two-choices", "random", "weighted-least-connections"];
+/** Issue 8: acquire+release with limits set (none reached) within this factor of the previous build. */
+const LIMITS_FACTOR = 1.2;
+const LIMIT_SIZES = [3, 100_000];
+/** Per backend: never reached in these rows (counts stay at most 2), so nothing queues. */
+const LIMIT = 100;
 
 const MAIN_ROWS = [
   { label: "Balancer API, constant clock", kind: "api", options: { clock: "constant" } },
   { label: "Balancer API, default clock", kind: "api", options: { clock: "default" } },
   { label: "raw core exports (build/core.wasm)", kind: "raw" },
   { label: "JS Int32Array scan", kind: "array" },
-  { label: "seed's Map scan", kind: "seed" },
+  { label: "reference Map scan", kind: "seed" },
 ];
 
 const root = new URL("../", import.meta.url);
@@ -201,7 +214,7 @@ function revision() {
 // The working tree is shared: note whether the build changed under the run.
 function buildHash() {
   const hash = createHash("sha256");
-  for (const file of ["build/core.wasm", "dist/index.js"]) hash.update(readFileSync(new URL(file, root)));
+  for (const file of ["build/core.wasm", "dist/index.js", "dist/index.min.js"]) hash.update(readFileSync(new URL(file, root)));
   return hash.digest("hex");
 }
 
@@ -213,16 +226,25 @@ function sizes() {
 
 // ---- run ----
 
-progress("checking that every implementation picks the same backends");
-await checkSamePicks();
+if (SECTIONS.has("main")) {
+  progress("checking that every implementation picks the same backends");
+  await checkSamePicks();
+}
 
 // Read before timing, so they describe the build that was measured.
 const hashBefore = buildHash();
 const size = sizes();
 const commit = revision();
 const loadBefore = os.loadavg()[0];
-const main = MAIN_ROWS.flatMap((row) => SCENARIOS.map((scenario) => ({ ...row, scenario, sizes: SIZES })));
-const algorithms = ALGORITHMS.flatMap((algorithm) =>
+const main = SECTIONS.has("main") ? MAIN_ROWS.flatMap((row) => SCENARIOS.map((scenario) => ({ ...row, scenario, sizes: SIZES }))) : [];
+const limitRows = SECTIONS.has("limits")
+  ? [
+      { label: "previous build (bench/previous.mjs), no limits", kind: "previous", options: { clock: "constant" } },
+      { label: "this build, no limits", kind: "api", options: { clock: "constant" } },
+      { label: `this build, limit ${LIMIT} on every backend`, kind: "api", options: { clock: "constant", limit: LIMIT } },
+    ].flatMap((row) => SCENARIOS.map((scenario) => ({ ...row, scenario, sizes: LIMIT_SIZES })))
+  : [];
+const algorithms = (SECTIONS.has("algorithms") ? ALGORITHMS : []).flatMap((algorithm) =>
   SCENARIOS.map((scenario) => ({
     label: algorithm,
     kind: "api",
@@ -231,7 +253,7 @@ const algorithms = ALGORITHMS.flatMap((algorithm) =>
     sizes: ALGORITHM_SIZES,
   })),
 );
-await measureAll([...main, ...algorithms]);
+await measureAll([...main, ...algorithms, ...limitRows]);
 
 // What the default clock saves: one read per synchronous run (until the next microtask checkpoint) instead of per pick.
 const dateNowNs = (() => {
@@ -251,7 +273,7 @@ const seconds = (performance.now() - started) / 1000;
 const seedNs = (scenario, n) => main.find((r) => r.kind === "seed" && r.scenario === scenario).ns.get(n);
 
 function spreadSummary() {
-  const all = [...main, ...algorithms].flatMap((r) => [...r.spread.values()]);
+  const all = [...main, ...algorithms, ...limitRows].flatMap((r) => [...r.spread.values()]);
   const pct = (x) => `${Math.round(x * 100)}%`;
   return `${pct(median(all))} typical, ${pct(Math.max(...all))} worst`;
 }
@@ -270,7 +292,7 @@ lines.push(
   "",
   `Nanoseconds per acquire+release: process CPU time (all threads, so garbage collection counts and waiting for a core does not), ` +
     `the median over ${PASSES} passes of each pass's mean; ` +
-    `pass-to-pass spread (max − min) / median: ${spreadSummary()}. In brackets, the seed's Map scan time ` +
+    `pass-to-pass spread (max − min) / median: ${spreadSummary()}. In brackets, the reference Map scan time ` +
     "÷ this time at the same n and scenario (higher is faster). *strict*: `const l = lb.acquire(); l.release();`. " +
     "*held*: ~n/2 leases stay open in a ring and the oldest is released after each acquire.",
   "",
@@ -285,23 +307,62 @@ for (const r of main) {
   lines.push(`| ${r.label} | ${r.scenario} | ${cells.join(" | ")} |`);
 }
 
-lines.push(
-  "",
-  "Other algorithms through the API (constant clock; backend i has weight 1 + i mod 4 in these rows, " +
-    "least-connections repeated on the same backends for reference):",
-  "",
-  `| algorithm | scenario | ${ALGORITHM_SIZES.map((n) => `n=${formatN(n)}`).join(" | ")} |`,
-  `|---|---|${ALGORITHM_SIZES.map(() => "---:").join("|")}|`,
-);
-for (const r of algorithms) {
-  lines.push(`| ${r.label} | ${r.scenario} | ${ALGORITHM_SIZES.map((n) => formatNs(r.ns.get(n))).join(" | ")} |`);
+const lcNs = (scenario, n) => algorithms.find((r) => r.label === "least-connections" && r.scenario === scenario)?.ns.get(n);
+if (algorithms.length > 0) {
+  lines.push(
+    "",
+    "Other algorithms through the API (constant clock; backend i has weight 1 + i mod 4 in these rows, " +
+      "least-connections repeated on the same backends for reference). In brackets, this time ÷ least-connections' " +
+      "at the same n and scenario:",
+    "",
+    `| algorithm | scenario | ${ALGORITHM_SIZES.map((n) => `n=${formatN(n)}`).join(" | ")} |`,
+    `|---|---|${ALGORITHM_SIZES.map(() => "---:").join("|")}|`,
+  );
+  for (const r of algorithms) {
+    const cells = ALGORITHM_SIZES.map((n) => `${formatNs(r.ns.get(n))} (${formatRatio(r.ns.get(n) / lcNs(r.scenario, n))})`);
+    lines.push(`| ${r.label} | ${r.scenario} | ${cells.join(" | ")} |`);
+  }
 }
 
-lines.push("", "Targets from the issue (public API, least-connections):", "", "| target | clock | scenario | measured | met |", "|---|---|---|---:|---|");
+const previousNs = (scenario, n) => limitRows.find((r) => r.kind === "previous" && r.scenario === scenario).ns.get(n);
+if (limitRows.length > 0) {
+  lines.push(
+    "",
+    `Limits (least-connections, constant clock): acquire+release on the build before limits, slow start and peak-ewma ` +
+      `(bench/previous.mjs, the same Balancer API) and on this build, without limits and with a limit of ${LIMIT} set on every ` +
+      "backend through the core (never reached: nothing queues). In brackets, this time ÷ the previous build's:",
+    "",
+    `| build | scenario | ${LIMIT_SIZES.map((n) => `n=${formatN(n)}`).join(" | ")} |`,
+    `|---|---|${LIMIT_SIZES.map(() => "---:").join("|")}|`,
+  );
+  for (const r of limitRows) {
+    const cells = LIMIT_SIZES.map((n) =>
+      r.kind === "previous" ? formatNs(r.ns.get(n)) : `${formatNs(r.ns.get(n))} (${formatRatio(r.ns.get(n) / previousNs(r.scenario, n))})`,
+    );
+    lines.push(`| ${r.label} | ${r.scenario} | ${cells.join(" | ")} |`);
+  }
+}
+
+lines.push("", "Targets:", "", "| target | clock | scenario | measured | met |", "|---|---|---|---:|---|");
 for (const [n, target] of TARGET_NS) {
   for (const row of main.filter((r) => r.kind === "api")) {
     const ns = row.ns.get(n);
     lines.push(`| ≤ ${target} ns at n=${formatN(n)} | ${row.options.clock} | ${row.scenario} | ${formatNs(ns)} ns | ${ns <= target ? "yes" : "**no**"} |`);
+  }
+}
+const big = ALGORITHM_SIZES.at(-1);
+for (const r of algorithms.filter((r) => FACTOR_ALGORITHMS.includes(r.label))) {
+  const ratio = r.ns.get(big) / lcNs(r.scenario, big);
+  lines.push(
+    `| ${r.label} ≤ ${ALGORITHM_FACTOR}× least-connections at n=${formatN(big)} | constant | ${r.scenario} | ${formatRatio(ratio)} | ${ratio <= ALGORITHM_FACTOR ? "yes" : "**no**"} |`,
+  );
+}
+for (const r of limitRows.filter((r) => r.options.limit !== undefined)) {
+  for (const n of LIMIT_SIZES) {
+    const ratio = r.ns.get(n) / previousNs(r.scenario, n);
+    lines.push(
+      `| limits set ≤ ${LIMITS_FACTOR}× the previous build at n=${formatN(n)} | constant | ${r.scenario} | ${formatRatio(ratio)} | ${ratio <= LIMITS_FACTOR ? "yes" : "**no**"} |`,
+    );
   }
 }
 lines.push(
@@ -312,8 +373,8 @@ lines.push(
   "Notes: the default clock caches `Date.now()` until the next microtask checkpoint, and a timed batch is one synchronous run, " +
     `so its row shows the cached read; a request that is alone in its run also pays \`Date.now()\` ` +
     `(${formatNs(dateNowNs)} ns per call here) and a \`queueMicrotask\`. ` +
-    "The seed's code and the Int32Array scan record no totals or timestamps; the API and the core do. " +
-    "The seed and Int32Array *held* rings are filled by setting the counts that n/2 acquires would leave " +
+    "The reference Map scan and the Int32Array scan record no totals or timestamps; the API and the core do. " +
+    "The Map-scan and Int32Array *held* rings are filled by setting the counts that n/2 acquires would leave " +
     "(a startup check confirms all five implementations make identical picks at n = 5, 64 and 1,000).",
 );
 
@@ -321,7 +382,7 @@ const section = lines.join("\n");
 console.log(section);
 console.error(`(sink ${sink})`);
 
-if (!args["dry-run"]) {
+if (!args["dry-run"] && !partial) {
   const docPath = new URL("docs/BENCHMARKS.md", root);
   const doc = readFileSync(docPath, "utf8");
   const open = "<!-- bench:core -->";

@@ -5,7 +5,8 @@
 // and the query is passed on to the bundle and the baselines, so each row
 // gets private copies of Balancer, Lease and the loops below. Every call
 // site then sees a single implementation, as it would in an application;
-// FINDINGS measured a shared (polymorphic) site at 3x the cost at n=3.
+// A call site shared by several implementations (polymorphic) measured about
+// 3x the cost at n=3.
 //
 // Scenarios: "strict" acquires and releases at once (counts stay 0/1);
 // "held" keeps ~n/2 requests open in a ring and releases the oldest after
@@ -15,7 +16,11 @@ import { readFileSync } from "node:fs";
 
 const tag = new URL(import.meta.url).search;
 const sibling = (path) => new URL(path + tag, import.meta.url).href;
-const { Balancer } = await import(sibling("../dist/index.js"));
+// The single-file browser bundle: dist/index.js re-exports a chunk shared
+// with dist/shared.js, and that chunk's import carries no query string, so
+// every row would share one Balancer (and its call sites) through it.
+const { Balancer } = await import(sibling("../dist/index.min.js"));
+const { Balancer: PreviousBalancer } = await import(sibling("./previous.mjs"));
 const { createArrayScan, createSeedMapScan } = await import(sibling("./baselines.mjs"));
 
 // Read once, when core.mjs sets up its rows, so a rebuild by someone else
@@ -31,21 +36,32 @@ const backendName = (i) => `backend-${i}`;
 const indexOf = (name) => Number(name.slice(8));
 
 /**
- * kind: "api" | "raw" | "array" | "seed". For "api", options.clock is
- * "constant" or "default", options.algorithm a name (default least-connections)
- * and options.weighted gives backend i weight 1 + i % 4.
+ * kind: "api" | "previous" | "raw" | "array" | "seed". For "api" (today's
+ * bundle) and "previous" (bench/previous.mjs, the build before limits, slow
+ * start and peak-ewma), options.clock is "constant" or "default",
+ * options.algorithm a name (default least-connections), options.weighted
+ * gives backend i weight 1 + i % 4 and options.limit (today's build only)
+ * sets that limit on every backend through the core (the Balancer has no
+ * option for it yet).
  */
 export function subject(kind, n, scenario, options = {}) {
   if (scenario !== "strict" && scenario !== "held") throw new Error(`unknown scenario ${scenario}`);
-  const make = { api: apiSubject, raw: rawSubject, array: arraySubject, seed: seedSubject }[kind];
+  const make = {
+    api: (n, held, options) => apiSubject(Balancer, n, held, options),
+    previous: (n, held, options) => apiSubject(PreviousBalancer, n, held, options),
+    raw: rawSubject,
+    array: arraySubject,
+    seed: seedSubject,
+  }[kind];
   if (make === undefined) throw new Error(`unknown subject ${kind}`);
   return make(n, scenario === "held", options);
 }
 
-function apiSubject(n, held, { clock = "constant", algorithm, weighted = false }) {
+function apiSubject(Balancer, n, held, { clock = "constant", algorithm, weighted = false, limit }) {
   const backends = [];
   for (let i = 0; i < n; i++) backends.push(weighted ? { name: backendName(i), weight: 1 + (i % 4) } : backendName(i));
   const lb = new Balancer({ backends, algorithm, ...(clock === "constant" ? { clock: constantClock } : {}) });
+  if (limit !== undefined) for (let i = 0; i < n; i++) lb.core.setLimit(i, limit);
   if (!held) {
     return {
       run(k) {
@@ -101,7 +117,8 @@ function apiSubject(n, held, { clock = "constant", algorithm, weighted = false }
 }
 
 // The release core without the bindings: the same Wasm bytes the bundle
-// inlines, instantiated here so its exports are called with nothing between.
+// inlines, instantiated here so its exports are called with nothing between
+// (release with no duration, -1, as the bindings call it today).
 function rawSubject(n, held) {
   const module = new WebAssembly.Module(coreBytes);
   const e = new WebAssembly.Instance(module, {}).exports;
@@ -114,7 +131,7 @@ function rawSubject(n, held) {
     return {
       run(k) {
         let sum = 0;
-        for (let j = 0; j < k; j++) sum += release(acquire(0, now));
+        for (let j = 0; j < k; j++) sum += release(acquire(0, now), -1, now);
         return sum;
       },
       trace(k) {
@@ -122,7 +139,7 @@ function rawSubject(n, held) {
         for (let j = 0; j < k; j++) {
           const i = acquire(0, now);
           picks.push(i);
-          release(i);
+          release(i, -1, now);
         }
         return picks;
       },
@@ -137,7 +154,7 @@ function rawSubject(n, held) {
       let sum = 0;
       for (let j = 0; j < k; j++) {
         const i = acquire(0, now);
-        sum += release(ring[at]);
+        sum += release(ring[at], -1, now);
         ring[at] = i;
         at = at + 1 === size ? 0 : at + 1;
       }
@@ -148,7 +165,7 @@ function rawSubject(n, held) {
       for (let j = 0; j < k; j++) {
         const i = acquire(0, now);
         picks.push(i);
-        release(ring[at]);
+        release(ring[at], -1, now);
         ring[at] = i;
         at = at + 1 === size ? 0 : at + 1;
       }

@@ -5,6 +5,7 @@
 import {
   ALG_LEAST_CONN,
   ALG_P2C,
+  ALG_PEAK_EWMA,
   ALG_RANDOM,
   ALG_ROUND_ROBIN,
   ALG_WEIGHTED_LEAST_CONN,
@@ -19,6 +20,7 @@ export const ALGORITHMS = [
   "weighted-round-robin",
   "power-of-two-choices",
   "random",
+  "peak-ewma",
 ] as const;
 
 export type Algorithm = (typeof ALGORITHMS)[number];
@@ -30,6 +32,7 @@ export const AlgorithmId = {
   WeightedRoundRobin: ALG_WEIGHTED_ROUND_ROBIN,
   PowerOfTwoChoices: ALG_P2C,
   Random: ALG_RANDOM,
+  PeakEwma: ALG_PEAK_EWMA,
 } as const;
 export type AlgorithmId = (typeof AlgorithmId)[keyof typeof AlgorithmId];
 
@@ -43,6 +46,7 @@ const ALIASES: Record<string, AlgorithmId> = {
   "power-of-two-choices": AlgorithmId.PowerOfTwoChoices,
   "p2c": AlgorithmId.PowerOfTwoChoices,
   "random": AlgorithmId.Random,
+  "peak-ewma": AlgorithmId.PeakEwma,
 };
 
 // Raw spellings already seen, so a per-request algorithm costs one lookup.
@@ -68,6 +72,7 @@ const NAMES: Record<AlgorithmId, Algorithm> = {
   [AlgorithmId.WeightedRoundRobin]: "weighted-round-robin",
   [AlgorithmId.PowerOfTwoChoices]: "power-of-two-choices",
   [AlgorithmId.Random]: "random",
+  [AlgorithmId.PeakEwma]: "peak-ewma",
 };
 
 export function algorithmName(id: AlgorithmId): Algorithm {

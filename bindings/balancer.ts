@@ -363,7 +363,8 @@ export class Balancer extends EventTarget {
   /** @internal */
   _releaseSlot(slot: Slot): boolean {
     if (slot.gone) return false;
-    const ok = this.core.exports.release(slot.index) === 1;
+    // No duration yet (rtt -1: the core observes nothing, so `now` is unused).
+    const ok = this.core.exports.release(slot.index, -1, 0) === 1;
     if (slot.removing && this.core.active(slot.index) === 0) this.finishRemoval(slot);
     return ok;
   }

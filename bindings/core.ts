@@ -5,24 +5,50 @@
 
 import {
   ARR_ACTIVE,
+  ARR_COST,
   ARR_LAST,
+  ARR_LIMIT,
+  ARR_RAMP,
   ARR_STATE,
   ARR_TOTAL,
   ARR_WEIGHT,
+  DECAY_DEFAULT_MS,
   ERR_NO_MEMORY,
   ERR_RANGE,
+  NO_LIMIT,
   NONE,
+  RAMP_ONE,
+  REC_SIZE,
   SAMPLE_FIRST,
   SAMPLE_SECOND,
   STATE_DOWN,
   STATE_DRAINING,
+  STATE_EJECTED,
   STATE_UP,
 } from "../assembly/constants.js";
+
+// Strides of a backend's record in each view's elements.
+const REC_U16 = REC_SIZE / 2;
+const REC_U32 = REC_SIZE / 4;
+const REC_F64 = REC_SIZE / 8;
 import wasmBase64 from "../build/core-wasm.js";
 import { CapacityError } from "./errors.js";
 
 // The numbers shared with the core come from its own constants file, never copies.
-export { ERR_NO_MEMORY, ERR_RANGE, NONE, SAMPLE_FIRST, SAMPLE_SECOND, STATE_DOWN, STATE_DRAINING, STATE_UP };
+export {
+  DECAY_DEFAULT_MS,
+  ERR_NO_MEMORY,
+  ERR_RANGE,
+  NO_LIMIT,
+  NONE,
+  RAMP_ONE,
+  SAMPLE_FIRST,
+  SAMPLE_SECOND,
+  STATE_DOWN,
+  STATE_DRAINING,
+  STATE_EJECTED,
+  STATE_UP,
+};
 
 /** The core's exports, numbers only (see assembly/index.ts; the numbers are in assembly/constants.ts). */
 export interface CoreExports {
@@ -34,8 +60,15 @@ export interface CoreExports {
   setState(index: number, state: number): number;
   setWeight(index: number, weight: number): number;
   setActive(index: number, active: number): number;
+  /** 0..2^32-1 (NO_LIMIT: none); a count above the limit stays. */
+  setLimit(index: number, limit: number): number;
+  /** Slow start: 1..RAMP_ONE (RAMP_ONE: full weight). */
+  setRamp(index: number, ramp: number): number;
+  /** Peak-ewma's time constant, ms (> 0). */
+  setDecay(ms: number): number;
   acquire(algorithm: number, now: number): number;
-  release(index: number): number;
+  /** rtt: the request's duration in ms (< 0: unknown), now: the clock at release. */
+  release(index: number, rtt: number, now: number): number;
   sample(which: number): number;
   size(): number;
   capacity(): number;
@@ -72,10 +105,16 @@ export function coreModule(): WebAssembly.Module {
   return (compiled ??= new WebAssembly.Module(decodeBase64(wasmBase64)));
 }
 
-/** One table: a core instance plus views of its arrays. */
+/**
+ * One table: a core instance plus views of its memory. A backend's hot fields
+ * are one 32-byte record (REC_SIZE): field f of backend i is at
+ * (layout(f) >> log2(width)) + i * (REC_SIZE / width) in the view of its
+ * width; the ewma cost is an array of f64 (stride 1).
+ */
 export class CoreTable {
   readonly exports: CoreExports;
-  /** Whole-memory views, indexed by (array offset >> 2 or >> 3) + backend index. */
+  /** Whole-memory views. */
+  u16!: Uint16Array;
   u32!: Uint32Array;
   f64!: Float64Array;
   activeAt = 0;
@@ -83,6 +122,9 @@ export class CoreTable {
   stateAt = 0;
   totalAt = 0;
   lastAt = 0;
+  limitAt = 0;
+  rampAt = 0;
+  costAt = 0;
   private buffer: ArrayBuffer | SharedArrayBuffer | undefined;
   private cap = -1;
 
@@ -123,6 +165,15 @@ export class CoreTable {
   removeAt(i: number): void {
     check("removeAt", this.exports.removeAt(i));
   }
+  setLimit(i: number, limit: number): void {
+    check("setLimit", this.exports.setLimit(i, limit));
+  }
+  setRamp(i: number, ramp: number): void {
+    check("setRamp", this.exports.setRamp(i, ramp));
+  }
+  setDecay(ms: number): void {
+    check("setDecay", this.exports.setDecay(ms));
+  }
 
   /** Re-takes views and offsets if memory or capacity changed. */
   refresh(): void {
@@ -131,25 +182,35 @@ export class CoreTable {
     if (this.buffer === e.memory.buffer && this.cap === cap) return;
     this.buffer = e.memory.buffer;
     this.cap = cap;
+    this.u16 = new Uint16Array(this.buffer);
     this.u32 = new Uint32Array(this.buffer);
     this.f64 = new Float64Array(this.buffer);
     this.activeAt = e.layout(ARR_ACTIVE) >>> 2;
     this.weightAt = e.layout(ARR_WEIGHT) >>> 2;
-    this.stateAt = e.layout(ARR_STATE) >>> 2;
+    this.stateAt = e.layout(ARR_STATE) >>> 1;
     this.totalAt = e.layout(ARR_TOTAL) >>> 2;
     this.lastAt = e.layout(ARR_LAST) >>> 3;
+    this.limitAt = e.layout(ARR_LIMIT) >>> 2;
+    this.rampAt = e.layout(ARR_RAMP) >>> 1;
+    this.costAt = e.layout(ARR_COST) >>> 3;
   }
 
-  active(i: number): number { return this.u32[this.activeAt + i]!; }
-  weight(i: number): number { return this.u32[this.weightAt + i]!; }
-  state(i: number): number { return this.u32[this.stateAt + i]!; }
+  active(i: number): number { return this.u32[this.activeAt + i * REC_U32]!; }
+  weight(i: number): number { return this.u32[this.weightAt + i * REC_U32]!; }
+  state(i: number): number { return this.u16[this.stateAt + i * REC_U16]!; }
+  /** The limit on active requests (NO_LIMIT when none). */
+  limit(i: number): number { return this.u32[this.limitAt + i * REC_U32]!; }
+  /** Slow-start ramp, 1..RAMP_ONE (RAMP_ONE: full weight). */
+  ramp(i: number): number { return this.u16[this.rampAt + i * REC_U16]!; }
+  /** Peak-ewma cost in ms as last stored (decayed only when observed or compared). */
+  cost(i: number): number { return this.f64[this.costAt + i]!; }
   /**
    * Total requests: a u64 read as two halves, exact below 2^53. Another
    * thread may carry into the high half between the two reads; the total
    * only grows, so a high half unchanged across the low read is consistent.
    */
   total(i: number): number {
-    const at = this.totalAt + 2 * i;
+    const at = this.totalAt + i * REC_U32;
     const u32 = this.u32;
     let hi = Atomics.load(u32, at + 1);
     for (;;) {
@@ -161,7 +222,7 @@ export class CoreTable {
   }
   /** Last-used time, or null when never picked (stored as NaN). */
   lastUsed(i: number): number | null {
-    const t = this.f64[this.lastAt + i]!;
+    const t = this.f64[this.lastAt + i * REC_F64]!;
     return t === t ? t : null;
   }
 }

@@ -155,7 +155,7 @@ export class Handler {
     if (!(body instanceof JsonObject) || typeof src !== "string" || typeof dest !== "string") return null;
     if (body.get("type") === "http_response" || body.has("in_reply_to")) return null;
     // An address decoded from bytes that are not UTF-8 names nobody: no reply.
-    if (src.includes("\ufffd") || dest.includes("\ufffd")) return null;
+    if (msg.invalidUtf8("src") || msg.invalidUtf8("dest")) return null;
     const id = body.get("msg_id");
     return { src: dest, dest: src, inReplyTo: isCount(id, Number.MAX_SAFE_INTEGER) ? id : undefined, body: errorBody(ERR_MALFORMED, text) };
   }

@@ -1,15 +1,27 @@
-// The parser: turns one frame (bytes the framer has already checked against
-// the JSON grammar) into values. Objects become JsonObjects, which keep
-// every key in the order written: JSON.parse would move integer-like keys
-// such as "10" to the front and treat "__proto__" specially, and backend
-// names are data, not keys.
+// The parser: the node's one JSON grammar. It checks every byte as it builds
+// values, so the framer (framer.ts) learns where a message ends, or stops
+// being JSON, by parsing it. feed() takes a value in as many pieces as the
+// input arrives in, keeping between them only the open containers and a
+// token cut by the end of a piece: its work is linear however the input is cut.
+//
+// Objects become JsonObjects, which keep every key in the order written:
+// JSON.parse would move integer-like keys such as "10" to the front and
+// treat "__proto__" specially, and backend names are data, not keys.
 //
 // Strings are decoded straight from the bytes. Short ASCII strings (keys,
 // types, backend names) come from a small intern table, so the hot path
 // allocates nothing for them. Invalid UTF-8 decodes to U+FFFD and sets
-// `invalidUtf8`, so the caller can refuse the message and still reply.
+// `invalidUtf8`; the object holding such a string says so for its key, as a
+// genuine U+FFFD in the text cannot.
 
 export type Json = null | boolean | number | string | Json[] | JsonObject;
+
+/** Deepest nesting accepted; replies never need more than four levels. */
+export const MAX_DEPTH = 64;
+/** feed(): the value goes on past this piece; feed the next one. */
+export const MORE = -1;
+/** feed(): not JSON at byte `at`, for the reason `why`. */
+export const INVALID = -2;
 
 // Past this many keys an object indexes them; below, a scan is cheaper.
 const SCAN_KEYS = 8;
@@ -38,20 +50,6 @@ export class JsonObject {
     return this.entries[2 * k + 1] as Json;
   }
 
-  /** The keys in textual order. */
-  get keys(): string[] {
-    const out: string[] = [];
-    for (let k = 0; k < this.size; k++) out.push(this.keyAt(k));
-    return out;
-  }
-
-  /** The values in key order. */
-  get values(): Json[] {
-    const out: Json[] = [];
-    for (let k = 0; k < this.size; k++) out.push(this.valueAt(k));
-    return out;
-  }
-
   get(key: string): Json | undefined {
     const at = this.find(key);
     return at < 0 ? undefined : (this.entries[at + 1] as Json);
@@ -59,6 +57,11 @@ export class JsonObject {
 
   has(key: string): boolean {
     return this.find(key) >= 0;
+  }
+
+  /** True when the value under `key` is a string decoded from bytes that are not UTF-8. */
+  invalidUtf8(key: string): boolean {
+    return lossyKeys.get(this)?.has(key) ?? false;
   }
 
   set(key: string, value: Json): void {
@@ -85,6 +88,84 @@ export class JsonObject {
   }
 }
 
+// Per object, the keys whose string value was decoded from bytes that are
+// not UTF-8: kept aside, as only such rare messages need it.
+const lossyKeys = new WeakMap<JsonObject, Set<string>>();
+
+/** A byte as a diagnostic names it. */
+export function describeByte(b: number): string {
+  if (b >= 0x21 && b <= 0x7e) return `"${String.fromCharCode(b)}"`;
+  if (b === 0x0a) return "end of line";
+  return `byte 0x${b.toString(16).padStart(2, "0")}`;
+}
+
+// What the next structural byte may be.
+const VALUE = 0; // after ':' or an array's ','
+const VALUE_OR_END = 1; // after '['
+const KEY = 2; // after an object's ','
+const KEY_OR_END = 3; // after '{'
+const COLON = 4;
+const NEXT = 5; // ',' or the container's close
+
+// A token cut by the end of a piece.
+const NONE = 0;
+const STRING = 1;
+const NUMBER = 2;
+const LITERAL = 3;
+
+// Scan states inside a string: plain bytes, after '\', then HEX + k after
+// "\u" and k hex digits.
+const PLAIN = 0;
+const ESCAPE = 1;
+const HEX = 2;
+// Scan states inside a number, by byte class: the next state, or -1 where
+// the number ends (in one of NUMBER_ENDS) or is not a number.
+const START = 0;
+const INT = 3;
+// prettier-ignore
+const NUMBER_NEXT = new Int8Array([
+  //  0  1-9   .   e   +   -  other
+      2,  3, -1, -1, -1,  1, -1, // 0 START
+      2,  3, -1, -1, -1, -1, -1, // 1 after '-'
+     -1, -1,  4,  6, -1, -1, -1, // 2 a leading 0
+      3,  3,  4,  6, -1, -1, -1, // 3 INT
+      5,  5, -1, -1, -1, -1, -1, // 4 after '.'
+      5,  5, -1,  6, -1, -1, -1, // 5 fraction
+      8,  8, -1, -1,  7,  7, -1, // 6 after 'e'
+      8,  8, -1, -1, -1, -1, -1, // 7 after the exponent's sign
+      8,  8, -1, -1, -1, -1, -1, // 8 exponent
+]);
+const NUMBER_ENDS = (1 << 2) | (1 << 3) | (1 << 5) | (1 << 8);
+const NUMBER_CLASS = new Uint8Array(256).fill(6);
+for (let c = 0x31; c <= 0x39; c++) NUMBER_CLASS[c] = 1;
+NUMBER_CLASS[0x30] = 0;
+NUMBER_CLASS[0x2e] = 2;
+NUMBER_CLASS[0x65] = NUMBER_CLASS[0x45] = 3;
+NUMBER_CLASS[0x2b] = 4;
+NUMBER_CLASS[0x2d] = 5;
+
+// Byte classes: 1 may appear in a string as it is (PLAIN_ASCII: and needs
+// no decoding); HEX_DIGIT.
+const IN_STRING = new Uint8Array(256);
+const PLAIN_ASCII = new Uint8Array(256);
+const HEX_DIGIT = new Uint8Array(256);
+for (let c = 0x20; c < 0x100; c++) IN_STRING[c] = c === 0x22 || c === 0x5c ? 0 : 1;
+for (let c = 0x20; c < 0x80; c++) PLAIN_ASCII[c] = IN_STRING[c]!;
+for (const c of "0123456789abcdefABCDEF") HEX_DIGIT[c.charCodeAt(0)] = 1;
+// What each escape stands for, by the byte after '\' ("u": four hex digits follow).
+const ESCAPES: Array<string | undefined> = [];
+for (const [c, text] of Object.entries({ '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", u: "" })) {
+  ESCAPES[c.charCodeAt(0)] = text;
+}
+
+// true, false and null by their first byte.
+const LITERALS: Record<number, [Uint8Array, Json]> = {
+  0x74: [new TextEncoder().encode("true"), true],
+  0x66: [new TextEncoder().encode("false"), false],
+  0x6e: [new TextEncoder().encode("null"), null],
+};
+
+const SPACE = new Uint8Array([0x20]);
 const INTERN_SIZE = 1024; // power of two
 const INTERN_MAX_LEN = 32;
 const internBytes: Array<Uint8Array | undefined> = new Array(INTERN_SIZE);
@@ -94,318 +175,354 @@ const lossy = new TextDecoder("utf-8");
 const strict = new TextDecoder("utf-8", { fatal: true });
 
 export class Parser {
-  private bytes: Uint8Array = new Uint8Array(0);
-  private at = 0;
-  /** The last parse met bytes that are not UTF-8 inside a string. */
+  /** The finished value, once feed() has returned an index. */
+  value: Json = null;
+  /** A string of the value held bytes that are not UTF-8. */
   invalidUtf8 = false;
+  /** The line being read: feed() counts the newlines it passes. */
+  line = 1;
+  /** After INVALID: the offending byte's index, and what is wrong with it. */
+  at = 0;
+  why = "";
+  /** After INVALID: only whitespace precedes the offending byte on its line. */
+  clean = false;
 
-  /** Parses bytes[start, end), one grammatical JSON value. */
-  parse(bytes: Uint8Array, start: number, end: number): Json {
-    this.bytes = bytes;
-    this.at = start;
+  private build = true; // false: check only, for a message already refused
+  private expect = VALUE;
+  private depth = 0;
+  private readonly kinds = new Uint8Array(MAX_DEPTH); // 1 object, 0 array
+  private readonly open: Array<JsonObject | Json[]> = [];
+  private readonly keys: string[] = []; // per depth, the key awaiting its value
+  private text = ""; // the string last read
+  private lossy = false; // that string was not UTF-8
+  private from = 0; // where this piece began
+  private fresh = false; // the last piece ended in whitespace after a newline
+  // A token cut by the end of the last piece: which, its scan state, its
+  // literal's first byte, and (while building) its bytes so far.
+  private tok = NONE;
+  private sub = 0;
+  private lit = 0;
+  private carry = new Uint8Array(256);
+  private carryLen = 0;
+
+  /** Starts a new value at `line`. */
+  begin(line: number): void {
+    this.line = line;
+    this.build = true;
+    this.expect = VALUE;
+    this.depth = 0;
+    this.tok = NONE;
     this.invalidUtf8 = false;
-    const v = this.value();
-    if (this.at > end) throw new Error("parser overran its frame");
-    return v;
+    this.lossy = false;
   }
 
-  /** Index just past the value after a successful tryParse(). */
-  end = 0;
+  /** From now on only check the value: it is refused, so drop what was built. */
+  stopBuilding(): void {
+    this.build = false;
+    this.open.length = 0;
+    this.carryLen = 0;
+  }
+
+  /** Parses bytes[start, end): one JSON value with optional whitespace around it; throws a SyntaxError on anything else. */
+  parse(bytes: Uint8Array, start: number, end: number): Json {
+    this.begin(1);
+    let at = this.feed(bytes, start, end);
+    if (at === MORE && this.feed(SPACE, 0, 1) >= 0) at = end; // a number ends with its input
+    if (at >= 0) {
+      while (at < end && (bytes[at] === 0x20 || bytes[at] === 0x0a || bytes[at] === 0x0d || bytes[at] === 0x09)) at++;
+      if (at === end) return this.value;
+      at = this.fail(bytes, at);
+    }
+    throw new SyntaxError(at === MORE ? "JSON input ended inside a value" : `${this.why} at byte ${this.at}`);
+  }
 
   /**
-   * Parses one object that must lie wholly in bytes[start, limit) on one
-   * line, checking the JSON grammar as it goes (the framer's fast path: one
-   * pass instead of a check and a parse). Returns undefined, having decided
-   * nothing, on anything else: a newline, the limit, a syntax error,
-   * nesting past maxDepth. Accepts only what the framer accepts.
+   * Reads the next piece of the value, bytes[i, n). Returns the index just
+   * past the value once it is complete (see `value`), MORE when it goes on
+   * past n, or INVALID (see `at`, `why`, `clean`).
    */
-  tryParse(bytes: Uint8Array, start: number, limit: number, maxDepth: number): JsonObject | undefined {
-    this.bytes = bytes;
-    this.invalidUtf8 = false;
-    this.limit = limit;
-    this.maxDepth = maxDepth;
-    const v = this.vObject(start + 1, 1);
-    if (v === undefined) return undefined;
-    this.end = this.at;
-    return v;
+  feed(b: Uint8Array, i: number, n: number): number {
+    this.from = i;
+    if (this.tok !== NONE) {
+      i = this.resume(b, i, n);
+      if (i < 0 || this.depth === 0) return i;
+    }
+    this.from = i;
+    // The hot loop keeps its state in locals, and in the fields only when it stops.
+    const { kinds, open, keys, build } = this;
+    let expect = this.expect;
+    let depth = this.depth;
+    for (;;) {
+      let c = 0;
+      for (;;) {
+        if (i >= n) {
+          this.expect = expect;
+          this.depth = depth;
+          this.fresh = this.blankBefore(b, n);
+          return MORE;
+        }
+        c = b[i]!;
+        if (c > 0x20) break;
+        if (c === 0x0a) this.line++;
+        else if (c !== 0x20 && c !== 0x09 && c !== 0x0d) break;
+        i++;
+      }
+      let v: Json;
+      if (expect < KEY) {
+        // A value, or ']' right after '['.
+        if (c === 0x22) {
+          const e = this.string(b, i, n);
+          if (e < 0) return this.stop(b, i, n, e, STRING, expect, depth);
+          v = this.text;
+          i = e;
+        } else if (c >= 0x30 ? c <= 0x39 : c === 0x2d) {
+          const e = this.number(b, i, n, START);
+          if (e < 0) return this.stop(b, i, n, e, NUMBER, expect, depth);
+          v = numberOf(b, i, e);
+          i = e;
+        } else if (c === 0x7b || c === 0x5b) {
+          if (depth === MAX_DEPTH) return this.fail(b, i, `nested deeper than ${MAX_DEPTH} levels`);
+          const isObject = c === 0x7b;
+          kinds[depth] = isObject ? 1 : 0;
+          if (build) open[depth] = isObject ? new JsonObject() : [];
+          depth++;
+          expect = isObject ? KEY_OR_END : VALUE_OR_END;
+          i++;
+          continue;
+        } else if (c === 0x5d && expect === VALUE_OR_END) {
+          i++;
+          v = build ? open[--depth]! : (--depth, null);
+        } else if (LITERALS[c] !== undefined) {
+          const e = this.literal(b, i + 1, n, c, 1);
+          if (e < 0) return this.stop(b, i, n, e, LITERAL, expect, depth, c);
+          v = LITERALS[c]![1];
+          i = e;
+        } else return this.fail(b, i);
+      } else if (expect < COLON) {
+        // A key, or '}' right after '{'.
+        if (c === 0x22) {
+          const e = this.string(b, i, n);
+          if (e < 0) return this.stop(b, i, n, e, STRING, expect, depth);
+          keys[depth - 1] = this.text;
+          this.lossy &&= false; // a key is not marked
+          // Most keys are followed right away by ':'.
+          if (e < n && b[e] === 0x3a) {
+            expect = VALUE;
+            i = e + 1;
+          } else {
+            expect = COLON;
+            i = e;
+          }
+          continue;
+        }
+        if (c !== 0x7d || expect !== KEY_OR_END) return this.fail(b, i);
+        i++;
+        v = build ? open[--depth]! : (--depth, null);
+      } else if (expect === COLON) {
+        if (c !== 0x3a) return this.fail(b, i);
+        expect = VALUE;
+        i++;
+        continue;
+      } else {
+        // NEXT: ',' or the container's close.
+        const inObject = kinds[depth - 1] === 1;
+        if (c === 0x2c) {
+          expect = inObject ? KEY : VALUE;
+          i++;
+          continue;
+        }
+        if (c !== (inObject ? 0x7d : 0x5d)) return this.fail(b, i);
+        i++;
+        v = build ? open[--depth]! : (--depth, null);
+      }
+      // v is complete: the whole value at depth 0, else one for its container.
+      if (depth === 0) {
+        this.depth = 0;
+        this.value = v;
+        return i;
+      }
+      const inObject = kinds[depth - 1] === 1;
+      if (build) {
+        if (!inObject) (open[depth - 1] as Json[]).push(v);
+        else {
+          (open[depth - 1] as JsonObject).set(keys[depth - 1]!, v);
+          if (this.invalidUtf8) this.mark(open[depth - 1] as JsonObject, keys[depth - 1]!, v);
+        }
+      }
+      // Most values are followed right away by ','.
+      if (i < n && b[i] === 0x2c) {
+        expect = inObject ? KEY : VALUE;
+        i++;
+      } else expect = NEXT;
+    }
   }
 
-  private limit = 0;
-  private maxDepth = 0;
+  // A token from b[start] that the scan left (e): INVALID, or MORE when it
+  // runs past the end of this piece.
+  private stop(b: Uint8Array, start: number, n: number, e: number, tok: number, expect: number, depth: number, lit = 0): number {
+    if (e === INVALID) return e;
+    this.expect = expect;
+    this.depth = depth;
+    this.tok = tok;
+    this.lit = lit;
+    this.carryLen = 0;
+    if (this.build) this.keep(b, start, n);
+    this.fresh = false;
+    return MORE;
+  }
 
-  private vBlank(i: number): number {
-    const b = this.bytes;
-    const n = this.limit;
-    while (i < n) {
+  // Goes on with the token cut by the end of the last piece. Once it is
+  // whole, a value being built reads it again from `carry`, like any other.
+  private resume(b: Uint8Array, i: number, n: number): number {
+    const tok = this.tok;
+    const e =
+      tok === STRING ? this.scanString(b, i, n, this.sub)
+      : tok === NUMBER ? this.number(b, i, n, this.sub)
+      : this.literal(b, i, n, this.lit, this.sub);
+    if (e === INVALID) return e;
+    if (this.build) this.keep(b, i, e === MORE ? n : e);
+    if (e === MORE) return e;
+    this.tok = NONE;
+    if (this.build) {
+      if (tok === NUMBER) this.keep(SPACE, 0, 1); // what ends it
+      this.feed(this.carry, 0, this.carryLen);
+    } else if (this.depth > 0) {
+      this.expect = this.expect === KEY || this.expect === KEY_OR_END ? COLON : NEXT;
+    }
+    return e;
+  }
+
+  // In a message with bytes that are not UTF-8: marks whether v, just set
+  // under `key`, is a string decoded from such bytes (the last one decoded),
+  // replacing the mark of an earlier duplicate key.
+  private mark(o: JsonObject, key: string, v: Json): void {
+    let marked = lossyKeys.get(o);
+    if (marked === undefined) lossyKeys.set(o, (marked = new Set()));
+    if (this.lossy && typeof v === "string") marked.add(key);
+    else marked.delete(key);
+    this.lossy = false;
+  }
+
+  private keep(b: Uint8Array, start: number, end: number): void {
+    const need = this.carryLen + end - start;
+    if (need > this.carry.length) {
+      const grown = new Uint8Array(Math.max(need, 2 * this.carry.length));
+      grown.set(this.carry.subarray(0, this.carryLen));
+      this.carry = grown;
+    }
+    this.carry.set(b.subarray(start, end), this.carryLen);
+    this.carryLen = need;
+  }
+
+  private fail(b: Uint8Array, i: number, why = `unexpected ${describeByte(b[i]!)}`): number {
+    this.at = i;
+    this.why = why;
+    this.clean = this.blankBefore(b, i);
+    return INVALID;
+  }
+
+  // True when only whitespace lies between the last newline and b[i].
+  private blankBefore(b: Uint8Array, i: number): boolean {
+    while (i > this.from) {
+      const c = b[--i]!;
+      if (c === 0x0a) return true;
+      if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return false;
+    }
+    return this.fresh;
+  }
+
+  // A string from its opening quote at b[i]: its text in `text`, and the
+  // index past its closing quote, or MORE, or INVALID. Plain ASCII strings
+  // are checked and interned in one pass; others are checked, then decoded.
+  private string(b: Uint8Array, i: number, n: number): number {
+    const begin = i + 1;
+    let j = begin;
+    while (j < n && PLAIN_ASCII[b[j]!] === 1) j++;
+    if (j < n && b[j] === 0x22) {
+      if (this.build) this.text = intern(b, begin, j);
+      return j + 1;
+    }
+    const e = this.scanString(b, j, n, PLAIN);
+    if (e >= 0 && this.build) this.text = this.decode(b, begin, e - 1);
+    return e;
+  }
+
+  // Checks string bytes from b[i] in scan state s: the index past the
+  // closing quote, or MORE (the state kept in `sub`), or INVALID.
+  private scanString(b: Uint8Array, i: number, n: number, s: number): number {
+    for (; i < n; i++) {
       const c = b[i]!;
-      if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return i;
+      if (s === PLAIN) {
+        while (i < n && IN_STRING[b[i]!] === 1) i++;
+        if (i === n) break;
+        if (b[i] === 0x22) return i + 1;
+        if (b[i] !== 0x5c) return this.fail(b, i); // a control byte
+        s = ESCAPE;
+      } else if (s === ESCAPE) {
+        if (ESCAPES[c] === undefined) return this.fail(b, i);
+        s = c === 0x75 ? HEX : PLAIN;
+      } else {
+        if (HEX_DIGIT[c] !== 1) return this.fail(b, i);
+        s = s === HEX + 3 ? PLAIN : s + 1;
+      }
+    }
+    this.sub = s;
+    return MORE;
+  }
+
+  // Checks number bytes from b[i] in scan state s: the index of the first
+  // byte past the number, or MORE (the state kept in `sub`), or INVALID.
+  private number(b: Uint8Array, i: number, n: number, s: number): number {
+    if (s === START && i < n && b[i]! >= 0x31 && b[i]! <= 0x39) {
+      // The usual case, a plain integer, without the table.
       i++;
+      while (i < n && b[i]! >= 0x30 && b[i]! <= 0x39) i++;
+      if (i < n && b[i] !== 0x2e && b[i] !== 0x65 && b[i] !== 0x45) return i;
+      s = INT;
+    }
+    for (; i < n; i++) {
+      const next = NUMBER_NEXT[s * 7 + NUMBER_CLASS[b[i]!]!]!;
+      if (next < 0) return (NUMBER_ENDS >> s) & 1 ? i : this.fail(b, i);
+      s = next;
+    }
+    this.sub = s;
+    return MORE;
+  }
+
+  // Checks the literal starting with byte `first` from its k-th byte at b[i].
+  private literal(b: Uint8Array, i: number, n: number, first: number, k: number): number {
+    const lit = LITERALS[first]![0];
+    for (; k < lit.length; k++, i++) {
+      if (i >= n) {
+        this.sub = k;
+        return MORE;
+      }
+      if (b[i] !== lit[k]) return this.fail(b, i);
     }
     return i;
   }
 
-  // i: just past '{'. Leaves `at` just past '}'.
-  private vObject(i: number, depth: number): JsonObject | undefined {
-    const b = this.bytes;
-    const n = this.limit;
-    const map = new JsonObject();
-    i = this.vBlank(i);
-    if (i >= n) return undefined;
-    if (b[i] === 0x7d) {
-      this.at = i + 1;
-      return map;
-    }
-    for (;;) {
-      if (b[i] !== 0x22) return undefined;
-      this.at = i;
-      const key = this.vString();
-      if (key === undefined) return undefined;
-      i = this.vBlank(this.at);
-      if (i >= n || b[i] !== 0x3a) return undefined;
-      const v = this.vValue(i + 1, depth);
-      if (v === undefined) return undefined;
-      map.set(key, v);
-      i = this.vBlank(this.at);
-      if (i >= n) return undefined;
-      const c = b[i]!;
-      if (c === 0x7d) {
-        this.at = i + 1;
-        return map;
-      }
-      if (c !== 0x2c) return undefined;
-      i = this.vBlank(i + 1);
-      if (i >= n) return undefined;
-    }
-  }
-
-  private vArray(i: number, depth: number): Json[] | undefined {
-    const b = this.bytes;
-    const n = this.limit;
-    const list: Json[] = [];
-    i = this.vBlank(i);
-    if (i >= n) return undefined;
-    if (b[i] === 0x5d) {
-      this.at = i + 1;
-      return list;
-    }
-    for (;;) {
-      const v = this.vValue(i, depth);
-      if (v === undefined) return undefined;
-      list.push(v);
-      i = this.vBlank(this.at);
-      if (i >= n) return undefined;
-      const c = b[i]!;
-      if (c === 0x5d) {
-        this.at = i + 1;
-        return list;
-      }
-      if (c !== 0x2c) return undefined;
-      i++;
-    }
-  }
-
-  // depth: nesting of the container the value is in.
-  private vValue(i: number, depth: number): Json | undefined {
-    const b = this.bytes;
-    const n = this.limit;
-    i = this.vBlank(i);
-    if (i >= n) return undefined;
-    const c = b[i]!;
-    if (c === 0x22) {
-      this.at = i;
-      return this.vString();
-    }
-    if (c === 0x7b) return depth >= this.maxDepth ? undefined : this.vObject(i + 1, depth + 1);
-    if (c === 0x5b) return depth >= this.maxDepth ? undefined : this.vArray(i + 1, depth + 1);
-    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.vNumber(i);
-    const lit = c === 0x74 ? LIT_TRUE : c === 0x66 ? LIT_FALSE : c === 0x6e ? LIT_NULL : undefined;
-    if (lit === undefined || i + lit.length > n) return undefined;
-    for (let k = 1; k < lit.length; k++) if (b[i + k] !== lit[k]) return undefined;
-    this.at = i + lit.length;
-    return c === 0x74 ? true : c === 0x66 ? false : null;
-  }
-
-  private vNumber(i: number): number | undefined {
-    const b = this.bytes;
-    const n = this.limit;
-    const begin = i;
-    if (b[i] === 0x2d) i++;
-    if (i >= n) return undefined;
-    const c = b[i]!;
-    if (c === 0x30) i++;
-    else if (c >= 0x31 && c <= 0x39) {
-      i++;
-      while (i < n && isDigit(b[i]!)) i++;
-    } else return undefined;
-    if (i < n && b[i] === 0x2e) {
-      i++;
-      if (i >= n || !isDigit(b[i]!)) return undefined;
-      while (i < n && isDigit(b[i]!)) i++;
-    }
-    if (i < n && (b[i] === 0x65 || b[i] === 0x45)) {
-      i++;
-      if (i < n && (b[i] === 0x2b || b[i] === 0x2d)) i++;
-      if (i >= n || !isDigit(b[i]!)) return undefined;
-      while (i < n && isDigit(b[i]!)) i++;
-    }
-    if (i >= n) return undefined;
-    this.at = i;
-    return numberOf(b, begin, i);
-  }
-
-  // `at` on the opening quote. Plain ASCII strings are checked, hashed and
-  // interned in one pass; others are checked, then decoded.
-  private vString(): string | undefined {
-    const b = this.bytes;
-    const n = this.limit;
-    const begin = this.at + 1;
+  // The text of the checked string body b[begin, end).
+  private decode(b: Uint8Array, begin: number, end: number): string {
     let i = begin;
-    while (i < n && STRING_PLAIN[b[i]!] === 1) i++;
-    if (i >= n) return undefined;
-    if (b[i] === 0x22) {
-      this.at = i + 1;
-      return intern(b, begin, i);
-    }
-    while (i < n) {
-      const c = b[i]!;
-      if (c === 0x22) return this.string();
-      if (c < 0x20) return undefined;
-      if (c === 0x5c) {
-        if (i + 1 >= n) return undefined;
-        const e = b[i + 1]!;
-        if (e === 0x75) {
-          if (i + 5 >= n) return undefined;
-          for (let k = 2; k < 6; k++) if (!isHex(b[i + k]!)) return undefined;
-          i += 6;
-          continue;
-        }
-        if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
-          i += 2;
-          continue;
-        }
-        return undefined;
-      }
-      i++;
-    }
-    return undefined;
-  }
-
-  private skipBlank(): number {
-    const b = this.bytes;
-    let i = this.at;
-    let c = b[i]!;
-    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = b[++i]!;
-    this.at = i;
-    return c;
-  }
-
-  private value(): Json {
-    const c = this.skipBlank();
-    switch (c) {
-      case 0x7b: return this.object();
-      case 0x5b: return this.array();
-      case 0x22: return this.string();
-      case 0x74: this.at += 4; return true;
-      case 0x66: this.at += 5; return false;
-      case 0x6e: this.at += 4; return null;
-      default: return this.number();
-    }
-  }
-
-  private object(): JsonObject {
-    const map = new JsonObject();
-    this.at++;
-    if (this.skipBlank() === 0x7d) {
-      this.at++;
-      return map;
-    }
-    for (;;) {
-      this.skipBlank();
-      const key = this.string();
-      this.skipBlank();
-      this.at++; // ':'
-      map.set(key, this.value());
-      if (this.skipBlank() === 0x2c) {
-        this.at++;
-        continue;
-      }
-      this.at++; // '}'
-      return map;
-    }
-  }
-
-  private array(): Json[] {
-    const list: Json[] = [];
-    this.at++;
-    if (this.skipBlank() === 0x5d) {
-      this.at++;
-      return list;
-    }
-    for (;;) {
-      list.push(this.value());
-      if (this.skipBlank() === 0x2c) {
-        this.at++;
-        continue;
-      }
-      this.at++; // ']'
-      return list;
-    }
-  }
-
-  private number(): number {
-    const b = this.bytes;
-    const begin = this.at;
-    let i = begin;
-    let c = b[i]!;
-    while ((c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x65 || c === 0x45 || c === 0x2b || c === 0x2d) c = b[++i]!;
-    this.at = i;
-    return numberOf(b, begin, i);
-  }
-
-  private string(): string {
-    const b = this.bytes;
-    const begin = ++this.at; // past the opening quote
-    let i = begin;
-    let c = b[i]!;
-    while (c !== 0x22 && c !== 0x5c && c < 0x80) c = b[++i]!;
-    if (c === 0x22) {
-      this.at = i + 1;
-      return intern(b, begin, i);
-    }
-    return this.slowString(begin, i);
-  }
-
-  // A string with escapes or non-ASCII bytes; `i` is the first such byte.
-  private slowString(begin: number, i: number): string {
-    const b = this.bytes;
+    while (i < end && PLAIN_ASCII[b[i]!] === 1) i++;
+    if (i === end) return intern(b, begin, end);
     let out = ascii(b, begin, i);
-    for (;;) {
-      const c = b[i]!;
-      if (c === 0x22) {
-        this.at = i + 1;
-        return out;
-      }
-      if (c === 0x5c) {
+    while (i < end) {
+      if (b[i] === 0x5c) {
         const e = b[i + 1]!;
         i += 2;
-        switch (e) {
-          case 0x62: out += "\b"; break;
-          case 0x66: out += "\f"; break;
-          case 0x6e: out += "\n"; break;
-          case 0x72: out += "\r"; break;
-          case 0x74: out += "\t"; break;
-          case 0x75:
-            out += String.fromCharCode(parseInt(ascii(b, i, i + 4), 16));
-            i += 4;
-            break;
-          default: out += String.fromCharCode(e); // " \ /
+        if (e !== 0x75) out += ESCAPES[e];
+        else {
+          out += String.fromCharCode(parseInt(ascii(b, i, i + 4), 16));
+          i += 4;
         }
         continue;
       }
-      // A run of raw bytes up to the next quote or escape.
+      // A run of raw bytes up to the next escape.
       let j = i;
       let high = false;
-      while (b[j] !== 0x22 && b[j] !== 0x5c) {
+      while (j < end && b[j] !== 0x5c) {
         if (b[j]! >= 0x80) high = true;
         j++;
       }
@@ -415,6 +532,7 @@ export class Parser {
           out += strict.decode(run);
         } catch {
           this.invalidUtf8 = true;
+          this.lossy = true;
           out += lossy.decode(run);
         }
       } else {
@@ -422,6 +540,7 @@ export class Parser {
       }
       i = j;
     }
+    return out;
   }
 }
 
@@ -431,10 +550,6 @@ export class Parser {
 function internalized(s: string): string {
   return Object.keys({ [s]: 0 })[0] ?? s;
 }
-
-// Bytes that may appear unescaped in a string and need no decoding.
-const STRING_PLAIN = new Uint8Array(256);
-for (let c = 0x20; c < 0x80; c++) STRING_PLAIN[c] = c === 0x22 || c === 0x5c ? 0 : 1;
 
 // A plain ASCII string bytes[begin, end): from the intern table when it is
 // there, else made and remembered. The slot comes from the length and three
@@ -473,21 +588,7 @@ function numberOf(b: Uint8Array, begin: number, end: number): number {
     }
     if (i === end) return neg ? -v : v;
   }
-  let text = "";
-  for (let k = begin; k < end; k++) text += String.fromCharCode(b[k]!);
-  return Number(text);
-}
-
-const LIT_TRUE = [0x74, 0x72, 0x75, 0x65];
-const LIT_FALSE = [0x66, 0x61, 0x6c, 0x73, 0x65];
-const LIT_NULL = [0x6e, 0x75, 0x6c, 0x6c];
-
-function isDigit(c: number): boolean {
-  return c >= 0x30 && c <= 0x39;
-}
-
-function isHex(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
+  return Number(ascii(b, begin, end));
 }
 
 function ascii(b: Uint8Array, start: number, end: number): string {

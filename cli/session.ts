@@ -4,10 +4,10 @@
 // runSession() runs a whole input at once with the manual clock, which is
 // what the golden transcripts are checked against in every runtime.
 
-import { Framer, MAX_DEPTH, type FrameSink } from "./framer.js";
+import { Framer, type FrameSink } from "./framer.js";
 import { Output, writeReply, type Reply } from "./format.js";
 import { Handler } from "./handler.js";
-import { Parser, type Json } from "./json.js";
+import type { JsonObject } from "./json.js";
 
 export interface SessionOptions {
   /**
@@ -31,11 +31,10 @@ export interface SessionOptions {
 
 // A message waiting its turn, or a framer diagnostic that must keep its
 // place among the diagnostics of the messages around it.
-type HeldFrame = { bytes: Uint8Array; line: number } | { text: string };
+type HeldFrame = { msg: JsonObject; line: number; invalidUtf8: boolean } | { text: string };
 
 export class Session implements FrameSink {
   private readonly framer = new Framer(this);
-  private readonly parser = new Parser();
   private readonly handler: Handler;
   private readonly realClock: (() => number) | undefined;
   private readonly onDiagnostic: (text: string) => void;
@@ -92,7 +91,7 @@ export class Session implements FrameSink {
       const f = this.held[this.heldAt]!;
       this.held[this.heldAt++] = undefined as never;
       if ("text" in f) this.onDiagnostic(f.text);
-      else this.parseAndHandle(f.bytes, 0, f.bytes.length, f.line);
+      else this.handle(f.msg, f.line, f.invalidUtf8);
     }
     if (!this.waiting) {
       this.held = [];
@@ -117,40 +116,17 @@ export class Session implements FrameSink {
     return this.out.take();
   }
 
-  /** @internal FrameSink: parse while checking, in one pass. */
-  fastFrame(bytes: Uint8Array, start: number, limit: number, line: number): number {
-    if (this.holding()) return -1; // the framer then hands it to frame()
-    const msg = this.parser.tryParse(bytes, start, limit, MAX_DEPTH);
-    if (msg === undefined) return -1;
-    this.handle(msg, line);
-    return this.parser.end;
-  }
-
   /** @internal FrameSink */
-  frame(bytes: Uint8Array, start: number, end: number, line: number): void {
-    if (this.holding()) {
-      this.held.push({ bytes: bytes.slice(start, end), line });
-      return;
-    }
-    this.parseAndHandle(bytes, start, end, line);
+  frame(msg: JsonObject, line: number, invalidUtf8: boolean): void {
+    if (this.holding()) this.held.push({ msg, line, invalidUtf8 });
+    else this.handle(msg, line, invalidUtf8);
   }
 
-  private parseAndHandle(bytes: Uint8Array, start: number, end: number, line: number): void {
-    let msg: Json;
-    try {
-      msg = this.parser.parse(bytes, start, end);
-    } catch (err) {
-      this.onDiagnostic(`line ${line}: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-      return;
-    }
-    this.handle(msg, line);
-  }
-
-  private handle(msg: Json, line: number): void {
+  private handle(msg: JsonObject, line: number, invalidUtf8: boolean): void {
     let reply;
     this.line = line;
     try {
-      if (this.parser.invalidUtf8) {
+      if (invalidUtf8) {
         this.onDiagnostic(`line ${line}: message is not valid UTF-8; refused it`);
         reply = this.handler.refuse(msg, "message is not valid UTF-8");
       } else {

@@ -1,16 +1,14 @@
-// Property tests: random and mutated input thrown at the framer, the message
-// handler and a whole session. Over 10,000 inputs reach each of the framer
-// and the handler; every valid request among them must still get exactly
-// the reply it gets alone, and no input may throw, hang or change state
-// when it errs.
+// Property tests: random and mutated input thrown at a whole session, the
+// path production runs (framer, parser, handler, formatter), in random
+// chunks. Over 10,000 inputs reach the framing and the handler; every valid
+// request among them must still get exactly the reply it gets alone, and no
+// input may throw, hang or change state when it errs.
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { Framer } from "../../cli/framer.js";
-import { fingerprint, formatReply } from "./helpers.js";
-import { Handler } from "../../cli/handler.js";
-import { JsonObject, type Json } from "../../cli/json.js";
-import { runSession } from "../../cli/session.js";
+import type { Handler } from "../../cli/handler.js";
+import { Session, runSession } from "../../cli/session.js";
+import { fingerprint } from "./helpers.js";
 
 const enc = new TextEncoder();
 const NAMES = ["api-1", "api-2", "api-3", "__proto__", "10", "constructor", "é"];
@@ -34,17 +32,6 @@ const requestBody = fc.oneof(
 
 function withId<T extends object>(body: T, id: number): T & { msg_id: number } {
   return { ...body, msg_id: id };
-}
-
-// Plain JSON → the parser's representation (objects as JsonObject).
-function toJson(v: unknown): Json {
-  if (Array.isArray(v)) return v.map(toJson);
-  if (v !== null && typeof v === "object") {
-    const o = new JsonObject();
-    for (const [k, x] of Object.entries(v)) if (x !== undefined) o.set(k, toJson(x));
-    return o;
-  }
-  return v as Json;
 }
 
 function message(src: string, body: object): string {
@@ -81,25 +68,24 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-function frames(input: Uint8Array, cuts: number[]): string[] {
-  const seen: string[] = [];
-  const dec = new TextDecoder("latin1");
-  const f = new Framer({
-    frame: (b, s, e, line) => seen.push(`frame@${line}:${dec.decode(b.subarray(s, e))}`),
-    diagnostic: (t) => seen.push(`diag:${t}`),
-  });
+const latin1 = new TextDecoder("latin1");
+
+// A session's stdout lines and stderr lines, the input pushed in pieces cut at `cuts`.
+function session(input: Uint8Array, cuts: number[]): { out: string[]; err: string[] } {
+  const err: string[] = [];
+  const s = new Session({ clock: "manual", onDiagnostic: (t) => err.push(t) });
+  let out = "";
   let from = 0;
-  for (const c of [...cuts.map((x) => x % (input.length + 1))].sort((a, b) => a - b)) {
-    f.push(input.subarray(from, c));
+  for (const c of [...cuts.map((x) => x % (input.length + 1)), input.length].sort((a, b) => a - b)) {
+    out += latin1.decode(s.push(input.subarray(from, c)));
     from = c;
   }
-  f.push(input.subarray(from));
-  f.end();
-  return seen;
+  out += latin1.decode(s.end());
+  return { out: out.split("\n").slice(0, -1), err };
 }
 
-describe("fuzz: the framer", () => {
-  it("cuts the same frames however the input is chunked, and finds every valid message after junk", () => {
+describe("fuzz: framing", () => {
+  it("gives the same output however the input is chunked, and answers every valid message after junk", () => {
     let inputs = 0;
     fc.assert(
       fc.property(
@@ -111,18 +97,18 @@ describe("fuzz: the framer", () => {
           pieces.forEach(([kind, p], k) => {
             inputs++;
             if (kind === "ok") {
-              const text = message(`fz${k}`, withId(p as object, k));
-              valid.push(text);
-              parts.push(enc.encode(text + "\n"));
+              valid.push(String(k));
+              parts.push(enc.encode(message(`fz${k}`, withId(p as object, k)) + "\n"));
             } else {
               parts.push(p as Uint8Array, GUARD);
             }
           });
           const input = concat(parts);
-          const whole = frames(input, []);
-          expect(frames(input, cuts)).toEqual(whole);
-          const found = whole.filter((x) => x.startsWith("frame@") && x.includes('"src":"fz')).map((x) => x.slice(x.indexOf(":") + 1));
-          expect(found).toEqual(valid.map((v) => new TextDecoder("latin1").decode(enc.encode(v))));
+          const whole = session(input, []);
+          expect(session(input, cuts)).toEqual(whole);
+          // One reply to each valid message, in order.
+          const answered = whole.out.map((l) => /^\{"src": "lb", "dest": "fz(\d+)"/.exec(l)?.[1]).filter((k) => k !== undefined);
+          expect(answered).toEqual(valid);
         },
       ),
       { numRuns: 2500 },
@@ -133,7 +119,7 @@ describe("fuzz: the framer", () => {
   it("survives arbitrary bytes in arbitrary chunks", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), fc.array(fc.nat(), { maxLength: 8 }), (input, cuts) => {
-        expect(frames(input, cuts)).toEqual(frames(input, []));
+        expect(session(input, cuts)).toEqual(session(input, []));
       }),
       { numRuns: 3000 },
     );
@@ -147,21 +133,21 @@ describe("fuzz: the message handler", () => {
       fc.property(
         fc.array(fc.oneof({ weight: 4, arbitrary: requestBody.map((b) => ({ src: "c", dest: "lb", body: b })) }, { weight: 1, arbitrary: anyJson }), { minLength: 1, maxLength: 12 }),
         (messages) => {
-          const h = new Handler({ manualClock: true });
+          const s = new Session({ clock: "manual" });
+          const h = (s as unknown as { handler: Handler }).handler;
           messages.forEach((m, i) => {
             inputs++;
-            const msg = toJson(m !== null && typeof m === "object" && "body" in m ? { ...m, body: withId(m.body as object, i) } : m);
+            const msg = m !== null && typeof m === "object" && "body" in m ? { ...m, body: withId(m.body as object, i) } : m;
             h.fireDue();
             const before = fingerprint(h);
-            const reply = h.handle(msg);
-            if (reply === null) return;
-            const line = formatReply(reply);
-            // Python's json.dumps would write the same bytes: valid JSON, ASCII only.
-            expect(JSON.parse(line)).toBeTypeOf("object");
-            expect(line).toMatch(/^[\x20-\x7e]*$/);
+            const out = latin1.decode(s.push(enc.encode(JSON.stringify(msg) + "\n")));
+            if (out === "") return;
+            // One reply line, as Python's json.dumps would write it: valid JSON, ASCII only.
+            expect(out).toMatch(/^[\x20-\x7e]*\n$/);
+            const reply = JSON.parse(out);
             if (reply.body.type === "error") {
-              expect(reply.body.code, line).not.toBe(13);
-              expect(fingerprint(h), line).toBe(before);
+              expect(reply.body.code, out).not.toBe(13);
+              expect(fingerprint(h), out).toBe(before);
             }
           });
         },

@@ -6,8 +6,18 @@
 
 import { describe, expect, it } from "vitest";
 import { Balancer, ChoiceLease, type BalancerOptions, type Lease } from "../../bindings/index.js";
-import { CoreTable } from "../../bindings/core.js";
-import { AlgorithmId } from "../../bindings/algorithms.js";
+import {
+  CoreTable,
+  ERR_RANGE,
+  NONE,
+  RAMP_ONE,
+  SAMPLE_FIRST,
+  SAMPLE_SECOND,
+  STATE_DOWN,
+  STATE_EJECTED,
+} from "../../bindings/core.js";
+import { EWMA_PENALTY } from "../../assembly/constants.js";
+import { AlgorithmId, algorithmName } from "../../bindings/algorithms.js";
 import { Model, Pcg32, type ModelOptions } from "./model.js";
 
 // Ops, one string each:
@@ -468,7 +478,7 @@ describe("the generator (PCG32)", () => {
     for (let i = 0; i < WIDE; i++) e.add(1);
     return Array.from({ length: draws }, () => {
       const pick = e.acquire(AlgorithmId.Random, 0);
-      expect(e.release(pick)).toBe(1);
+      expect(e.release(pick, -1, 0)).toBe(1);
       return pick;
     });
   }
@@ -530,5 +540,453 @@ describe("the generator (PCG32)", () => {
     }
     expect(g.below(n)).toBe(expectedValue);
     expect(g.state).toBe(probe.state);
+  });
+});
+
+// ---- the core's resilience features, row by row on the raw core ----
+// Limits (setLimit), the ejected state, slow start (setRamp) and peak-ewma
+// (setDecay, release's duration) have no Balancer options yet, so these rows
+// drive the core's exports directly. Each row runs on its own backends (small
+// table: the scans) and again with 37 more that are down (40 backends: the
+// trees, the ramping list beside them): the picks must be the same.
+//
+// Ops: "a" acquire (recorded in picks: an index or null), "ar" acquire and
+// release at once (no duration), "r:i" release i (no duration), "r:i=ms"
+// release i after ms (observed at the current time), "t:ms" set the clock,
+// "lim:i=n" setLimit, "ramp:i=r" setRamp, "st:i=s" setState, "act:i=n"
+// setActive.
+interface CoreRow {
+  title: string;
+  alg: AlgorithmId;
+  weights: number[];
+  rotate?: boolean;
+  seed?: number;
+  ops: string[];
+  picks: Array<number | null>;
+  active: number[];
+}
+
+const LC = AlgorithmId.LeastConnections;
+const WLC = AlgorithmId.WeightedLeastConnections;
+const RR = AlgorithmId.RoundRobin;
+const WRR = AlgorithmId.WeightedRoundRobin;
+const P2C = AlgorithmId.PowerOfTwoChoices;
+const RND = AlgorithmId.Random;
+const EWMA = AlgorithmId.PeakEwma;
+const ALL_IDS = [LC, WLC, RR, WRR, P2C, RND, EWMA];
+
+const CORE_ROWS: CoreRow[] = [
+  // ---- limits ----
+  {
+    title: "least-connections: a backend at its limit (1) is skipped though it has the fewest",
+    alg: LC, weights: [1, 1, 1],
+    ops: ["lim:0=1", "a", "a", "a", "a"],
+    picks: [0, 1, 2, 1],
+    active: [1, 2, 1],
+  },
+  {
+    title: "least-connections: every backend at its limit -> none, nothing counted",
+    alg: LC, weights: [1, 1, 1],
+    ops: ["lim:0=1", "lim:1=1", "lim:2=1", "a", "a", "a", "a", "a"],
+    picks: [0, 1, 2, null, null],
+    active: [1, 1, 1],
+  },
+  {
+    title: "a limit below the count keeps the count and the backend out until it drops below",
+    alg: LC, weights: [1, 1],
+    ops: ["act:0=5", "act:1=9", "lim:0=3", "a", "r:0", "r:0", "a", "r:0", "a", "a"],
+    picks: [1, 1, 0, 1],
+    active: [3, 12],
+  },
+  {
+    title: "weighted least-connections with weights 3/1 and a limit of 2 on the heavier",
+    alg: WLC, weights: [3, 1],
+    ops: ["lim:0=2", "a", "a", "a", "a"],
+    picks: [0, 1, 0, 1],
+    active: [2, 2],
+  },
+  {
+    title: "round-robin skips the full backend and keeps its cursor",
+    alg: RR, weights: [1, 1, 1],
+    ops: ["lim:1=1", "a", "a", "a", "a", "a"],
+    picks: [0, 1, 2, 0, 2],
+    active: [2, 1, 2],
+  },
+  {
+    title: "power-of-two-choices with two backends: the full one never wins",
+    alg: P2C, weights: [1, 1],
+    ops: ["lim:0=1", "a", "a", "a", "a"],
+    picks: [0, 1, 1, 1],
+    active: [1, 3],
+  },
+  {
+    title: "limit 0: never picked",
+    alg: RND, weights: [1, 1],
+    ops: ["lim:1=0", "a", "a", "a"],
+    picks: [0, 0, 0],
+    active: [3, 0],
+  },
+  // ---- ejected ----
+  {
+    title: "an ejected backend takes no traffic until it is up again",
+    alg: LC, weights: [1, 1, 1],
+    ops: ["st:0=3", "a", "a", "st:0=0", "a"],
+    picks: [1, 2, 0],
+    active: [1, 1, 1],
+  },
+  {
+    title: "all ejected -> none",
+    alg: P2C, weights: [1, 1],
+    ops: ["st:0=3", "st:1=3", "a", "st:1=0", "a"],
+    picks: [null, 1],
+    active: [0, 1],
+  },
+  // ---- slow start ----
+  {
+    title: "least-connections compares active/ramp: half ramp takes half as many",
+    alg: LC, weights: [1, 1, 1],
+    ops: ["ramp:0=512", ...times(7, "a")],
+    picks: [0, 1, 2, 1, 2, 0, 1],
+    active: [2, 3, 2],
+  },
+  {
+    title: "least-connections: a ramp back to RAMP_ONE is plain least-connections again",
+    alg: LC, weights: [1, 1],
+    ops: ["ramp:0=256", "act:0=1", "act:1=3", "a", "ramp:0=1024", "a", "a"],
+    picks: [1, 0, 0],
+    active: [3, 4],
+  },
+  {
+    title: "least-connections with rotation: a ramping backend tied at the minimum takes its turn",
+    alg: LC, weights: [1, 1, 1], rotate: true,
+    ops: ["ramp:1=512", "act:0=2", "act:1=1", "act:2=2", "ar", "ar", "ar", "ar"],
+    picks: [0, 1, 2, 0],
+    active: [2, 1, 2],
+  },
+  {
+    title: "weighted least-connections uses weight * ramp",
+    alg: WLC, weights: [2, 2],
+    ops: ["ramp:0=256", ...times(6, "a")],
+    picks: [0, 1, 1, 1, 1, 0],
+    active: [2, 4],
+  },
+  {
+    title: "power-of-two-choices compares active/ramp",
+    alg: P2C, weights: [1, 1],
+    ops: ["ramp:0=512", ...times(5, "a")],
+    picks: [0, 1, 1, 0, 1],
+    active: [2, 3],
+  },
+  {
+    title: "smooth weighted round-robin: weights 4/2 with half ramp on the first weigh 2/2",
+    alg: WRR, weights: [4, 2],
+    ops: ["ramp:0=512", ...times(4, "a")],
+    picks: [0, 1, 0, 1],
+    active: [2, 2],
+  },
+  {
+    title: "smooth weighted round-robin: the least ramp still weighs 1",
+    alg: WRR, weights: [4, 2],
+    ops: ["ramp:0=1", ...times(6, "a")],
+    picks: [1, 0, 1, 1, 0, 1],
+    active: [2, 4],
+  },
+  {
+    title: "round-robin ignores slow start",
+    alg: RR, weights: [1, 1, 1],
+    ops: ["ramp:1=1", ...times(4, "a")],
+    picks: [0, 1, 2, 0],
+    active: [2, 1, 1],
+  },
+  // ---- peak-ewma (two backends: both are always sampled) ----
+  {
+    title: "peak-ewma: new backends cost 0, so each is tried; open requests without a cost are penalised",
+    alg: EWMA, weights: [1, 1],
+    ops: ["a", "a", "a", "a"],
+    picks: [0, 1, 0, 1],
+    active: [2, 2],
+  },
+  {
+    title: "peak-ewma: cost times (active + 1); 10 ms against 50 ms",
+    alg: EWMA, weights: [1, 1],
+    ops: ["a", "a", "t:100", "r:0=10", "r:1=50", ...times(6, "a")],
+    picks: [0, 1, 0, 0, 0, 0, 0, 1],
+    active: [5, 1],
+  },
+  {
+    title: "peak-ewma: a ramping backend's load is divided by ramp/RAMP_ONE",
+    alg: EWMA, weights: [1, 1],
+    ops: ["a", "a", "r:0=10", "r:1=10", "ramp:0=512", ...times(5, "a")],
+    picks: [0, 1, 1, 0, 1, 1, 0],
+    active: [2, 3],
+  },
+  {
+    title: "peak-ewma: a down backend is not sampled",
+    alg: EWMA, weights: [1, 1, 1],
+    ops: ["st:1=1", "a", "a", "a"],
+    picks: [0, 2, 0],
+    active: [2, 0, 1],
+  },
+];
+
+const PAD = 40;
+
+function runCoreRow(row: CoreRow, pad: boolean): { picks: Array<number | null>; active: number[] } {
+  const core = CoreTable.instantiate();
+  const e = core.exports;
+  const n = row.weights.length;
+  expect(e.reset(pad ? PAD : n, row.seed ?? 0, row.rotate ? 1 : 0)).toBe(0);
+  for (const w of row.weights) e.add(w);
+  if (pad) {
+    for (let i = n; i < PAD; i++) {
+      e.add(1);
+      expect(e.setState(i, STATE_DOWN)).toBe(0);
+    }
+  }
+  core.refresh();
+  let now = 0;
+  const picks: Array<number | null> = [];
+  for (const op of row.ops) {
+    const [verb, arg = ""] = op.split(":") as [string, string?];
+    const [i, value] = arg.split("=").map(Number) as [number, number?];
+    switch (verb) {
+      case "a":
+      case "ar": {
+        const pick = e.acquire(row.alg, now);
+        picks.push(pick === NONE ? null : pick);
+        if (verb === "ar" && pick >= 0) expect(e.release(pick, -1, now)).toBe(1);
+        break;
+      }
+      case "r": expect(e.release(i, value === undefined ? -1 : value, now)).toBe(1); break;
+      case "t": now = i; break;
+      case "lim": expect(e.setLimit(i, value!)).toBe(0); break;
+      case "ramp": expect(e.setRamp(i, value!)).toBe(0); break;
+      case "st": expect(e.setState(i, value!)).toBe(0); break;
+      case "act": expect(e.setActive(i, value!)).toBe(0); break;
+      default: throw new Error(`bad op ${op}`);
+    }
+  }
+  core.refresh();
+  return { picks, active: Array.from({ length: n }, (_, k) => core.active(k)) };
+}
+
+describe("core known answers: limits, ejection, slow start, peak-ewma", () => {
+  for (const [k, row] of CORE_ROWS.entries()) {
+    for (const pad of [false, true]) {
+      it(`#${k + 1} ${row.title} (${pad ? `${PAD} backends, trees` : "scan"})`, () => {
+        expect(runCoreRow(row, pad)).toEqual({ picks: row.picks, active: row.active });
+      });
+    }
+  }
+});
+
+function coreTable(weights: number[], seed = 0): CoreTable {
+  const core = CoreTable.instantiate();
+  const e = core.exports;
+  expect(e.reset(weights.length, seed, 0)).toBe(0);
+  for (const w of weights) e.add(w);
+  core.refresh();
+  return core;
+}
+
+describe("limits and the ejected state in every algorithm", () => {
+  for (const n of [3, PAD]) {
+    for (const alg of ALL_IDS) {
+      it(`${algorithmName(alg)}, ${n} backends: a backend at its limit is never picked; all full or ejected -> none`, () => {
+        const core = coreTable(Array<number>(n).fill(1), 5);
+        const e = core.exports;
+        expect(e.setLimit(0, 2)).toBe(0);
+        expect(e.setState(1, STATE_EJECTED)).toBe(0);
+        const picks: number[] = [];
+        // Held, so counts grow and every backend that can be picked is.
+        for (let k = 0; k < 40 * n; k++) picks.push(e.acquire(alg, k));
+        expect(picks).not.toContain(NONE);
+        expect(picks).not.toContain(1);
+        expect(picks.filter((p) => p === 0).length).toBeLessThanOrEqual(2);
+        expect(core.active(0)).toBeLessThanOrEqual(2);
+        expect(new Set(picks).size).toBe(n - 1);
+        // Now everything is full or ejected.
+        for (let i = 2; i < n; i++) expect(e.setLimit(i, core.active(i))).toBe(0);
+        expect(e.setLimit(0, core.active(0))).toBe(0);
+        const totals = Array.from({ length: n }, (_, i) => core.total(i));
+        expect(e.acquire(alg, 0)).toBe(NONE);
+        expect(Array.from({ length: n }, (_, i) => core.total(i))).toEqual(totals);
+        // One release frees one slot: that backend is the only pick.
+        expect(e.release(n - 1, -1, 0)).toBe(1);
+        expect(e.acquire(alg, 0)).toBe(n - 1);
+        expect(e.acquire(alg, 0)).toBe(NONE);
+      });
+    }
+  }
+
+  it("setLimit, setRamp, setState and setDecay refuse what is out of range", () => {
+    const e = coreTable([1, 1]).exports;
+    expect(e.setLimit(2, 1)).toBe(ERR_RANGE);
+    expect(e.setState(0, STATE_EJECTED + 1)).toBe(ERR_RANGE);
+    expect(e.setRamp(0, 0)).toBe(ERR_RANGE);
+    expect(e.setRamp(0, RAMP_ONE + 1)).toBe(ERR_RANGE);
+    expect(e.setRamp(2, 1)).toBe(ERR_RANGE);
+    for (const ms of [0, -1, Number.NaN]) expect(e.setDecay(ms)).toBe(ERR_RANGE);
+    expect(e.setDecay(0.5)).toBe(0);
+    expect(e.acquire(ALL_IDS.length, 0)).toBe(ERR_RANGE);
+  });
+});
+
+describe("slow start across removals and growth", () => {
+  it("the ramping list follows removeAt (indices shift) and growth (the list moves)", () => {
+    // 40 backends: least-connections uses its tree and the ramping list.
+    const core = coreTable(Array<number>(PAD).fill(1));
+    const e = core.exports;
+    for (const i of [5, 10, 20]) expect(e.setRamp(i, 1)).toBe(0);
+    for (let i = 0; i < PAD; i++) expect(e.setActive(i, 1)).toBe(0);
+    expect(e.setActive(20, 0)).toBe(0); // ramping, but idle: key 0 is the least
+    expect(e.acquire(LC, 0)).toBe(20);
+    expect(e.removeAt(10)).toBe(0); // 20 becomes 19
+    for (let k = 0; k < 26; k++) expect(e.add(1)).toBe(PAD - 1 + k); // 65 backends: 64 -> 128 slots
+    core.refresh();
+    expect(e.capacity()).toBe(128);
+    // The new backends are idle and full weight: they are picked in order.
+    // Then the ramping 19 (1 active, ramp 1) is worse than any count below 1024.
+    expect(e.acquire(LC, 0)).toBe(PAD - 1);
+    expect(e.setRamp(19, RAMP_ONE)).toBe(0);
+    for (let i = 0; i < e.size(); i++) expect(e.setActive(i, 3)).toBe(0);
+    expect(e.setActive(19, 1)).toBe(0);
+    expect(e.setActive(5, 0)).toBe(0);
+    // 5 still ramps (key 0, the least); 19 no longer does (count 1).
+    expect(e.acquire(LC, 0)).toBe(5);
+    expect(e.acquire(LC, 0)).toBe(19);
+    expect(e.setActive(5, 1)).toBe(0);
+    // 5 at 2/1 of ramp 1 (key 2048/1024) loses to every plain count of 3.
+    for (let k = 0; k < 3; k++) expect(e.acquire(LC, 0)).not.toBe(5);
+  });
+});
+
+// Finagle's peak-EWMA, written from its description (not from the core).
+class EwmaRef {
+  cost: number[];
+  stamp: number[];
+  constructor(n: number, readonly decay = 10_000) {
+    this.cost = Array<number>(n).fill(0);
+    this.stamp = Array<number>(n).fill(0);
+  }
+  observe(i: number, rtt: number, now: number): void {
+    const td = Math.max(now - this.stamp[i]!, 0);
+    const w = Math.exp(-td / this.decay);
+    this.cost[i] = rtt > this.cost[i]! ? rtt : this.cost[i]! * w + rtt * (1 - w);
+    this.stamp[i] = now;
+  }
+  load(i: number, active: number, now: number): number {
+    this.observe(i, 0, now);
+    const c = this.cost[i]!;
+    return c === 0 ? (active === 0 ? 0 : EWMA_PENALTY + active) : c * (active + 1);
+  }
+}
+
+describe("peak-ewma", () => {
+  it("exact picks for seed 9 over 4 backends on a fixed clock: the model's draws and loads", () => {
+    const n = 4;
+    const core = coreTable([1, 1, 1, 1], 9);
+    const e = core.exports;
+    const ref = new EwmaRef(n);
+    const g = new Pcg32(9);
+    const active = [0, 0, 0, 0];
+    // Durations by backend (ms); backend 2 is slow. The clock stays at 0, so
+    // costs never decay: each is the longest duration seen (the peak).
+    const rtt = [4, 6, 30, 5];
+    const picks: number[] = [];
+    const open: number[] = [];
+    for (let k = 0; k < 200; k++) {
+      const r1 = g.below(n);
+      let r2 = g.below(n - 1);
+      if (r2 >= r1) r2++;
+      const la = ref.load(r1, active[r1]!, 0);
+      const lb = ref.load(r2, active[r2]!, 0);
+      const want = la !== lb ? (la < lb ? r1 : r2) : Math.min(r1, r2);
+      const pick = e.acquire(EWMA, 0);
+      expect(pick, `pick ${k}`).toBe(want);
+      expect([e.sample(SAMPLE_FIRST), e.sample(SAMPLE_SECOND)]).toEqual([r1, r2]);
+      picks.push(pick);
+      active[pick]!++;
+      open.push(pick);
+      // Keep three open: release the oldest with its backend's duration.
+      if (open.length > 3) {
+        const done = open.shift()!;
+        expect(e.release(done, rtt[done]!, 0)).toBe(1);
+        ref.observe(done, rtt[done]!, 0);
+        active[done]!--;
+      }
+    }
+    core.refresh();
+    for (let i = 0; i < n; i++) expect(core.cost(i)).toBe(ref.cost[i]);
+    // The first 12 picks, for the record (the loop above checked each against the reference).
+    expect(picks.slice(0, 12)).toEqual([0, 1, 2, 3, 0, 0, 2, 3, 3, 1, 0, 3]);
+    expect(picks.filter((p) => p === 2).length).toBeLessThan(10);
+  });
+
+  it("the cost jumps to a longer duration at once and decays towards shorter ones with decayMs", () => {
+    const core = coreTable([1, 1]);
+    const e = core.exports;
+    expect(e.setActive(0, 3)).toBe(0);
+    expect(e.setActive(1, 4)).toBe(0);
+    expect(e.release(0, 100, 1000)).toBe(1);
+    expect(core.cost(0)).toBe(100);
+    expect(e.release(0, 10, 1000)).toBe(1); // no time passed: w = 1
+    expect(core.cost(0)).toBe(100);
+    expect(e.release(0, 10, 11_000)).toBe(1); // one time constant later
+    expect(core.cost(0)).toBeCloseTo(100 / Math.E + 10 * (1 - 1 / Math.E), 12);
+    // A shorter time constant decays faster.
+    expect(e.setDecay(1000)).toBe(0);
+    expect(e.release(1, 50, 0)).toBe(1);
+    expect(e.release(1, 0, 2000)).toBe(1);
+    expect(core.cost(1)).toBeCloseTo(50 * Math.exp(-2), 12);
+    // Unknown durations (< 0, NaN) and releases at 0 observe nothing.
+    const before = core.cost(1);
+    expect(e.release(1, -1, 50_000)).toBe(1);
+    expect(e.release(1, Number.NaN, 50_000)).toBe(1);
+    expect(e.release(1, 5, 60_000)).toBe(0);
+    expect(core.cost(1)).toBe(before);
+  });
+
+  // A closed loop: `clients` callers, each acquiring again as soon as its
+  // request ends, durations from the backend's speed (one backend 5x slower)
+  // with a small deterministic jitter, on a simulated clock in ms.
+  function closedLoop(alg: AlgorithmId, picks: number): number {
+    const n = 10;
+    const clients = 20;
+    const core = coreTable(Array<number>(n).fill(1), 3);
+    const e = core.exports;
+    let x = 12345;
+    const jitter = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) % 1000) / 1000;
+    const base = (i: number) => (i === 0 ? 50 : 10);
+    // Pending completions: [time, backend, duration], kept sorted by time.
+    const pending: Array<[number, number, number]> = [];
+    let now = 0;
+    let slow = 0;
+    const start = () => {
+      const pick = e.acquire(alg, now);
+      expect(pick).toBeGreaterThanOrEqual(0);
+      if (pick === 0) slow++;
+      const d = base(pick) * (0.8 + 0.4 * jitter());
+      const at = now + d;
+      let k = pending.length;
+      while (k > 0 && pending[k - 1]![0] > at) k--;
+      pending.splice(k, 0, [at, pick, d]);
+    };
+    for (let c = 0; c < clients; c++) start();
+    for (let k = clients; k < picks; k++) {
+      const [at, i, d] = pending.shift()!;
+      now = at;
+      expect(e.release(i, d, now)).toBe(1);
+      start();
+    }
+    return slow / picks;
+  }
+
+  it("a backend 5x slower gets under 2% of 10,000 picks (least-connections: several times more)", () => {
+    const ewma = closedLoop(EWMA, 10_000);
+    const lc = closedLoop(LC, 10_000);
+    console.log(`slow backend's share: peak-ewma ${(ewma * 100).toFixed(2)}%, least-connections ${(lc * 100).toFixed(2)}%`);
+    expect(ewma).toBeLessThan(0.02);
+    expect(lc).toBeGreaterThan(2 * ewma);
   });
 });

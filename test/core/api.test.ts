@@ -30,6 +30,7 @@ describe("exports", () => {
       "weighted-round-robin",
       "power-of-two-choices",
       "random",
+      "peak-ewma",
     ]);
     const classes = [
       [api.UnknownBackendError, "LC_ERR_UNKNOWN_BACKEND"],

@@ -39,7 +39,7 @@ describe("a backend at 2^32-1 active", () => {
           }
         }
         expect(new Set(picks).size).toBe(size - 1);
-        for (const pick of picks) expect(e.release(pick)).toBe(1);
+        for (const pick of picks) expect(e.release(pick, -1, 0)).toBe(1);
         expect(core.active(0)).toBe(FULL);
         expect(core.total(0)).toBe(0);
       });

@@ -49,7 +49,7 @@ describe("checked core calls", () => {
     expect(core.state(0)).toBe(STATE_DOWN);
     const calls: Array<[string, () => void]> = [
       ["setState", () => core.setState(1, STATE_DOWN)],
-      ["setState", () => core.setState(0, 3)],
+      ["setState", () => core.setState(0, 4)],
       ["setWeight", () => core.setWeight(1, 1)],
       ["setActive", () => core.setActive(1, 1)],
       ["removeAt", () => core.removeAt(1)],

@@ -1,0 +1,42 @@
+// Peak-EWMA cost of each backend (Finagle's PeakEwma, as Linkerd uses it):
+// a moving average of lease durations that jumps up to any longer duration
+// at once and decays towards shorter ones with the time constant H_DECAY.
+// Everything is computed here, with AssemblyScript's own Math.exp (compiled
+// into the module, IEEE f64), so every runtime computes the same costs.
+
+import { EWMA_PENALTY } from "./constants";
+import { BASE, H_DECAY, ONE, activeOf, offCost, offStamp, rampOf } from "./table";
+
+// Observes a duration `rtt` (ms) at time `now` (ms) on backend i:
+//   td = max(now - stamp, 0); w = exp(-td / decay)
+//   cost = rtt > cost ? rtt : cost * w + rtt * (1 - w); stamp = now
+// With td = 0 (w = 1) the average keeps its value, so exp is skipped.
+export function observe(i: u32, rtt: f64, now: f64): f64 {
+  const cp = offCost + (<usize>i << 3);
+  const sp = offStamp + (<usize>i << 3);
+  let cost = load<f64>(cp);
+  if (rtt > cost) cost = rtt;
+  else {
+    const td = now - load<f64>(sp);
+    if (td > 0) {
+      const w = Math.exp(-td / load<f64>(BASE + H_DECAY));
+      cost = cost * w + rtt * (1 - w);
+    }
+  }
+  store<f64>(cp, cost);
+  store<f64>(sp, now);
+  return cost;
+}
+
+// The load peak-ewma compares: the cost decayed to `now` (observing 0, as
+// Finagle's get() does) times (active + 1). No cost yet: 0 when idle, so a
+// new backend is tried; a large penalty plus the count when requests are
+// open on it. A ramping backend's load is divided by ramp / RAMP_ONE.
+export function ewmaLoad(i: u32, now: f64): f64 {
+  const cost = observe(i, 0, now);
+  const a = <f64>activeOf(i);
+  let l = cost == 0 ? (a == 0 ? 0 : <f64>EWMA_PENALTY + a) : cost * (a + 1);
+  const r = rampOf(i);
+  if (r != ONE) l = l * <f64>ONE / <f64>r;
+  return l;
+}
