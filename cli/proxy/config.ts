@@ -92,6 +92,12 @@ function int(value: unknown, field: string, min: number, max: number): number {
   return value;
 }
 
+/** "field: message" for a refused setting (the field is on the error, not in its message). */
+export function explain(err: unknown): string {
+  if (err instanceof InvalidArgumentError) return err.message.startsWith(`${err.field}: `) ? err.message : `${err.field}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
 export function parseAddress(value: unknown, field: string): { host: string; port: number } {
   if (typeof value !== "string") bad(field, "must be HOST:PORT", value);
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(value);

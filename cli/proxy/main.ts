@@ -11,7 +11,7 @@ import type { Server } from "node:http";
 import { availableParallelism } from "node:os";
 import { type Logger, pino } from "pino";
 import { createAdminServer, createMetrics } from "./admin.js";
-import { type Flags, loadConfig, type ProxyConfig, parseFlags, USAGE } from "./config.js";
+import { explain, type Flags, loadConfig, type ProxyConfig, parseFlags, USAGE } from "./config.js";
 import { HealthChecker } from "./health.js";
 import { createProxy, createProxyServer, type LeastconnProxy, parseBackend } from "./proxy.js";
 
@@ -47,7 +47,7 @@ export async function main(argv: string[]): Promise<never> {
   try {
     cfg = loadConfig(flags);
   } catch (err) {
-    return fatal(`bad configuration: ${(err as Error).message}`);
+    return fatal(`bad configuration: ${explain(err)}`);
   }
   const log = pino({ level: cfg.logLevel, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
   if (cfg.workers > 1 && cluster.isPrimary) return primary(cfg, log);
@@ -103,7 +103,7 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger): Promise<void>
       observe: metrics.observe,
     });
   } catch (err) {
-    fatal(`bad configuration: ${(err as Error).message}`);
+    fatal(`bad configuration: ${explain(err)}`);
   }
   metrics.bind(proxy, () => ({}));
   const balancer = proxy.balancer;
@@ -184,7 +184,7 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger): Promise<void>
     try {
       next = loadConfig(flags);
     } catch (err) {
-      log.error({ event: "reload_failed", why, error: (err as Error).message }, "config refused; the running one stays");
+      log.error({ event: "reload_failed", why, error: explain(err) }, "config refused; the running one stays");
       return;
     }
     const current = new Map(proxy.backends().map((b) => [b.name, b]));
@@ -199,7 +199,7 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger): Promise<void>
           proxy.add({ name, url: b.url.origin, weight: b.weight });
           added.push(name);
         } catch (err) {
-          log.error({ event: "reload_failed", why, backend: name, error: (err as Error).message }, "backend not added");
+          log.error({ event: "reload_failed", why, backend: name, error: explain(err) }, "backend not added");
         }
       } else if (cur.url !== b.url.origin) {
         log.error({ event: "reload_skipped", backend: name, url: b.url.origin }, "a backend's URL changes under a new name only");
