@@ -400,6 +400,13 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
   }
 
   function handler(req: IncomingMessage, res: ServerResponse): void {
+    // Only origin-form targets are forwarded (absolute-form is for forward
+    // proxies, asterisk-form has no backend meaning): 400 before any pick.
+    if (req.url === undefined || req.url.charCodeAt(0) !== 47) {
+      log.warn({ event: "bad_target", method: req.method, url: req.url }, "request target is not a path");
+      refuse(res, 400, "Bad Request\n");
+      return;
+    }
     inFlight++;
     new Exchange(req, res).attempt();
   }

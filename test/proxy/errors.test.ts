@@ -141,6 +141,9 @@ describe("errors", () => {
     let flood = "GET / HTTP/1.1\r\nHost: x\r\n";
     for (let i = 0; i < 300; i++) flood += `x-h${i}: ${"v".repeat(20)}\r\n`;
     expect(await raw(p.port, flood + "\r\n")).toMatch(/^HTTP\/1\.1 431 /);
+    // A target that is not a path (absolute-form, asterisk-form): 400 from the proxy.
+    expect(await raw(p.port, "GET http://elsewhere/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await raw(p.port, "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).toMatch(/^HTTP\/1\.1 400 /);
     // Slowloris: a head that never ends is cut by headersTimeout.
     const t0 = Date.now();
     expect(await raw(p.port, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ", true)).toMatch(/^HTTP\/1\.1 408 /);
