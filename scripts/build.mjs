@@ -58,6 +58,7 @@ const proxyExternal = {
   name: "proxy-external",
   setup(build) {
     build.onResolve({ filter: /bindings\/index\.js$/ }, () => ({ path: "./index.js", external: true }));
+    build.onResolve({ filter: /bindings\/shared\.js$/ }, () => ({ path: "./shared.js", external: true }));
   },
 };
 await esbuild.build({

@@ -9,7 +9,10 @@ import cluster from "node:cluster";
 import { unwatchFile, watchFile } from "node:fs";
 import type { Server } from "node:http";
 import { availableParallelism } from "node:os";
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { type Logger, pino } from "pino";
+import type { Balancer } from "../../bindings/index.js";
+import { attachShared, createShared, type SharedHandle } from "../../bindings/shared.js";
 import { createAdminServer, createMetrics } from "./admin.js";
 import { explain, type Flags, loadConfig, type ProxyConfig, parseFlags, USAGE } from "./config.js";
 import { HealthChecker } from "./health.js";
@@ -20,10 +23,11 @@ function fatal(message: string): never {
   process.exit(2);
 }
 
-function listen(server: Server, addr: { host: string; port: number }): Promise<number> {
+function listen(server: Server, addr: { host: string; port: number }, reusePort = false): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(addr.port, addr.host, () => {
+    // reusePort is Node 22.12+; older Node ignores the unknown option.
+    server.listen({ port: addr.port, host: addr.host, reusePort } as Parameters<Server["listen"]>[0], () => {
       server.off("error", reject);
       const a = server.address();
       resolve(typeof a === "object" && a !== null ? a.port : addr.port);
@@ -50,10 +54,72 @@ export async function main(argv: string[]): Promise<never> {
     return fatal(`bad configuration: ${explain(err)}`);
   }
   const log = pino({ level: cfg.logLevel, base: { pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
-  if (cfg.workers > 1 && cluster.isPrimary) return primary(cfg, log);
-  await serve(flags, cfg, log);
+  if (cfg.workers > 1 && isMainThread && cluster.isPrimary) {
+    return reusePort() ? threadsPrimary(argv, cfg, log) : primary(cfg, log);
+  }
+  await serve(flags, cfg, log, {});
   return new Promise<never>(() => {});
 }
+
+/** Several threads may listen on one port (SO_REUSEPORT): Node 22.12+, 23.1+. */
+function reusePort(): boolean {
+  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+interface ThreadData {
+  leastconnProxyThread: true;
+  argv: string[];
+  handle: SharedHandle;
+  index: number;
+}
+
+// --workers N where reusePort exists: N worker threads, each with its own
+// listener on the same port (the kernel spreads connections) and one count
+// table in shared memory (the threads build), so every thread's pick sees
+// every thread's requests (like nginx with `zone`). Thread 0 also runs the
+// admin listener and the health checks. Membership is fixed while shared:
+// a reload changes weights, not the backend list.
+function threadsPrimary(argv: string[], cfg: ProxyConfig, log: Logger): Promise<never> {
+  const names = cfg.backends.map((b) => parseBackend(b).name);
+  const { handle } = createShared({
+    backends: cfg.backends.map((b, i) => ({ name: names[i]!, weight: b.weight ?? 1 })),
+    algorithm: cfg.algorithm,
+  });
+  log.info(
+    { event: "workers", workers: cfg.workers, mode: "threads", cores: availableParallelism() },
+    "worker threads on one port (reusePort) sharing one count table",
+  );
+  const threads: Worker[] = [];
+  let alive = 0;
+  for (let index = 0; index < cfg.workers; index++) {
+    const data: ThreadData = { leastconnProxyThread: true, argv, handle, index };
+    const w = new Worker(new URL(import.meta.url), { workerData: data });
+    alive++;
+    w.on("exit", () => {
+      if (--alive === 0) process.exit(0);
+    });
+    threads.push(w);
+  }
+  process.on("SIGHUP", () => {
+    for (const w of threads) w.postMessage("SIGHUP");
+  });
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    process.on(sig, () => {
+      for (const w of threads) w.postMessage("SIGTERM");
+    });
+  }
+  return new Promise<never>(() => {});
+}
+
+async function threadMain(data: ThreadData): Promise<void> {
+  const flags = parseFlags(data.argv);
+  const cfg = loadConfig(flags);
+  const log = pino({ level: cfg.logLevel, base: { pid: process.pid, thread: data.index } }, pino.destination({ dest: 1, sync: true }));
+  await serve(flags, cfg, log, { balancer: attachShared(data.handle), reusePort: true, adminAndHealth: data.index === 0 });
+}
+
+if (!isMainThread && (workerData as ThreadData | null)?.leastconnProxyThread === true) void threadMain(workerData as ThreadData);
 
 // --workers N on Node 20: node:cluster, one Balancer per worker (like nginx
 // without `zone`): each worker balances only the requests it accepted.
@@ -89,7 +155,15 @@ function primary(cfg: ProxyConfig, log: Logger): Promise<never> {
   return new Promise<never>(() => {});
 }
 
-async function serve(flags: Flags, cfg: ProxyConfig, log: Logger): Promise<void> {
+interface ServeMode {
+  /** A Balancer on a shared table (thread mode). */
+  balancer?: Balancer;
+  reusePort?: boolean;
+  /** False in threads other than the first: one admin listener, one set of health checks. */
+  adminAndHealth?: boolean;
+}
+
+async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMode): Promise<void> {
   const metrics = createMetrics();
   let proxy: LeastconnProxy;
   try {
@@ -101,6 +175,7 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger): Promise<void>
       logger: log,
       accessLog: cfg.accessLog,
       observe: metrics.observe,
+      balancer: mode.balancer,
     });
   } catch (err) {
     fatal(`bad configuration: ${explain(err)}`);
@@ -110,7 +185,7 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger): Promise<void>
   // Backends an operator took down (POST .../down): health checks leave them alone.
   const held = new Set<string>();
   const health =
-    cfg.health === null
+    cfg.health === null || mode.adminAndHealth === false
       ? null
       : new HealthChecker(
           cfg.health,
@@ -133,17 +208,19 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger): Promise<void>
   const server = createProxyServer(proxy, { ...cfg.limits });
   let port: number;
   try {
-    port = await listen(server, cfg.listen);
+    port = await listen(server, cfg.listen, mode.reusePort === true);
   } catch (err) {
     fatal(`cannot listen on ${cfg.listen.host}:${cfg.listen.port}: ${(err as Error).message}`);
   }
   let admin: Server | null = null;
   let adminPort: number | null = null;
-  if (cfg.admin !== null) {
+  if (cfg.admin !== null && mode.adminAndHealth !== false) {
     admin = createAdminServer(proxy, metrics, {
       drain: (name) => {
         held.delete(name);
-        void proxy.remove(name);
+        proxy
+          .remove(name)
+          .catch((err: unknown) => log.error({ event: "drain_failed", backend: name, error: explain(err) }, "backend not drained"));
       },
       down: (name) => {
         held.add(name);
@@ -215,7 +292,9 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger): Promise<void>
     for (const name of current.keys()) {
       if (!wanted.has(name) && balancer.get(name).state !== "draining") {
         removed.push(name);
-        void proxy.remove(name);
+        proxy
+          .remove(name)
+          .catch((err: unknown) => log.error({ event: "reload_failed", why, backend: name, error: explain(err) }, "backend not drained"));
       }
     }
     if (next.algorithm !== cfg.algorithm) balancer.algorithm = next.algorithm;
@@ -231,7 +310,11 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger): Promise<void>
     log.info({ event: "reloaded", why, added, removed, reweighted, needsRestart: restart }, "config reloaded");
   };
   process.on("SIGHUP", () => reload("SIGHUP"));
-  if (flags.config !== undefined) {
+  parentPort?.on("message", (m) => {
+    if (m === "SIGHUP") reload("SIGHUP");
+    else if (m === "SIGTERM") void shutdown("SIGTERM");
+  });
+  if (flags.config !== undefined && isMainThread) {
     watchFile(flags.config, { interval: 500, persistent: false }, (cur, prev) => {
       if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size) reload("file changed");
     });
@@ -258,6 +341,7 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger): Promise<void>
     server.closeAllConnections();
     await proxy.close();
     log.info({ event: "stopped", cutOff: left }, left === 0 ? "drained" : "drain deadline passed; closed the rest");
+    // In a worker thread this ends the thread; the main thread exits once all have.
     process.exit(0);
   };
   process.on("SIGTERM", () => void shutdown("SIGTERM"));

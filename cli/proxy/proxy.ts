@@ -53,6 +53,12 @@ export interface ProxyOptions {
   observe?: (backend: string, ok: boolean, seconds: number) => void;
   /** Seed of the balancer's generator (random, power-of-two-choices). */
   seed?: number;
+  /**
+   * A Balancer to count on instead of a new one (e.g. `attachShared()` in a
+   * worker thread, so several threads share one table). Its backends must be
+   * exactly the names of `backends`, in order; `algorithm` and `seed` are then its own.
+   */
+  balancer?: Balancer;
 }
 
 export interface LeastconnProxy {
@@ -180,11 +186,16 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
   for (const s of specs) {
     if (byName.has(s.name)) throw new InvalidArgumentError("backends", `two backends are named ${describe(s.name)}`);
   }
-  const balancer = new Balancer({
-    backends: specs.map((s) => ({ name: s.name, weight: s.weight })),
-    algorithm: options.algorithm,
-    seed: options.seed,
-  });
+  const balancer =
+    options.balancer ??
+    new Balancer({
+      backends: specs.map((s) => ({ name: s.name, weight: s.weight })),
+      algorithm: options.algorithm,
+      seed: options.seed,
+    });
+  if (options.balancer !== undefined && balancer.names.join("\n") !== specs.map((s) => s.name).join("\n")) {
+    throw new InvalidArgumentError("balancer", `its backends ${JSON.stringify(balancer.names)} are not the names of backends`);
+  }
   for (const s of specs) byName.set(s.name, makeBackend(s));
 
   let inFlight = 0;

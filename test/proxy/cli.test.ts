@@ -5,11 +5,12 @@
 
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { explain, loadConfig, parseFlags } from "../../cli/proxy/config.js";
-import { backend, get, type TestBackend, until } from "./helpers.js";
+import { backend, get, listen, type TestBackend, until } from "./helpers.js";
 
 const CLI = join(import.meta.dirname, "../../dist/cli.js");
 let procs: ChildProcess[] = [];
@@ -268,5 +269,37 @@ describe("leastconn proxy", () => {
     for (let i = 0; i < 4; i++) expect((await get(p.port)).body.toString()).toBe("a");
     p.proc.kill("SIGTERM");
     expect(await p.exited).toBe(0);
+  });
+  // Needs a Node with reusePort (22.12+): LEASTCONN_NODE22=/path/to/node
+  // (e.g. from `npx -p node@22 node -e "console.log(process.execPath)"`).
+  it.skipIf(process.env.LEASTCONN_NODE22 === undefined)("--workers 2 with reusePort: threads share one count table", async () => {
+    const a = await named("a", 100);
+    const b = await named("b", 100);
+    const s = createServer();
+    const port = await listen(s);
+    await new Promise((r) => s.close(r));
+    const proc = spawn(
+      process.env.LEASTCONN_NODE22!,
+      [CLI, "proxy", "--listen", `127.0.0.1:${port}`, "--admin", "127.0.0.1:0", "--workers", "2", "--backend", a.url, "--backend", b.url],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    procs.push(proc);
+    const lines: Array<Record<string, unknown>> = [];
+    proc.stdout!.on("data", (c: Buffer) => {
+      for (const l of c.toString().split("\n")) if (l !== "") lines.push(JSON.parse(l));
+    });
+    await until(() => lines.filter((l) => l.event === "listening").length === 2, 10_000);
+    expect(lines.find((l) => l.event === "workers")?.mode).toBe("threads");
+    const adminPort = Number(String(lines.find((l) => l.admin !== null && l.event === "listening")!.admin).split(":")[1]);
+    const replies = await Promise.all(Array.from({ length: 40 }, () => get(port)));
+    expect(replies.every((r) => r.status === 200)).toBe(true);
+    // Both threads served (each logs nothing per request; the kernel spreads
+    // connections), and the admin thread's table saw all 40: one shared table.
+    const list = JSON.parse((await get(adminPort, "/backends")).body.toString());
+    expect(list.map((x: Record<string, number>) => x.total).reduce((p: number, q: number) => p + q)).toBe(40);
+    expect(list.map((x: Record<string, number>) => x.active)).toEqual([0, 0]);
+    const exited = new Promise((resolve) => proc.on("exit", resolve));
+    proc.kill("SIGTERM");
+    expect(await exited).toBe(0);
   });
 });
