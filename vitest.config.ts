@@ -17,6 +17,7 @@ const SLOW = [
   // proxy (issue 9): 20,000 requests with faults; the CLI as processes
   "test/proxy/counting.test.ts",
   "test/proxy/cli.test.ts",
+  "test/proxy/stream.test.ts",
 ];
 
 export default defineConfig({
