@@ -183,8 +183,10 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       keepAliveTimeout: 4_000,
     }),
   });
-  for (const s of specs) {
-    if (byName.has(s.name)) throw new InvalidArgumentError("backends", `two backends are named ${describe(s.name)}`);
+  const seen = new Set<string>();
+  for (const [i, s] of specs.entries()) {
+    if (seen.has(s.name)) throw new InvalidArgumentError(`backends[${i}].name`, `another backend is named ${describe(s.name)}`);
+    seen.add(s.name);
   }
   const balancer =
     options.balancer ??

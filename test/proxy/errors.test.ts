@@ -8,7 +8,8 @@ import { connect, type Socket } from "node:net";
 import { Writable } from "node:stream";
 import { type Logger, pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { backend, counts, get, listen, startProxy, type TestBackend, type TestProxy } from "./helpers.js";
+import { createProxy } from "../../cli/proxy/proxy.js";
+import { backend, counts, get, listen, silent, startProxy, type TestBackend, type TestProxy } from "./helpers.js";
 
 let open: Array<TestBackend | TestProxy> = [];
 afterEach(async () => {
@@ -150,5 +151,21 @@ describe("errors", () => {
     expect(Date.now() - t0).toBeLessThan(2_000);
     expect(ok.hits).toBe(0);
     expect(counts(p.proxy)).toEqual([0]);
+  });
+
+  it("createProxy refuses bad options naming the field", () => {
+    const cases: Array<[Parameters<typeof createProxy>[0], string]> = [
+      [{ backends: ["http://127.0.0.1:1", "http://127.0.0.1:1"] }, "backends[1].name"],
+      [{ backends: ["https://127.0.0.1:1"] }, "backends[0].url"],
+      [{ backends: ["http://127.0.0.1:1/path"] }, "backends[0].url"],
+      [{ backends: [{ url: "http://127.0.0.1:1", weight: -1 }] }, "backends[0].weight"],
+      [{ backends: [], retries: 1.5 }, "retries"],
+      [{ backends: [], timeouts: { headersMs: 0 } }, "timeouts.headersMs"],
+    ];
+    for (const [options, field] of cases) {
+      expect(() => createProxy({ logger: silent, ...options }), field).toThrow(
+        expect.objectContaining({ code: "LC_ERR_INVALID_ARGUMENT", field }),
+      );
+    }
   });
 });
