@@ -108,7 +108,11 @@ function tunnel(rtts, counters) {
   let sent = 0;
   let timer;
   s.setNoDelay(true);
-  s.on("connect", () => s.write("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+  s.on("connect", () =>
+    s.write(
+      "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    ),
+  );
   s.on("data", (d) => {
     if (!open) {
       head += d.toString("latin1");

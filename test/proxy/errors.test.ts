@@ -17,12 +17,16 @@ afterEach(async () => {
   open = [];
 });
 
-/** A URL on which nothing listens (a port the OS gave and took back). */
+/** n distinct URLs on which nothing listens (ports the OS gave, all held at once, then given back). */
+async function deadUrls(n: number): Promise<string[]> {
+  const servers = Array.from({ length: n }, () => createServer());
+  const ports = [];
+  for (const s of servers) ports.push(await listen(s));
+  for (const s of servers) await new Promise((r) => s.close(r));
+  return ports.map((p) => `http://127.0.0.1:${p}`);
+}
 async function deadUrl(): Promise<string> {
-  const s = createServer();
-  const port = await listen(s);
-  await new Promise((r) => s.close(r));
-  return `http://127.0.0.1:${port}`;
+  return (await deadUrls(1))[0]!;
 }
 
 function capture(): { logger: Logger; lines: Array<Record<string, unknown>> } {
@@ -73,7 +77,7 @@ describe("errors", () => {
     const p0 = await startProxy({ backends: [await deadUrl()], retries: 0 });
     open.push(p0);
     expect((await get(p0.port)).status).toBe(502);
-    const p2 = await startProxy({ backends: [await deadUrl(), await deadUrl(), await deadUrl()], retries: 2 });
+    const p2 = await startProxy({ backends: await deadUrls(3), retries: 2 });
     open.push(p2);
     const r = await get(p2.port);
     expect(r.status).toBe(502);
