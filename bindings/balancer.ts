@@ -1,23 +1,64 @@
-// The public Balancer: names, validation, leases and draining over one core
-// table. Runtime-neutral: no Node, Deno or DOM API is used here.
+// The public Balancer: names, validation, leases, draining, the wait queue,
+// passive ejection and slow start over one core table. Runtime-neutral: no
+// Node, Deno or DOM API is used here (setTimeout and EventTarget are in all).
 //
 // Slots mirror the core's indices one to one. Removing a backend compacts
 // the core, so leases hold their Slot (whose index is kept current), never
 // a raw index; a Slot marked gone makes late releases harmless.
+//
+// Time-driven changes (the end of an ejection, a slow-start ramp's next
+// step) are applied lazily: every acquire, snapshot and tick() compares the
+// clock with one number, `nextDue`, and does the work only when it is due.
+// That keeps them deterministic under a manual clock; the only timer is a
+// wake-up, kept only while waiters are queued and an ejection is pending.
 
-import { AlgorithmId, algorithmId, algorithmName, type Algorithm } from "./algorithms.js";
-import { CoreTable, ERR_NO_MEMORY, SAMPLE_FIRST, SAMPLE_SECOND, STATE_DOWN, STATE_DRAINING, STATE_UP } from "./core.js";
+import { type Algorithm, AlgorithmId, algorithmId, algorithmName } from "./algorithms.js";
+import {
+  CoreTable,
+  ERR_NO_MEMORY,
+  NO_LIMIT,
+  RAMP_ONE,
+  SAMPLE_FIRST,
+  SAMPLE_SECOND,
+  STATE_DOWN,
+  STATE_DRAINING,
+  STATE_EJECTED,
+  STATE_UP,
+} from "./core.js";
+import { ejectionMs, mayEject } from "./ejection.js";
 import {
   CapacityError,
   DuplicateBackendError,
+  describe,
   InvalidArgumentError,
+  QueueFullError,
+  QueueTimeoutError,
+  UnavailableError,
   UnderflowError,
   UnknownBackendError,
   UnsupportedError,
-  describe,
 } from "./errors.js";
+import {
+  checkDecay,
+  checkMaxConnections,
+  checkOptions,
+  checkTimeout,
+  type EjectionConfig,
+  type EjectionOptions,
+  invalid,
+  MAX_MS,
+  normalizeEjection,
+  normalizeQueue,
+  normalizeSlowStart,
+  type QueueConfig,
+  type QueueOptions,
+  type SlowStartConfig,
+  type SlowStartOptions,
+} from "./options.js";
+import { Entry, type Waiter, WaitQueue } from "./queue.js";
+import { effectiveWeight, rampAt, rampStep } from "./slowstart.js";
 
-export type BackendState = "up" | "down" | "draining";
+export type BackendState = "up" | "down" | "draining" | "ejected";
 
 export interface BackendSpec {
   name: string;
@@ -25,6 +66,15 @@ export interface BackendSpec {
   weight?: number;
   /** Initial active count, 0..MAX_ACTIVE. Default 0. */
   connections?: number;
+  /** Most requests at once, 1..MAX_ACTIVE; absent: no limit. */
+  maxConnections?: number;
+}
+
+/** The options of add(). */
+export interface AddOptions {
+  weight?: number;
+  connections?: number;
+  maxConnections?: number;
 }
 
 export interface BalancerOptions {
@@ -37,10 +87,30 @@ export interface BalancerOptions {
   clock?: () => number;
   /** "first" (default): ties go to the earliest backend; "rotate": rotate among the tied. */
   tieBreak?: "first" | "rotate";
+  /** acquireAsync()'s queue; default { limit: 1024, timeoutMs: 5000 }. */
+  queue?: QueueOptions;
+  /** Passive ejection; absent: never eject. `{}`: Envoy's defaults (5 failures, 30 s, 300 s, 10%). */
+  ejection?: EjectionOptions;
+  /** Slow start after add(), markUp() from down, and the end of an ejection; absent: none. */
+  slowStart?: SlowStartOptions;
+  /** Peak-ewma's decay time constant in ms; default 10,000. */
+  decayMs?: number;
 }
 
 export interface AcquireOptions {
   algorithm?: string;
+}
+
+export interface AcquireAsyncOptions extends AcquireOptions {
+  /** Aborting it gives up the wait; the promise rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /** Longest wait in the queue, ms (wall time); default `queue.timeoutMs`. */
+  timeoutMs?: number;
+}
+
+export interface ReleaseOptions {
+  /** How the request ended; false counts one failure towards ejection. Default true. */
+  ok?: boolean;
 }
 
 export interface BackendSnapshot {
@@ -50,6 +120,26 @@ export interface BackendSnapshot {
   lastUsed: number | null;
   weight: number;
   state: BackendState;
+  /** The limit on active requests, or null when none. */
+  maxConnections: number | null;
+  /** The weight after slow start's ramp (the weight itself when not ramping). */
+  effectiveWeight: number;
+  /** Failures in a row (reset by a success). */
+  failures: number;
+  /** When an ejected backend comes back (on the Balancer's clock); null when not ejected. */
+  ejectedUntil: number | null;
+}
+
+export interface QueueSnapshot {
+  /** Waiters queued now. */
+  length: number;
+  /** How long the oldest has waited (Balancer clock, ms), or null when none. */
+  oldestWaitMs: number | null;
+}
+
+/** snapshot(): the backends in order, and (non-enumerable) the queue's figures. */
+export interface Snapshot extends Array<BackendSnapshot> {
+  queue: QueueSnapshot;
 }
 
 /** Largest accepted weight. */
@@ -57,7 +147,7 @@ export const MAX_WEIGHT = 1_000_000;
 /** Largest accepted active count in a snapshot (2^31 - 1). */
 export const MAX_ACTIVE = 0x7fffffff;
 
-const STATE_NAMES: readonly BackendState[] = ["up", "down", "draining"];
+const STATE_NAMES: readonly BackendState[] = ["up", "down", "draining", "ejected"];
 
 class Slot {
   index: number;
@@ -65,7 +155,17 @@ class Slot {
   /** remove() was called: leaves the table when its count reaches 0. */
   removing = false;
   waiters: Array<() => void> | undefined;
-  constructor(readonly name: string, index: number) {
+  /** Current run of failed requests. */
+  failures = 0;
+  /** How many times it was ejected (k of the next ejection is this + 1). */
+  ejections = 0;
+  ejectedUntil: number | null = null;
+  /** Clock value when its slow-start ramp began (meaningful while ramping). */
+  rampStart = 0;
+  constructor(
+    readonly name: string,
+    index: number,
+  ) {
     this.index = index;
   }
 }
@@ -75,7 +175,12 @@ export class Lease {
   private done = false;
 
   /** @internal */
-  constructor(private readonly owner: Balancer, private readonly slot: Slot) {}
+  constructor(
+    private readonly owner: Balancer,
+    private readonly slot: Slot,
+    /** The Balancer's clock when the lease was granted; release() reports the difference to peak-ewma. */
+    readonly acquiredAt: number,
+  ) {}
 
   /** The backend's name. */
   get backend(): string {
@@ -92,14 +197,17 @@ export class Lease {
   }
 
   /**
-   * Ends the request. Idempotent: only the first call counts. Returns true
-   * when it decremented a count; false when already released, when the
-   * backend is gone, or when a snapshot had already set the count to 0.
+   * Ends the request; `{ ok: false }` reports a failure (ejection counts
+   * them), a plain release() a success. Idempotent: only the first call
+   * counts. Returns true when it decremented a count; false when already
+   * released, when the backend is gone, or when a snapshot had already set
+   * the count to 0.
    */
-  release(): boolean {
+  release(options?: ReleaseOptions): boolean {
     if (this.done) return false;
+    const ok = options === undefined || checkOk(options);
     this.done = true;
-    return this.owner._releaseSlot(this.slot);
+    return this.owner._releaseSlot(this.slot, ok, this.acquiredAt);
   }
 }
 
@@ -109,13 +217,22 @@ export class ChoiceLease extends Lease {
   constructor(
     owner: Balancer,
     slot: Slot,
+    acquiredAt: number,
     /** The sampled backends, in the order drawn (one when only one can take traffic). */
     readonly sampled: readonly string[],
     /** Their active counts when compared. */
     readonly sampledActive: readonly number[],
   ) {
-    super(owner, slot);
+    super(owner, slot, acquiredAt);
   }
+}
+
+function checkOk(options: ReleaseOptions | undefined): boolean {
+  if (options === undefined) return true;
+  const { ok } = checkOptions(options, "options");
+  if (ok === undefined) return true;
+  if (typeof ok !== "boolean") throw invalid("ok", undefined, "a boolean", ok);
+  return ok;
 }
 
 // HAProxy-style cached time: the first read calls Date.now() and queues a
@@ -139,11 +256,6 @@ export function coarseClock(): number {
 // says. An argument is named by itself ("backend must be ..."); an item of
 // the `backends` option by its path and what it is ("backends[1].weight: a
 // weight must be ...").
-function invalid(field: string, what: string | undefined, rule: string, value: unknown): InvalidArgumentError {
-  const head = what === undefined ? field : `${field}: ${what}`;
-  return new InvalidArgumentError(field, `${head} must be ${rule}, got ${describe(value)}`);
-}
-
 /** A backend name: a non-empty string. */
 export function checkName(name: unknown, field = "backend", what?: string): string {
   if (typeof name !== "string" || name.length === 0) throw invalid(field, what, "a non-empty string", name);
@@ -175,6 +287,7 @@ interface NormalSpec {
   name: string;
   weight: number;
   connections: number;
+  maxConnections: number | undefined;
 }
 
 function normalizeSpecs(list: unknown): NormalSpec[] {
@@ -185,13 +298,14 @@ function normalizeSpecs(list: unknown): NormalSpec[] {
     const field = `backends[${i}]`;
     let spec: NormalSpec;
     if (typeof item === "string") {
-      spec = { name: checkName(item, field, "a backend name"), weight: 1, connections: 0 };
+      spec = { name: checkName(item, field, "a backend name"), weight: 1, connections: 0, maxConnections: undefined };
     } else if (item !== null && typeof item === "object" && !Array.isArray(item)) {
       const o = item as Record<string, unknown>;
       spec = {
         name: checkName(o.name, `${field}.name`, "a backend name"),
         weight: o.weight === undefined ? 1 : checkWeight(o.weight, `${field}.weight`, "a weight"),
         connections: o.connections === undefined ? 0 : checkActive(o.connections, `${field}.connections`, "an active count"),
+        maxConnections: checkMaxConnections(o.maxConnections, MAX_ACTIVE, `${field}.maxConnections`, "a connection limit"),
       };
     } else {
       throw new InvalidArgumentError(field, `${field}: must be a name or {name, weight, connections}, got ${describe(item)}`);
@@ -201,15 +315,6 @@ function normalizeSpecs(list: unknown): NormalSpec[] {
     out.push(spec);
   });
   return out;
-}
-
-// Option bags are optional, but when given must be plain objects.
-function checkOptions<T extends object>(value: T | undefined, field: string): Partial<T> {
-  if (value === undefined) return {};
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw invalid(field, undefined, "an object", value);
-  }
-  return value;
 }
 
 function checkSeed(seed: unknown): number {
@@ -242,18 +347,62 @@ export class BackendEvent extends Event {
   }
 }
 
-/** The events of a Balancer. "removed": a backend left the table (removed, and drained). */
-export interface BalancerEventMap {
-  removed: BackendEvent;
+/** Why a backend's state changed. */
+export type StateChangeReason = "markDown" | "markUp" | "remove" | "ejected" | "recovered";
+
+/** "statechange": a backend went from one state to another. */
+export class StateChangeEvent extends BackendEvent {
+  constructor(
+    backend: string,
+    readonly from: BackendState,
+    readonly to: BackendState,
+    readonly reason: StateChangeReason,
+    /** For "ejected": when the ejection ends (Balancer clock); otherwise null. */
+    readonly until: number | null,
+  ) {
+    super("statechange", backend);
+  }
 }
 
-type Listener<K extends keyof BalancerEventMap> = ((event: BalancerEventMap[K]) => void) | { handleEvent(event: BalancerEventMap[K]): void };
+/**
+ * The events of a Balancer. "removed": a backend left the table (removed,
+ * and drained). "statechange": a backend's state changed (any cause).
+ */
+export interface BalancerEventMap {
+  removed: BackendEvent;
+  statechange: StateChangeEvent;
+}
+
+type Listener<K extends keyof BalancerEventMap> =
+  | ((event: BalancerEventMap[K]) => void)
+  | { handleEvent(event: BalancerEventMap[K]): void };
 
 export interface Balancer {
-  addEventListener<K extends keyof BalancerEventMap>(type: K, listener: Listener<K> | null, options?: boolean | AddEventListenerOptions): void;
+  addEventListener<K extends keyof BalancerEventMap>(
+    type: K,
+    listener: Listener<K> | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
-  removeEventListener<K extends keyof BalancerEventMap>(type: K, listener: Listener<K> | null, options?: boolean | EventListenerOptions): void;
+  removeEventListener<K extends keyof BalancerEventMap>(
+    type: K,
+    listener: Listener<K> | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
   removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+}
+
+/** A queued waiter's side of the queue: cancel() takes it out; true if it was still waiting. @internal */
+export type CancelWait = () => boolean;
+const NOT_QUEUED: CancelWait = () => false;
+
+function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  const s = signal as AbortSignal;
+  if (s === null || typeof s !== "object" || typeof s.aborted !== "boolean" || typeof s.addEventListener !== "function") {
+    throw invalid("signal", undefined, "an AbortSignal", signal);
+  }
+  return s;
 }
 
 // An EventTarget (global in Node, Deno and browsers), so state changes are
@@ -267,11 +416,34 @@ export class Balancer extends EventTarget {
   private readonly rotate: boolean;
   private readonly fixed: boolean;
 
+  private readonly queueConfig: QueueConfig;
+  private readonly waiting = new WaitQueue<Lease>();
+  /** drain() is running: a release inside a grant leaves the serving to it. */
+  private serving = false;
+  private readonly ejection: EjectionConfig | undefined;
+  private readonly slowStart: SlowStartConfig | undefined;
+  private readonly rampStepMs: number;
+  private readonly ejected = new Set<Slot>();
+  private readonly ramping = new Set<Slot>();
+  // Lower bounds of when something is due (stale-early is harmless: one
+  // look finds nothing and recomputes); nextDue is their minimum.
+  private nextEjectionEnd = Infinity;
+  private nextRampAt = Infinity;
+  private nextDue = Infinity;
+  private wakeTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Releases report durations to the core once peak-ewma is in use (the
+   * default algorithm, or any pick with it; it stays on). Observing costs a
+   * few ns per release that other algorithms never read.
+   */
+  private timed = false;
+
   constructor(options: BalancerOptions = {}, source?: TableSource) {
     super();
     if (options === null || typeof options !== "object") throw invalid("options", undefined, "an object", options);
     const specs = normalizeSpecs(options.backends === undefined ? [] : options.backends);
     this.algorithmValue = options.algorithm === undefined ? AlgorithmId.LeastConnections : checkAlgorithm(options.algorithm);
+    this.timed = this.algorithmValue === AlgorithmId.PeakEwma;
     const seed = options.seed === undefined ? 0 : checkSeed(options.seed);
     if (options.clock !== undefined && typeof options.clock !== "function") {
       throw invalid("clock", undefined, "a function returning milliseconds", options.clock);
@@ -282,6 +454,11 @@ export class Balancer extends EventTarget {
       throw invalid("tieBreak", undefined, '"first" or "rotate"', tie);
     }
     this.rotate = tie === "rotate";
+    this.queueConfig = normalizeQueue(options.queue);
+    this.ejection = normalizeEjection(options.ejection);
+    this.slowStart = normalizeSlowStart(options.slowStart);
+    this.rampStepMs = this.slowStart === undefined ? Infinity : rampStep(this.slowStart);
+    const decay = options.decayMs === undefined ? undefined : checkDecay(options.decayMs);
 
     this.fixed = source !== undefined && source.mode !== "own";
     this.core = source?.core ?? CoreTable.instantiate();
@@ -289,15 +466,22 @@ export class Balancer extends EventTarget {
       this.core.exports.attach();
       this.core.refresh();
       if (this.core.exports.size() !== specs.length) {
-        throw new InvalidArgumentError("backends", `backends must match the shared table: it has ${this.core.exports.size()}, not ${specs.length}`);
+        throw new InvalidArgumentError(
+          "backends",
+          `backends must match the shared table: it has ${this.core.exports.size()}, not ${specs.length}`,
+        );
       }
-      specs.forEach((spec, i) => this.addSlot(spec.name, i));
+      specs.forEach((spec, i) => {
+        this.addSlot(spec.name, i);
+      });
       return;
     }
     if (this.core.exports.reset(specs.length, seed, this.rotate ? 1 : 0) < 0) {
       throw new CapacityError(`cannot allocate a table for ${specs.length} backends`);
     }
-    for (const spec of specs) this.append(spec.name, spec.weight, spec.connections);
+    if (decay !== undefined) this.core.setDecay(decay);
+    // Backends given here start at full weight (HAProxy never slow-starts at process start).
+    for (const spec of specs) this.append(spec.name, spec.weight, spec.connections, spec.maxConnections);
   }
 
   /** The default algorithm of acquire(). */
@@ -307,6 +491,7 @@ export class Balancer extends EventTarget {
 
   set algorithm(name: string) {
     this.algorithmValue = checkAlgorithm(name);
+    if (this.algorithmValue === AlgorithmId.PeakEwma) this.timed = true;
   }
 
   get tieBreak(): "first" | "rotate" {
@@ -328,45 +513,320 @@ export class Balancer extends EventTarget {
 
   /**
    * Picks a backend and counts one request on it. Returns null when nothing
-   * can take traffic (no backends, or all down, draining or weight 0).
+   * can take traffic now (no backends, or all full, down, ejected, draining
+   * or weight 0), and while waiters are queued (they go first).
    */
   acquire(options?: AcquireOptions): Lease | null {
     const alg = options === undefined ? this.algorithmValue : this.algorithmOf(options);
+    const now = this.clock();
+    if (now >= this.nextDue) this.advance(now);
+    if (this.waiting.length !== 0) return null;
+    return this.pick(alg, now);
+  }
+
+  /**
+   * Like acquire(), but when every backend that could take traffic is full,
+   * waits in one FIFO queue until a release hands it a slot. Rejects with
+   * UnavailableError when no backend is up (waiting would not help),
+   * QueueFullError when `queue.limit` are waiting, QueueTimeoutError after
+   * `timeoutMs`, and `signal.reason` when the signal aborts.
+   */
+  acquireAsync(options?: AcquireAsyncOptions): Promise<Lease> {
+    return new Promise<Lease>((resolve, reject) => {
+      const o = checkOptions(options, "options");
+      const signal = checkSignal(o.signal);
+      const timeoutMs = checkTimeout(o.timeoutMs, this.queueConfig.timeoutMs);
+      if (signal?.aborted) return reject(signal.reason);
+      let settled = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const cleanup = (): void => {
+        settled = true;
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const onAbort = (): void => {
+        if (cancel()) {
+          cleanup();
+          reject(signal!.reason);
+        }
+      };
+      const cancel = this._enqueue(
+        {
+          grant: (lease) => {
+            cleanup();
+            resolve(lease);
+          },
+          fail: (error) => {
+            cleanup();
+            reject(error);
+          },
+        },
+        o.algorithm,
+      );
+      if (settled) return;
+      timer = setTimeout(() => {
+        if (cancel()) {
+          cleanup();
+          reject(new QueueTimeoutError(timeoutMs));
+        }
+      }, timeoutMs);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /**
+   * The synchronous queue under acquireAsync(), for callers that must answer
+   * in the same turn (the protocol node). `waiter.grant` is called at once
+   * when a backend is free, or later from the call that frees one;
+   * `waiter.fail` at once with UnavailableError or QueueFullError. Timeouts
+   * are the caller's: it calls the returned cancel(), which is true if the
+   * waiter was still queued (and is no more).
+   * @internal
+   */
+  _enqueue(waiter: Waiter<Lease>, algorithm?: string): CancelWait {
+    const alg = algorithm === undefined ? this.algorithmValue : checkAlgorithm(algorithm);
+    const now = this.clock();
+    if (now >= this.nextDue) this.advance(now);
+    if (this.waiting.length === 0) {
+      const lease = this.pick(alg, now);
+      if (lease !== null) {
+        waiter.grant(lease);
+        return NOT_QUEUED;
+      }
+    }
+    if (!this.anyUp()) {
+      waiter.fail(new UnavailableError(this.slots.length === 0 ? "there are no backends" : "no backend is up with a weight above 0"));
+      return NOT_QUEUED;
+    }
+    if (this.waiting.length >= this.queueConfig.limit) {
+      waiter.fail(new QueueFullError(this.queueConfig.limit));
+      return NOT_QUEUED;
+    }
+    const entry = new Entry(waiter, alg, now);
+    this.waiting.push(entry);
+    this.armWake();
+    return () => {
+      if (!this.waiting.delete(entry)) return false;
+      if (this.waiting.length === 0) this.disarmWake();
+      return true;
+    };
+  }
+
+  /**
+   * Applies what the clock says now: ends due ejections, advances slow-start
+   * ramps, and hands freed slots to queued waiters. acquire() and snapshot()
+   * do this too; call it to drive a manual clock without picking.
+   */
+  tick(): void {
+    const now = this.clock();
+    if (now >= this.nextDue) this.advance(now);
+  }
+
+  private anyUp(): boolean {
     const core = this.core;
-    const i = core.exports.acquire(alg, this.clock());
+    for (const slot of this.slots) {
+      if (core.state(slot.index) === STATE_UP && core.weight(slot.index) !== 0) return true;
+    }
+    return false;
+  }
+
+  private pick(alg: AlgorithmId, now: number): Lease | null {
+    const i = this.core.exports.acquire(alg, now);
     if (i < 0) return null;
     const slot = this.slots[i]!;
-    return alg === AlgorithmId.PowerOfTwoChoices ? this.choiceLease(slot) : new Lease(this, slot);
+    if (alg >= AlgorithmId.PowerOfTwoChoices) {
+      if (alg === AlgorithmId.PowerOfTwoChoices) return this.choiceLease(slot, now);
+      if (alg === AlgorithmId.PeakEwma) this.timed = true;
+    }
+    return new Lease(this, slot, now);
   }
+
+  /** Hands slots to the head of the queue while picks succeed: FIFO, no overtaking. */
+  private drain(now: number): void {
+    if (this.serving) return;
+    this.serving = true;
+    try {
+      for (let e = this.waiting.first; e !== null; e = this.waiting.first) {
+        const lease = this.pick(e.algorithm as AlgorithmId, now);
+        if (lease === null) break;
+        this.waiting.delete(e);
+        e.waiter.grant(lease);
+      }
+    } finally {
+      this.serving = false;
+    }
+    if (this.waiting.length === 0) this.disarmWake();
+  }
+
+  // Only a backend back from ejection can free a slot (a ramp changes
+  // preferences, not capacity), so only then are waiters served: a queue is
+  // never non-empty while a pick would succeed, and no pick is tried in vain
+  // (a failed random pick still draws from the generator).
+  private advance(now: number): void {
+    const back = now >= this.nextEjectionEnd && this.endEjections(now);
+    if (now >= this.nextRampAt) this.refreshRamps(now);
+    this.nextDue = Math.min(this.nextEjectionEnd, this.nextRampAt);
+    if (back && this.waiting.length !== 0) this.drain(now);
+  }
+
+  /** Ends the ejections due at `now`; true if any ended. */
+  private endEjections(now: number): boolean {
+    const due: Slot[] = [];
+    let next = Infinity;
+    for (const slot of this.ejected) {
+      const until = slot.ejectedUntil!;
+      if (until <= now) due.push(slot);
+      else if (until < next) next = until;
+    }
+    this.nextEjectionEnd = next;
+    // Deterministic order: earliest end first, then table order.
+    due.sort((a, b) => a.ejectedUntil! - b.ejectedUntil! || a.index - b.index);
+    for (const slot of due) {
+      if (slot.gone || !this.ejected.has(slot)) continue;
+      this.leaveEjection(slot);
+      this.core.setState(slot.index, STATE_UP);
+      this.startRamp(slot, now);
+      this.emit(slot, STATE_EJECTED, STATE_UP, "recovered", null);
+    }
+    return due.length !== 0;
+  }
+
+  private leaveEjection(slot: Slot): void {
+    this.ejected.delete(slot);
+    slot.ejectedUntil = null;
+    slot.failures = 0;
+  }
+
+  private startRamp(slot: Slot, now: number): void {
+    const cfg = this.slowStart;
+    if (cfg === undefined) return;
+    const ramp = rampAt(cfg, 0);
+    if (ramp === RAMP_ONE) return;
+    slot.rampStart = now;
+    this.ramping.add(slot);
+    this.core.setRamp(slot.index, ramp);
+    if (this.nextRampAt === Infinity) {
+      this.nextRampAt = now + this.rampStepMs;
+      this.nextDue = Math.min(this.nextDue, this.nextRampAt);
+    }
+  }
+
+  private stopRamp(slot: Slot): void {
+    if (this.ramping.delete(slot) && !slot.gone) this.core.setRamp(slot.index, RAMP_ONE);
+  }
+
+  // The coarse step: every ramping backend at once, at most once per
+  // rampStepMs; backends not ramping are never touched.
+  private refreshRamps(now: number): void {
+    const cfg = this.slowStart!;
+    for (const slot of this.ramping) {
+      const ramp = rampAt(cfg, now - slot.rampStart);
+      this.core.setRamp(slot.index, ramp);
+      if (ramp === RAMP_ONE) this.ramping.delete(slot);
+    }
+    this.nextRampAt = this.ramping.size === 0 ? Infinity : now + this.rampStepMs;
+  }
+
+  // Liveness for queued waiters when only the end of an ejection can free a
+  // slot: one timer, unref'd where the runtime can, alive only while both
+  // waiters and an ejection exist.
+  private armWake(): void {
+    if (this.wakeTimer !== undefined || this.waiting.length === 0 || this.nextEjectionEnd === Infinity) return;
+    const delay = Math.min(MAX_MS, Math.max(1, this.nextEjectionEnd - this.clock()));
+    const timer = setTimeout(this.onWake, delay);
+    (timer as { unref?: () => void }).unref?.();
+    this.wakeTimer = timer;
+  }
+
+  private disarmWake(): void {
+    if (this.wakeTimer === undefined) return;
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+  }
+
+  private readonly onWake = (): void => {
+    this.wakeTimer = undefined;
+    this.tick();
+    this.armWake();
+  };
 
   private algorithmOf(options: AcquireOptions): AlgorithmId {
     const { algorithm } = checkOptions(options, "options");
     return algorithm === undefined ? this.algorithmValue : checkAlgorithm(algorithm);
   }
 
-  private choiceLease(slot: Slot): ChoiceLease {
+  private choiceLease(slot: Slot, now: number): ChoiceLease {
     const core = this.core;
     const first = core.exports.sample(SAMPLE_FIRST);
     const second = core.exports.sample(SAMPLE_SECOND);
     // The pick was counted already; report the counts it was chosen on.
     const before = (i: number): number => core.active(i) - (i === slot.index ? 1 : 0);
-    if (second < 0) return new ChoiceLease(this, slot, [this.slots[first]!.name], [before(first)]);
-    return new ChoiceLease(this, slot, [this.slots[first]!.name, this.slots[second]!.name], [before(first), before(second)]);
+    if (second < 0) return new ChoiceLease(this, slot, now, [this.slots[first]!.name], [before(first)]);
+    return new ChoiceLease(this, slot, now, [this.slots[first]!.name, this.slots[second]!.name], [before(first), before(second)]);
   }
 
-  /** Ends one request on `name` without a lease (a completion seen from outside). */
-  release(name: string): void {
+  /**
+   * Ends one request on `name` without a lease (a completion seen from
+   * outside); `{ ok: false }` reports a failure. Its duration is unknown.
+   */
+  release(name: string, options?: ReleaseOptions): void {
     const slot = this.slot(name);
-    if (!this._releaseSlot(slot)) throw new UnderflowError(name);
+    const ok = checkOk(options);
+    // Refused before anything (the clock, the failure run) is touched.
+    if (this.core.active(slot.index) === 0) throw new UnderflowError(name);
+    if (!this._releaseSlot(slot, ok, Number.NaN)) throw new UnderflowError(name);
   }
 
   /** @internal */
-  _releaseSlot(slot: Slot): boolean {
+  _releaseSlot(slot: Slot, ok: boolean, acquiredAt: number): boolean {
     if (slot.gone) return false;
-    // No duration yet (rtt -1: the core observes nothing, so `now` is unused).
-    const ok = this.core.exports.release(slot.index, -1, 0) === 1;
+    const now = this.clock();
+    // The duration on the Balancer's clock, for peak-ewma (-1: unknown; a
+    // clock that went back counts 0).
+    const rtt = !this.timed ? -1 : now >= acquiredAt ? now - acquiredAt : acquiredAt > now ? 0 : -1;
+    const done = this.core.exports.release(slot.index, rtt, now) === 1;
+    if (!ok) this.fail(slot, now);
+    else if (slot.failures !== 0) slot.failures = 0;
     if (slot.removing && this.core.active(slot.index) === 0) this.finishRemoval(slot);
-    return ok;
+    if (this.waiting.length !== 0) this.drain(now);
+    return done;
+  }
+
+  // One more failure in a row; at the threshold, eject unless the cap
+  // forbids it (then the run stays, and the next failure asks again).
+  private fail(slot: Slot, now: number): void {
+    slot.failures++;
+    const cfg = this.ejection;
+    if (cfg === undefined || slot.failures < cfg.consecutiveFailures || slot.gone) return;
+    const core = this.core;
+    if (core.state(slot.index) !== STATE_UP) return;
+    let pool = 0;
+    let out = 0;
+    for (const s of this.slots) {
+      if (core.weight(s.index) === 0) continue;
+      const state = core.state(s.index);
+      if (state === STATE_UP) pool++;
+      else if (state === STATE_EJECTED) {
+        pool++;
+        out++;
+      }
+    }
+    if (core.weight(slot.index) === 0 || !mayEject(cfg, out, pool)) return;
+    const until = now + ejectionMs(cfg, ++slot.ejections);
+    this.stopRamp(slot);
+    core.setState(slot.index, STATE_EJECTED);
+    slot.ejectedUntil = until;
+    this.ejected.add(slot);
+    if (until < this.nextEjectionEnd) {
+      this.nextEjectionEnd = until;
+      this.nextDue = Math.min(this.nextDue, until);
+    }
+    this.emit(slot, STATE_UP, STATE_EJECTED, "ejected", until);
+    this.armWake();
+  }
+
+  private emit(slot: Slot, from: number, to: number, reason: StateChangeReason, until: number | null): void {
+    this.dispatchEvent(new StateChangeEvent(slot.name, STATE_NAMES[from]!, STATE_NAMES[to]!, reason, until));
   }
 
   /** Sets a backend's active count from an outside snapshot. */
@@ -374,32 +834,47 @@ export class Balancer extends EventTarget {
     const slot = this.slot(name);
     this.core.setActive(slot.index, checkActive(active));
     if (slot.removing && active === 0) this.finishRemoval(slot);
+    if (this.waiting.length !== 0) this.drain(this.clock());
   }
 
-  /** Adds a backend at the end of the order. */
-  add(name: string, options?: { weight?: number; connections?: number }): void {
+  /** Sets (or with undefined, lifts) a backend's limit on active requests; a count above it stays. */
+  setMaxConnections(name: string, maxConnections: number | undefined): void {
+    const slot = this.slot(name);
+    const limit = checkMaxConnections(maxConnections, MAX_ACTIVE);
+    this.core.setLimit(slot.index, limit ?? NO_LIMIT);
+    if (this.waiting.length !== 0) this.drain(this.clock());
+  }
+
+  /** Adds a backend at the end of the order (through slow start, when set). */
+  add(name: string, options?: AddOptions): void {
     this.checkMembershipOpen("add");
     checkName(name);
     const opts = checkOptions(options, "options");
     const weight = opts.weight === undefined ? 1 : checkWeight(opts.weight);
     const connections = opts.connections === undefined ? 0 : checkActive(opts.connections, "connections");
+    const limit = checkMaxConnections(opts.maxConnections, MAX_ACTIVE);
     if (this.byName.has(name)) throw new DuplicateBackendError(name);
-    this.append(name, weight, connections);
+    const slot = this.append(name, weight, connections, limit);
+    const now = this.clock();
+    this.startRamp(slot, now);
+    if (this.waiting.length !== 0) this.drain(now);
   }
 
-  private append(name: string, weight: number, connections: number): void {
+  private append(name: string, weight: number, connections: number, limit: number | undefined): Slot {
     const e = this.core.exports;
     const index = e.add(weight);
     if (index === ERR_NO_MEMORY) throw new CapacityError(`cannot grow the table past ${this.slots.length} backends`);
     if (connections !== 0) this.core.setActive(index, connections);
+    if (limit !== undefined) this.core.setLimit(index, limit);
     this.core.refresh();
-    this.addSlot(name, index);
+    return this.addSlot(name, index);
   }
 
-  private addSlot(name: string, index: number): void {
+  private addSlot(name: string, index: number): Slot {
     const slot = new Slot(name, index);
     this.slots.push(slot);
     this.byName.set(name, slot);
+    return slot;
   }
 
   private checkMembershipOpen(what: string): void {
@@ -414,8 +889,14 @@ export class Balancer extends EventTarget {
     this.checkMembershipOpen("remove");
     const slot = this.slot(name);
     slot.removing = true;
-    this.core.setState(slot.index, STATE_DRAINING);
-    if (this.core.active(slot.index) === 0) this.finishRemoval(slot);
+    const from = this.core.state(slot.index);
+    if (from !== STATE_DRAINING) {
+      if (from === STATE_EJECTED) this.leaveEjection(slot);
+      this.stopRamp(slot);
+      this.core.setState(slot.index, STATE_DRAINING);
+      this.emit(slot, from, STATE_DRAINING, "remove", null);
+    }
+    if (!slot.gone && this.core.active(slot.index) === 0) this.finishRemoval(slot);
   }
 
   /** Resolves once `name` has left the table (at once if it is not in it). */
@@ -435,46 +916,77 @@ export class Balancer extends EventTarget {
     for (let j = at; j < this.slots.length; j++) this.slots[j]!.index = j;
     this.byName.delete(slot.name);
     slot.gone = true;
+    this.ramping.delete(slot);
+    this.ejected.delete(slot);
     const waiters = slot.waiters ?? [];
     slot.waiters = undefined;
     for (const resolve of waiters) resolve();
     this.dispatchEvent(new BackendEvent("removed", slot.name));
   }
 
-  /** Takes a backend out of rotation; its open requests still release normally. */
+  /** Takes a backend out of rotation (an ejected one too: its ejection is forgotten); open requests still release normally. */
   markDown(name: string): void {
     this.setState(name, STATE_DOWN);
   }
 
-  /** Puts a backend back in rotation; on a draining backend this cancels the removal. */
+  /**
+   * Puts a backend back in rotation: from down or ejected through slow start
+   * (when set); on a draining backend this cancels the removal.
+   */
   markUp(name: string): void {
     this.setState(name, STATE_UP);
   }
 
   private setState(name: string, state: number): void {
     const slot = this.slot(name);
-    if (this.core.state(slot.index) === STATE_DRAINING) {
+    const from = this.core.state(slot.index);
+    if (from === STATE_DRAINING) {
       // Down on a draining backend changes nothing: it takes no traffic already.
       if (state === STATE_DOWN) return;
       // drained() waiters keep waiting for a removal that may come later.
       slot.removing = false;
     }
+    if (from === state) return;
+    if (from === STATE_EJECTED) this.leaveEjection(slot);
     this.core.setState(slot.index, state);
+    const reason = state === STATE_UP ? "markUp" : "markDown";
+    if (state === STATE_UP) {
+      const now = this.clock();
+      // A cancelled removal was never out of the table's order: no ramp.
+      if (from !== STATE_DRAINING) this.startRamp(slot, now);
+      this.emit(slot, from, state, reason, null);
+      if (this.waiting.length !== 0) this.drain(now);
+    } else {
+      this.stopRamp(slot);
+      this.emit(slot, from, state, reason, null);
+    }
   }
 
   setWeight(name: string, weight: number): void {
     const slot = this.slot(name);
     this.core.setWeight(slot.index, checkWeight(weight));
+    if (this.waiting.length !== 0) this.drain(this.clock());
   }
 
   /** One backend's counters. */
   get(name: string): BackendSnapshot {
-    return this.snapshotOf(this.slot(name));
+    const slot = this.slot(name);
+    // The clock is read only when something may be due: reading it is not free.
+    if (this.nextDue !== Infinity) this.tick();
+    return this.snapshotOf(slot);
   }
 
-  /** Every backend's counters, in configuration order. */
-  snapshot(): BackendSnapshot[] {
-    return this.slots.map((s) => this.snapshotOf(s));
+  /** Every backend's counters, in configuration order; `.queue` holds the queue's figures. */
+  snapshot(): Snapshot {
+    // The clock is read only when something may be due or someone waits.
+    const now = this.nextDue !== Infinity || this.waiting.length !== 0 ? this.clock() : 0;
+    if (now >= this.nextDue) this.advance(now);
+    const list = this.slots.map((s) => this.snapshotOf(s)) as Snapshot;
+    const head = this.waiting.first;
+    const queue: QueueSnapshot = { length: this.waiting.length, oldestWaitMs: head === null ? null : Math.max(0, now - head.since) };
+    // Not enumerable, so the array still equals (and serializes as) a plain list of backends.
+    Object.defineProperty(list, "queue", { value: queue, writable: true, configurable: true });
+    return list;
   }
 
   /** Calls `fn` with each backend's name and active count, in order, allocating nothing. */
@@ -491,13 +1003,19 @@ export class Balancer extends EventTarget {
   private snapshotOf(slot: Slot): BackendSnapshot {
     const c = this.core;
     const i = slot.index;
+    const weight = c.weight(i);
+    const limit = c.limit(i);
     return {
       name: slot.name,
       active: c.active(i),
       total: c.total(i),
       lastUsed: c.lastUsed(i),
-      weight: c.weight(i),
+      weight,
       state: STATE_NAMES[c.state(i)]!,
+      maxConnections: limit === NO_LIMIT ? null : limit,
+      effectiveWeight: effectiveWeight(weight, c.ramp(i)),
+      failures: slot.failures,
+      ejectedUntil: slot.ejectedUntil,
     };
   }
 

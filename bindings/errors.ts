@@ -13,7 +13,10 @@ export type ErrorCode =
   | "LC_ERR_UNKNOWN_ALGORITHM"
   | "LC_ERR_UNDERFLOW"
   | "LC_ERR_CAPACITY"
-  | "LC_ERR_UNSUPPORTED";
+  | "LC_ERR_UNSUPPORTED"
+  | "LC_ERR_QUEUE_FULL"
+  | "LC_ERR_QUEUE_TIMEOUT"
+  | "LC_ERR_UNAVAILABLE";
 
 // Each class names itself with a string, not `new.target.name`, so minified
 // bundles report the same `name` as the others.
@@ -88,6 +91,38 @@ export class UnsupportedError extends LeastconnError {
   override name = "UnsupportedError";
   constructor(message: string) {
     super("LC_ERR_UNSUPPORTED", message);
+  }
+}
+
+/** acquireAsync(): every backend is full and the queue already holds `limit` waiters. */
+export class QueueFullError extends LeastconnError {
+  override name = "QueueFullError";
+  readonly limit: number;
+  constructor(limit: number) {
+    super("LC_ERR_QUEUE_FULL", `every backend is full and the queue is full (${limit} waiting)`);
+    this.limit = limit;
+  }
+}
+
+/** acquireAsync(): waited `timeoutMs` in the queue without being handed a backend. */
+export class QueueTimeoutError extends LeastconnError {
+  override name = "QueueTimeoutError";
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number) {
+    super("LC_ERR_QUEUE_TIMEOUT", `no backend was free within ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * acquireAsync(): nothing could take the request even with free slots (no
+ * backend up with weight > 0: all down, ejected, draining or weight 0), so
+ * waiting would not help.
+ */
+export class UnavailableError extends LeastconnError {
+  override name = "UnavailableError";
+  constructor(message = "no backend is up") {
+    super("LC_ERR_UNAVAILABLE", message);
   }
 }
 

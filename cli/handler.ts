@@ -9,12 +9,12 @@
 // injected: the session sets it (real time, or the manual clock that only
 // moves through a `now` field), and deadlines fire when it reaches them.
 
-import { Balancer, ChoiceLease, LeastconnError, MAX_ACTIVE, UnderflowError } from "../bindings/index.js";
-import type { BackendEvent, BackendSpec, ErrorCode } from "../bindings/index.js";
 import { checkActive, checkAlgorithm, checkName, checkWeight } from "../bindings/balancer.js";
 import { describe } from "../bindings/errors.js";
-import { quote, type Counts, type Reply, type ReplyBody } from "./format.js";
-import { JsonObject, type Json } from "./json.js";
+import type { BackendEvent, BackendSpec, ErrorCode } from "../bindings/index.js";
+import { Balancer, ChoiceLease, LeastconnError, MAX_ACTIVE, UnderflowError } from "../bindings/index.js";
+import { type Counts, quote, type Reply, type ReplyBody } from "./format.js";
+import { type Json, JsonObject } from "./json.js";
 import { OpenRequests } from "./requests.js";
 
 // Maelstrom error codes used by the node.
@@ -30,6 +30,9 @@ const ERROR_CODES: Record<ErrorCode, number> = {
   LC_ERR_DUPLICATE_BACKEND: ERR_MALFORMED, // a list with a name twice; add_backend says 21
   LC_ERR_UNDERFLOW: ERR_PRECONDITION,
   LC_ERR_CAPACITY: ERR_TEMPORARILY_UNAVAILABLE,
+  LC_ERR_QUEUE_FULL: ERR_TEMPORARILY_UNAVAILABLE,
+  LC_ERR_QUEUE_TIMEOUT: ERR_TEMPORARILY_UNAVAILABLE,
+  LC_ERR_UNAVAILABLE: ERR_TEMPORARILY_UNAVAILABLE,
 };
 
 /** Largest send_requests count. */
@@ -44,7 +47,10 @@ const DEFAULT_MAX_OPEN = 1_000_000;
 const REQUEST_COMPLETE_TYPES = new Set(["request_complete", "http_request_complete", "request_done", "release"]);
 
 class ProtocolError extends Error {
-  constructor(readonly code: number, text: string) {
+  constructor(
+    readonly code: number,
+    text: string,
+  ) {
     super(text);
   }
 }
@@ -125,7 +131,12 @@ export class Handler {
     let inReplyTo: number | undefined;
     if (rawId !== undefined) {
       if (!isCount(rawId, Number.MAX_SAFE_INTEGER)) {
-        return { src: dest, dest: src, inReplyTo: undefined, body: errorBody(ERR_MALFORMED, `msg_id must be an integer from 0 to 2^53-1, got ${describe(rawId)}`) };
+        return {
+          src: dest,
+          dest: src,
+          inReplyTo: undefined,
+          body: errorBody(ERR_MALFORMED, `msg_id must be an integer from 0 to 2^53-1, got ${describe(rawId)}`),
+        };
       }
       inReplyTo = rawId;
     }
@@ -179,7 +190,8 @@ export class Handler {
   private advance(body: JsonObject): string | undefined {
     const now = body.get("now");
     if (now !== undefined) {
-      if (!isCount(now, Number.MAX_SAFE_INTEGER) || now < this.now) return `now must be an integer from ${this.now} (the clock) to 2^53-1, got ${describe(now)}`;
+      if (!isCount(now, Number.MAX_SAFE_INTEGER) || now < this.now)
+        return `now must be an integer from ${this.now} (the clock) to 2^53-1, got ${describe(now)}`;
       this.now = now;
     }
     this.fireDue();
@@ -189,9 +201,12 @@ export class Handler {
   private dispatch(type: string, body: JsonObject, id: number | undefined): ReplyBody {
     const b = this.balancer;
     switch (type) {
-      case "init": return this.init(body);
-      case "http_request": return this.httpRequest(body, id);
-      case "send_requests": return this.sendRequests(body);
+      case "init":
+        return this.init(body);
+      case "http_request":
+        return this.httpRequest(body, id);
+      case "send_requests":
+        return this.sendRequests(body);
       case "add_backend":
         b.add(body.get("backend") as string, { weight: body.get("weight") as number | undefined });
         return { type: "add_backend_ok", active: b };
@@ -204,8 +219,10 @@ export class Handler {
       case "backend_up":
         b.markUp(body.get("backend") as string);
         return { type: "backend_up_ok", active: b };
-      case "set_weight": return this.setWeight(body);
-      case "stats": return { type: "stats_ok", algorithm: b.algorithm, backends: b.snapshot() };
+      case "set_weight":
+        return this.setWeight(body);
+      case "stats":
+        return { type: "stats_ok", algorithm: b.algorithm, backends: b.snapshot() };
       default:
         if (REQUEST_COMPLETE_TYPES.has(type)) return this.requestComplete(body);
         return fail(ERR_NOT_SUPPORTED, `unknown message type ${JSON.stringify(type)}`);
@@ -255,7 +272,8 @@ export class Handler {
     const algorithm = optionalAlgorithm(body);
     const snapshot = body.get("active_connections");
     if (snapshot !== undefined) {
-      if (!(snapshot instanceof JsonObject)) fail(ERR_MALFORMED, `active_connections must be an object of name: count, got ${describe(snapshot)}`);
+      if (!(snapshot instanceof JsonObject))
+        fail(ERR_MALFORMED, `active_connections must be an object of name: count, got ${describe(snapshot)}`);
       for (let k = 0; k < snapshot.size; k++) {
         const name = snapshot.keyAt(k);
         const count = snapshot.valueAt(k);
@@ -423,9 +441,12 @@ function choiceOf(lease: ChoiceLease): { sampled: readonly string[]; selected: s
     const mine = sampled[0] === selected ? 0 : 1;
     const a = sampledActive[mine]!;
     const other = sampledActive[1 - mine]!;
-    reason = a < other ? `${a} < ${other} connections`
-      : a === other ? `${a} = ${other} connections, earlier in order`
-      : `${a} > ${other} connections, but ${JSON.stringify(sampled[1 - mine])} cannot take more`;
+    reason =
+      a < other
+        ? `${a} < ${other} connections`
+        : a === other
+          ? `${a} = ${other} connections, earlier in order`
+          : `${a} > ${other} connections, but ${JSON.stringify(sampled[1 - mine])} cannot take more`;
   }
   return { sampled, selected, reason };
 }

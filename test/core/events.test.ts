@@ -1,9 +1,10 @@
 // The Balancer's events: "removed" is dispatched synchronously, once, with
 // the backend's name, whenever a backend leaves the table, whatever made it
-// leave; and never for anything else.
+// leave; and never for anything else. "statechange" once for every change
+// of a backend's state (from, to, reason), and never when nothing changed.
 
 import { describe, expect, it } from "vitest";
-import { BackendEvent, Balancer } from "../../bindings/index.js";
+import { BackendEvent, Balancer, StateChangeEvent } from "../../bindings/index.js";
 
 function watch(b: Balancer): string[] {
   const seen: string[] = [];
@@ -81,5 +82,66 @@ describe('"removed" event', () => {
     b.removeEventListener("removed", fn);
     b.remove("b");
     expect(seen).toEqual(["fn:a", "obj:a", "obj:b"]);
+  });
+});
+
+describe('"statechange" event', () => {
+  function log(b: Balancer): string[] {
+    const seen: string[] = [];
+    b.addEventListener("statechange", (e) => {
+      expect(e).toBeInstanceOf(StateChangeEvent);
+      expect(e).toBeInstanceOf(BackendEvent);
+      // Dispatched once the change is made.
+      if (b.has(e.backend)) expect(b.get(e.backend).state).toBe(e.to);
+      seen.push(`${e.backend}:${e.from}>${e.to}:${e.reason}${e.until === null ? "" : `@${e.until}`}`);
+    });
+    return seen;
+  }
+
+  it("comes once for every change of state, with from, to and the reason", () => {
+    const b = new Balancer({ backends: ["a", "b"] });
+    const seen = log(b);
+    b.markDown("a");
+    b.markUp("a");
+    const lease = b.acquire()!;
+    b.remove("a");
+    b.markUp("a"); // cancels the removal
+    b.remove("a");
+    lease.release(); // the removal completes: "removed", not a state change
+    expect(seen).toEqual([
+      "a:up>down:markDown",
+      "a:down>up:markUp",
+      "a:up>draining:remove",
+      "a:draining>up:markUp",
+      "a:up>draining:remove",
+    ]);
+  });
+
+  it("does not come when nothing changes: markUp of an up backend, markDown of a down or draining one, weights, limits, counts", () => {
+    const b = new Balancer({ backends: ["a", "b", "c"] });
+    b.markDown("b");
+    b.setActive("c", 1);
+    b.remove("c");
+    const seen = log(b);
+    b.markUp("a");
+    b.markDown("b");
+    b.markDown("c");
+    b.setWeight("a", 0);
+    b.setMaxConnections("a", 2);
+    b.setActive("a", 1);
+    b.add("d");
+    expect(seen).toEqual([]);
+  });
+
+  it("ejection and recovery say so, with the end of the ejection on the clock", () => {
+    let now = 100;
+    const b = new Balancer({ backends: ["a", "b"], clock: () => now, ejection: { consecutiveFailures: 2, baseMs: 1000, maxPercent: 50 } });
+    const seen = log(b);
+    b.setActive("a", 2);
+    b.release("a", { ok: false });
+    b.release("a", { ok: false });
+    now = 1100;
+    b.tick();
+    expect(seen).toEqual(["a:up>ejected:ejected@1100", "a:ejected>up:recovered"]);
   });
 });

@@ -336,6 +336,12 @@ const ERROR_ROWS: ErrorRow[] = [
   { title: "add with options null", call: (b) => b.add("e", null as never), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", says: ["null"] },
   { title: 'add with options "heavy"', call: (b) => b.add("e", "heavy" as never), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", says: ['"heavy"'] },
   { title: 'acquire("p2c"), a string where options must be', call: (b) => b.acquire("p2c" as never), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", says: ['"p2c"'] },
+  // Resilience calls.
+  { title: "setMaxConnections 0", call: (b) => b.setMaxConnections("a", 0), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "maxConnections", says: ["maxConnections must be an integer from 1 to 2147483647, got 0"] },
+  { title: "setMaxConnections of an unknown backend", call: (b) => b.setMaxConnections("nope", 3), type: UnknownBackendError, code: "LC_ERR_UNKNOWN_BACKEND", says: ['"nope"'] },
+  { title: "add with maxConnections 1.5", call: (b) => b.add("e", { maxConnections: 1.5 }), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "maxConnections", says: ["1.5"] },
+  { title: "release(name, { ok: 1 })", call: (b) => b.release("a", { ok: 1 as never }), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "ok", says: ["ok must be a boolean, got 1"] },
+  { title: 'release(name, "ok")', call: (b) => b.release("a", "ok" as never), type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "options", says: ['"ok"'] },
 ];
 
 describe("every error: class, code, field, message; and a throwing call changes nothing", () => {
@@ -393,6 +399,21 @@ const CTOR_ROWS: CtorRow[] = [
   { title: "options null", options: null, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "options", says: ["options must be an object, got null"] },
   { title: "backends null", options: { backends: null }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "backends", says: ["backends must be an array of names or {name, weight, connections} objects, got null"] },
   { title: "algorithm 5", options: { algorithm: 5 }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "algorithm", says: ["algorithm must be a string, got 5"] },
+  // Resilience options: every bad value names its field.
+  { title: "maxConnections 0", options: { backends: [{ name: "a", maxConnections: 0 }] }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "backends[0].maxConnections", says: ["backends[0].maxConnections: a connection limit must be an integer from 1 to 2147483647, got 0"] },
+  { title: "maxConnections 2^31", options: { backends: [{ name: "a", maxConnections: 2 ** 31 }] }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "backends[0].maxConnections", says: ["2147483648"] },
+  { title: "queue not an object", options: { queue: 5 }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "queue", says: ["queue must be an object, got 5"] },
+  { title: "queue.limit -1", options: { queue: { limit: -1 } }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "queue.limit", says: ["queue.limit must be an integer from 0 to 2147483647, got -1"] },
+  { title: "queue.timeoutMs 1.5", options: { queue: { timeoutMs: 1.5 } }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "queue.timeoutMs", says: ["1.5"] },
+  { title: "ejection []", options: { ejection: [] }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "ejection", says: ["an array"] },
+  { title: "ejection.consecutiveFailures 0", options: { ejection: { consecutiveFailures: 0 } }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "ejection.consecutiveFailures", says: ["0"] },
+  { title: "ejection.baseMs 0", options: { ejection: { baseMs: 0 } }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "ejection.baseMs", says: ["from 1 to"] },
+  { title: "ejection.maxMs below baseMs", options: { ejection: { baseMs: 500, maxMs: 499 } }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "ejection.maxMs", says: ["ejection.maxMs must be an integer from 500 to 2147483647, got 499"] },
+  { title: "ejection.maxPercent 101", options: { ejection: { maxPercent: 101 } }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "ejection.maxPercent", says: ["101"] },
+  { title: "slowStart without windowMs", options: { slowStart: {} }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "slowStart.windowMs", says: ["got nothing"] },
+  { title: "slowStart.minPercent 0", options: { slowStart: { windowMs: 10, minPercent: 0 } }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "slowStart.minPercent", says: ["from 1 to 100"] },
+  { title: 'decayMs "10s"', options: { decayMs: "10s" }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "decayMs", says: ['"10s"'] },
+  { title: "decayMs NaN", options: { decayMs: Number.NaN }, type: InvalidArgumentError, code: "LC_ERR_INVALID_ARGUMENT", field: "decayMs", says: ["NaN"] },
 ];
 
 describe("constructor errors", () => {

@@ -20,16 +20,21 @@ const OP_KINDS = [
   "acquire",
   "acquireWith",
   "add",
+  "cancel",
+  "enqueue",
   "get",
   "leaseRelease",
   "markDown",
   "markUp",
   "release",
+  "releaseFailed",
   "remove",
   "setActive",
   "setAlgorithm",
+  "setMaxConnections",
   "setWeight",
   "snapshot",
+  "tick",
 ];
 
 describe("conformance scenario in Node", () => {
@@ -41,6 +46,7 @@ describe("conformance scenario in Node", () => {
     expect(Object.values(result.ops).reduce((a, b) => a + b, 0)).toBe(12 * OPS_PER_PHASE);
     expect(Object.keys(result.algorithms).sort()).toEqual([
       "least-connections",
+      "peak-ewma",
       "power-of-two-choices",
       "random",
       "round-robin",

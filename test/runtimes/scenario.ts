@@ -9,6 +9,9 @@
 // (dist/index.js and dist/shared.js), so each runtime tests the shipped
 // bundle. Its operation mix comes from its own PRNG, never Math.random, and
 // time from a manual clock, so nothing in the report depends on the host.
+// Resilience is in the mix: per-backend limits, the wait queue (through the
+// synchronous _enqueue: grants, refusals, cancels), failed outcomes with
+// ejection, slow start and peak-ewma, with options varying by phase.
 
 import type { Balancer, BalancerOptions, Lease } from "../../bindings/index.js";
 import type { SharedHandle } from "../../bindings/shared.js";
@@ -61,6 +64,7 @@ const SPELLINGS = [
   "weighted-round-robin", "weighted_round_robin",
   "power-of-two-choices", "p2c", "P2C",
   "random", "Random",
+  "peak-ewma", "PEAK_EWMA",
   "fastest",
 ];
 
@@ -122,6 +126,7 @@ export function runScenario(lib: ScenarioLibrary, seed: number = SCENARIO_SEED):
       name,
       weight: rng.below(8) === 0 ? 0 : 1 + rng.below(5),
       connections: rng.below(4) === 0 ? rng.below(3) : 0,
+      maxConnections: rng.below(3) === 0 ? 1 + rng.below(4) : undefined,
     }));
     const options: BalancerOptions = {
       backends,
@@ -129,11 +134,20 @@ export function runScenario(lib: ScenarioLibrary, seed: number = SCENARIO_SEED):
       seed: rng.next() * 2048 + rng.below(2048),
       tieBreak: phase.tie,
       clock: () => now,
+      queue: { limit: rng.below(20) },
+      decayMs: 100 + rng.below(10_000),
     };
+    if (p % 3 !== 2) {
+      options.ejection = { consecutiveFailures: 1 + rng.below(3), baseMs: 20 + rng.below(200), maxMs: 1000, maxPercent: rng.below(101) };
+    }
+    if (p % 2 === 0) options.slowStart = { windowMs: 50 + rng.below(1000), minPercent: 1 + rng.below(100) };
     const balancer = phase.table === "shared" ? lib.createShared(options).balancer : new lib.Balancer(options);
     // Open leases; a released one sometimes stays listed so a second release is tried.
     const leases: Lease[] = [];
     const someName = (): string => (rng.below(25) === 0 ? `missing-${rng.below(3)}` : rng.pick(pool));
+    // Queued waiters: what they are told is recorded when it happens.
+    let waiterId = 0;
+    const cancels: Array<() => boolean> = [];
 
     const attempt = (kind: string, action: () => string): void => {
       count(ops, kind);
@@ -165,7 +179,7 @@ export function runScenario(lib: ScenarioLibrary, seed: number = SCENARIO_SEED):
 
     for (let i = 0; i < OPS_PER_PHASE; i++) {
       now += rng.below(4);
-      const r = rng.below(1000);
+      const r = rng.below(1100);
       if (r < 300) {
         attempt("acquire", () => acquire(undefined));
       } else if (r < 420) {
@@ -179,7 +193,8 @@ export function runScenario(lib: ScenarioLibrary, seed: number = SCENARIO_SEED):
             leases[k] = leases[leases.length - 1]!;
             leases.pop();
           }
-          return `${lease.backend} ${lease.release()}`;
+          const ok = rng.below(4) !== 0;
+          return `${lease.backend} ${ok} ${lease.release({ ok })}`;
         });
       } else if (r < 720) {
         attempt("release", () => {
@@ -234,12 +249,57 @@ export function runScenario(lib: ScenarioLibrary, seed: number = SCENARIO_SEED):
         });
       } else if (r < 995) {
         attempt("get", () => JSON.stringify(balancer.get(someName())));
+      } else if (r < 1000) {
+        attempt("snapshot", () => {
+          const snap = balancer.snapshot();
+          return `${JSON.stringify(snap)} queue=${snap.queue.length}/${snap.queue.oldestWaitMs}`;
+        });
+      } else if (r < 1040) {
+        attempt("enqueue", () => {
+          const id = waiterId++;
+          const spelling = rng.below(3) === 0 ? rng.pick(SPELLINGS) : undefined;
+          const cancel = balancer._enqueue(
+            {
+              grant: (lease) => {
+                leases.push(lease);
+                record(`grant ${id} ${lease.backend}`);
+              },
+              fail: (err) => record(`fail ${id} ${(err as { code?: string }).code}`),
+            },
+            spelling,
+          );
+          cancels.push(cancel);
+          return `${id} ${spelling}`;
+        });
+      } else if (r < 1060) {
+        attempt("cancel", () => {
+          if (cancels.length === 0) return "none";
+          return String(cancels[cancels.length - 1 - rng.below(Math.min(3, cancels.length))]!());
+        });
+      } else if (r < 1080) {
+        attempt("setMaxConnections", () => {
+          const name = someName();
+          const n = rng.below(5) === 0 ? undefined : rng.below(30) === 0 ? 0 : 1 + rng.below(4);
+          balancer.setMaxConnections(name, n);
+          return `${name} ${n}`;
+        });
+      } else if (r < 1090) {
+        attempt("tick", () => {
+          balancer.tick();
+          return String(now);
+        });
       } else {
-        attempt("snapshot", () => JSON.stringify(balancer.snapshot()));
+        attempt("releaseFailed", () => {
+          const name = someName();
+          balancer.release(name, { ok: false });
+          return name;
+        });
       }
     }
 
-    record(`final ${JSON.stringify(balancer.snapshot())}`);
+    // Waiters still queued give up, so no wake-up timer outlives the phase.
+    for (const cancel of cancels) cancel();
+    record(`final ${JSON.stringify(balancer.snapshot())} queue=${balancer.snapshot().queue.length}`);
     for (const lease of leases) record(`drain ${lease.backend} ${lease.release()}`);
     record(`drained ${JSON.stringify(balancer.snapshot())}`);
     lines.push(

@@ -68,6 +68,19 @@ describe("built entries", () => {
     const { balancer } = shared.createShared({ backends: ["a"] });
     expect(() => balancer.add("b")).toThrow(expect.objectContaining({ code: "LC_ERR_UNSUPPORTED" }));
     expect(() => balancer.remove("a")).toThrow(expect.objectContaining({ code: "LC_ERR_UNSUPPORTED" }));
-    expect(balancer.snapshot()).toEqual([{ name: "a", active: 0, total: 0, lastUsed: null, weight: 1, state: "up" }]);
+    expect(balancer.snapshot()).toEqual([
+      {
+        name: "a",
+        active: 0,
+        total: 0,
+        lastUsed: null,
+        weight: 1,
+        state: "up",
+        maxConnections: null,
+        effectiveWeight: 1,
+        failures: 0,
+        ejectedUntil: null,
+      },
+    ]);
   });
 });
