@@ -36,7 +36,7 @@ export function createMetrics(): Metrics {
   });
   const ejections = new Counter({
     name: "leastconn_backend_ejections_total",
-    help: "Times a backend was taken out of rotation by health checks",
+    help: "Times a backend was taken out of rotation: ejected by the core after consecutive failures, or failed its health checks",
     labelNames: ["backend"],
     registers: [registry],
   });

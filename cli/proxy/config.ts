@@ -30,6 +30,10 @@ export interface ProxyConfig {
   workers: number;
   accessLog: boolean;
   logLevel: string;
+  /** Passed to the Balancer, which checks them (issue 8's options). */
+  queue?: { limit?: number; timeoutMs?: number };
+  ejection?: { consecutiveFailures?: number; baseMs?: number; maxMs?: number; maxPercent?: number };
+  slowStart?: { windowMs: number; minPercent?: number };
 }
 
 export const USAGE = `Usage: leastconn proxy --listen HOST:PORT --backend URL [--backend URL ...] [options]
@@ -38,7 +42,7 @@ An HTTP and WebSocket reverse proxy balancing on the leastconn core.
 
 Options:
   --listen HOST:PORT         where clients connect (default 127.0.0.1:8080)
-  --backend URL[,weight=N][,name=S]
+  --backend URL[,weight=N][,name=S][,maxConnections=N]
                              a backend, http://host:port; repeat for each
   --admin HOST:PORT          admin listener: GET /metrics, GET /backends,
                              POST /backends/NAME/drain|down|up
@@ -75,6 +79,9 @@ const FIELDS = new Set([
   "workers",
   "accessLog",
   "logLevel",
+  "queue",
+  "ejection",
+  "slowStart",
 ]);
 
 function show(v: unknown): string {
@@ -124,7 +131,8 @@ export function parseBackendFlag(text: string, field: string): ProxyBackend {
     const val = eq < 0 ? "" : o.slice(eq + 1);
     if (key === "weight") out.weight = int(val, `${field}.weight`, 0, 1_000_000);
     else if (key === "name") out.name = val;
-    else bad(field, "options after the URL are weight=N and name=S", text);
+    else if (key === "maxConnections") out.maxConnections = int(val, `${field}.maxConnections`, 1, 0x7fffffff);
+    else bad(field, "options after the URL are weight=N, name=S and maxConnections=N", text);
   }
   return out;
 }
@@ -201,7 +209,7 @@ export function checkConfig(file: Record<string, unknown>, flags: Flags = {}): P
     if (!Array.isArray(file.backends)) bad("backends", "must be a list of backend URLs (or give --backend URL)", file.backends);
     backends = (file.backends as unknown[]).map((b, i) => {
       const parsed = parseBackend(b, `backends[${i}]`);
-      return { url: parsed.url.origin, name: parsed.name, weight: parsed.weight };
+      return { url: parsed.url.origin, name: parsed.name, weight: parsed.weight, maxConnections: parsed.maxConnections };
     });
   }
   if (backends.length === 0) bad("backends", "must hold at least one backend", []);
@@ -265,6 +273,11 @@ export function checkConfig(file: Record<string, unknown>, flags: Flags = {}): P
     accessLog,
     logLevel,
   };
+  if (file.queue !== undefined) cfg.queue = object(file.queue, "queue", ["limit", "timeoutMs"]);
+  if (file.ejection !== undefined)
+    cfg.ejection = object(file.ejection, "ejection", ["consecutiveFailures", "baseMs", "maxMs", "maxPercent"]);
+  if (file.slowStart !== undefined)
+    cfg.slowStart = object(file.slowStart, "slowStart", ["windowMs", "minPercent"]) as ProxyConfig["slowStart"];
   if (cfg.limits.requestTimeoutMs !== 0 && cfg.limits.requestTimeoutMs < cfg.limits.headersTimeoutMs) {
     bad(
       "limits.requestTimeoutMs",

@@ -176,12 +176,21 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
       accessLog: cfg.accessLog,
       observe: metrics.observe,
       balancer: mode.balancer,
+      queue: cfg.queue,
+      ejection: cfg.ejection,
+      slowStart: cfg.slowStart,
     });
   } catch (err) {
     fatal(`bad configuration: ${explain(err)}`);
   }
   metrics.bind(proxy, () => ({}));
   const balancer = proxy.balancer;
+  balancer.addEventListener("statechange", (e) => {
+    if (e.reason === "ejected") {
+      metrics.ejected(e.backend);
+      log.warn({ event: "ejected", backend: e.backend, until: e.until }, "backend ejected after consecutive failures");
+    } else if (e.reason === "recovered") log.info({ event: "recovered", backend: e.backend }, "ejection over; backend back (slow start)");
+  });
   // Backends an operator took down (POST .../down): health checks leave them alone.
   const held = new Set<string>();
   const health =
@@ -273,7 +282,7 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
       const cur = current.get(name);
       if (cur === undefined) {
         try {
-          proxy.add({ name, url: b.url.origin, weight: b.weight });
+          proxy.add({ name, url: b.url.origin, weight: b.weight, maxConnections: b.maxConnections });
           added.push(name);
         } catch (err) {
           log.error({ event: "reload_failed", why, backend: name, error: explain(err) }, "backend not added");
@@ -283,9 +292,13 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
       } else {
         const snap = balancer.get(name);
         if (snap.state === "draining") balancer.markUp(name);
+        if ((snap.maxConnections ?? undefined) !== b.maxConnections) {
+          balancer.setMaxConnections(name, b.maxConnections);
+          if (!reweighted.includes(name)) reweighted.push(name);
+        }
         if (snap.weight !== b.weight) {
           balancer.setWeight(name, b.weight);
-          reweighted.push(name);
+          if (!reweighted.includes(name)) reweighted.push(name);
         }
       }
     }

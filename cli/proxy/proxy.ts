@@ -14,7 +14,14 @@ import { connect as netConnect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { type Logger, pino } from "pino";
 import { Pool } from "undici";
-import { Balancer, InvalidArgumentError, type Lease } from "../../bindings/index.js";
+import {
+  Balancer,
+  type EjectionOptions,
+  InvalidArgumentError,
+  type Lease,
+  type QueueOptions,
+  type SlowStartOptions,
+} from "../../bindings/index.js";
 
 export interface ProxyBackend {
   /** http://host:port (a path or query is refused). */
@@ -23,6 +30,8 @@ export interface ProxyBackend {
   name?: string;
   /** Integer 0..1,000,000, default 1. */
   weight?: number;
+  /** Most requests and tunnels at once (1..2^31-1); more wait in the queue. Absent: no limit. */
+  maxConnections?: number;
 }
 
 export interface ProxyTimeouts {
@@ -59,6 +68,12 @@ export interface ProxyOptions {
    * exactly the names of `backends`, in order; `algorithm` and `seed` are then its own.
    */
   balancer?: Balancer;
+  /** The Balancer's queue for requests that find every backend full (maxConnections): { limit, timeoutMs }. */
+  queue?: QueueOptions;
+  /** Passive ejection on failures (connect errors, resets, timeouts, 5xx); absent: never. */
+  ejection?: EjectionOptions;
+  /** Slow start for added backends and ones back up (health checks, ejection's end). */
+  slowStart?: SlowStartOptions;
 }
 
 export interface LeastconnProxy {
@@ -109,13 +124,15 @@ function describe(v: unknown): string {
 }
 
 /** Parses and checks one backend; throws InvalidArgumentError naming the field. */
-export function parseBackend(spec: unknown, field = "backends"): { name: string; url: URL; weight: number } {
+export function parseBackend(spec: unknown, field = "backends"): { name: string; url: URL; weight: number; maxConnections?: number } {
   const obj: Record<string, unknown> = typeof spec === "string" ? { url: spec } : (spec as Record<string, unknown>);
   if (obj === null || typeof obj !== "object" || Array.isArray(obj)) {
     throw new InvalidArgumentError(field, `must be a URL string or {url, name?, weight?}, got ${describe(spec)}`);
   }
   for (const key of Object.keys(obj)) {
-    if (key !== "url" && key !== "name" && key !== "weight") throw new InvalidArgumentError(`${field}.${key}`, "is not a backend field");
+    if (key !== "url" && key !== "name" && key !== "weight" && key !== "maxConnections") {
+      throw new InvalidArgumentError(`${field}.${key}`, "is not a backend field");
+    }
   }
   let url: URL;
   try {
@@ -135,7 +152,11 @@ export function parseBackend(spec: unknown, field = "backends"): { name: string;
   if (typeof weight !== "number" || !Number.isInteger(weight) || weight < 0 || weight > 1_000_000) {
     throw new InvalidArgumentError(`${field}.weight`, `must be an integer 0..1000000, got ${describe(weight)}`);
   }
-  return { name, url, weight };
+  const max = obj.maxConnections;
+  if (max !== undefined && (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > 0x7fffffff)) {
+    throw new InvalidArgumentError(`${field}.maxConnections`, `must be an integer 1..2147483647, got ${describe(max)}`);
+  }
+  return max === undefined ? { name, url, weight } : { name, url, weight, maxConnections: max };
 }
 
 function checkCount(value: unknown, field: string, min: number, max: number): number {
@@ -191,9 +212,12 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
   const balancer =
     options.balancer ??
     new Balancer({
-      backends: specs.map((s) => ({ name: s.name, weight: s.weight })),
+      backends: specs.map((s) => ({ name: s.name, weight: s.weight, maxConnections: s.maxConnections })),
       algorithm: options.algorithm,
       seed: options.seed,
+      queue: options.queue,
+      ejection: options.ejection,
+      slowStart: options.slowStart,
     });
   if (options.balancer !== undefined && balancer.names.join("\n") !== specs.map((s) => s.name).join("\n")) {
     throw new InvalidArgumentError("balancer", `its backends ${JSON.stringify(balancer.names)} are not the names of backends`);
@@ -208,7 +232,7 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
   // backend failure (connect error, reset, timeout, 5xx).
   function finish(lease: Lease, ok: boolean, start: number): void {
     if (lease.released) return;
-    lease.release();
+    lease.release({ ok });
     observe?.(lease.backend, ok, (performance.now() - start) / 1000);
   }
 
@@ -249,14 +273,36 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       res.on("drain", this.onDrain);
     }
 
+    waiting: AbortController | null = null;
+
     attempt(): void {
       const lease = balancer.acquire();
-      if (lease === null) {
-        this.end();
-        log.warn({ event: "unavailable", method: this.req.method, url: this.req.url }, "no backend can take the request");
-        refuse(this.res, 503, "Service Unavailable\n", { "retry-after": "1" });
-        return;
-      }
+      if (lease === null) this.wait();
+      else this.send(lease);
+    }
+
+    // Nothing free now: the Balancer's queue (when every backend that could
+    // take it is full) or a refusal (none up, queue full, queue timeout): 503.
+    wait(): void {
+      const ac = new AbortController();
+      this.waiting = ac;
+      balancer.acquireAsync({ signal: ac.signal }).then(
+        (lease) => {
+          this.waiting = null;
+          if (this.done) lease.release();
+          else this.send(lease);
+        },
+        (err: { code?: string; message?: string }) => {
+          this.waiting = null;
+          if (this.done) return;
+          this.end();
+          log.warn({ event: "unavailable", code: err.code, method: this.req.method, url: this.req.url }, err.message ?? "no backend");
+          refuse(this.res, 503, "Service Unavailable\n", { "retry-after": "1" });
+        },
+      );
+    }
+
+    send(lease: Lease): void {
       const backend = byName.get(lease.backend)!;
       this.lease = lease;
       this.backend = backend;
@@ -392,6 +438,7 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
 
     onClientClose = (): void => {
       if (this.done) return;
+      this.waiting?.abort();
       // The client went away before the response was complete.
       this.end();
       if (this.lease !== null) finish(this.lease, true, this.start);
@@ -408,7 +455,7 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       this.done = true;
       inFlight--;
       this.res.off("drain", this.onDrain);
-      if (this.failed !== null) for (const lease of this.failed) lease.release();
+      if (this.failed !== null) for (const lease of this.failed) lease.release({ ok: false });
     }
   }
 
@@ -508,7 +555,7 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
   function add(spec: string | ProxyBackend): void {
     const s = parseBackend(spec, "backend");
     if (byName.has(s.name)) throw new InvalidArgumentError("backend", `a backend named ${describe(s.name)} exists`);
-    balancer.add(s.name, { weight: s.weight });
+    balancer.add(s.name, { weight: s.weight, maxConnections: s.maxConnections });
     byName.set(s.name, makeBackend(s));
   }
 
