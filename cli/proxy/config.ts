@@ -47,7 +47,8 @@ Options:
   --admin HOST:PORT          admin listener: GET /metrics, GET /backends,
                              POST /backends/NAME/drain|down|up
   --algorithm NAME           least-connections (default), weighted-least-connections,
-                             round-robin, weighted-round-robin, power-of-two-choices, random
+                             round-robin, weighted-round-robin, power-of-two-choices, random,
+                             peak-ewma
   --config FILE              JSON config (docs/PROXY.md); reloaded on SIGHUP and on change
   --retries N                retries of idempotent bodiless requests whose
                              connection failed, each on another backend (default 1)
@@ -239,7 +240,7 @@ export function checkConfig(file: Record<string, unknown>, flags: Flags = {}): P
   } catch {
     bad(
       "algorithm",
-      "must be least-connections, weighted-least-connections, round-robin, weighted-round-robin, power-of-two-choices or random",
+      "must be least-connections, weighted-least-connections, round-robin, weighted-round-robin, power-of-two-choices, random or peak-ewma",
       algorithm,
     );
   }
