@@ -18,6 +18,9 @@ const SLOW = [
   "test/proxy/counting.test.ts",
   "test/proxy/cli.test.ts",
   "test/proxy/stream.test.ts",
+  // simulator (issue 11): millions of simulated requests; Deno and Chromium runs
+  "test/sim/theory.test.ts",
+  "test/sim/conformance.test.ts",
 ];
 
 export default defineConfig({

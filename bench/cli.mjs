@@ -97,12 +97,12 @@ try {
     floor.push(b.ms);
   }
 
-  const seedCase = join(root, "test", "transcripts", "seed", "route-to-fewest.in.jsonl");
+  const referenceCase = join(root, "test", "transcripts", "reference", "route-to-fewest.in.jsonl");
   const firstReply = [];
   const bare = [];
   for (let r = 0; r < STARTUP_RUNS; r++) {
-    firstReply.push((await run(process.execPath, [cli], seedCase)).first);
-    bare.push((await run(process.execPath, ["-e", "0"], seedCase)).ms);
+    firstReply.push((await run(process.execPath, [cli], referenceCase)).first);
+    bare.push((await run(process.execPath, ["-e", "0"], referenceCase)).ms);
   }
 
   const nodeMs = median(node);
@@ -119,7 +119,7 @@ try {
     "|---|---|---|---|",
     `| node on the workload | ${nodeMs.toFixed(0)} ms | ${(nodeMs / floorMs).toFixed(2)}x the floor | <= 0.7x |`,
     `| floor (readline + JSON.parse + a fixed reply per line) | ${floorMs.toFixed(0)} ms | 1.00x | |`,
-    `| node: start to first reply, seed case route-to-fewest | ${firstMs.toFixed(1)} ms | ${(firstMs / bareMs).toFixed(2)}x \`node -e 0\` | <= 1.3x |`,
+    `| node: start to first reply, reference case route-to-fewest | ${firstMs.toFixed(1)} ms | ${(firstMs / bareMs).toFixed(2)}x \`node -e 0\` | <= 1.3x |`,
     `| \`node -e 0\` | ${bareMs.toFixed(1)} ms | 1.00x | |`,
     "",
     `Throughput: ${((MESSAGES / nodeMs) * 1000).toFixed(0)} messages/s (node), ${((MESSAGES / floorMs) * 1000).toFixed(0)} messages/s (floor).`,

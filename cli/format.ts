@@ -1,5 +1,5 @@
 // The reply formatter: the shapes of every reply and their one-line text,
-// byte-compatible with the seed's expected output (Python's json.dumps
+// byte-compatible with the golden transcripts (Python's json.dumps
 // defaults): separators ", " and ": ", keys in the protocol's order,
 // non-ASCII and control characters as lowercase \uXXXX escapes. Strings are
 // escaped here, never by JSON.stringify, whose escaping differs.
@@ -327,6 +327,15 @@ function cached(cache: Map<string, Uint8Array>, name: string, before: string, af
 }
 
 const HEX = "0123456789abcdef";
+const SHORT_ESCAPES = new Map([
+  [0x22, '\\"'],
+  [0x5c, "\\\\"],
+  [0x0a, "\\n"],
+  [0x0d, "\\r"],
+  [0x09, "\\t"],
+  [0x08, "\\b"],
+  [0x0c, "\\f"],
+]);
 
 /** A JSON string literal as Python's json.dumps writes it (ensure_ascii). */
 export function quote(s: string): string {
@@ -337,17 +346,7 @@ export function quote(s: string): string {
     if (c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c) continue;
     out += s.slice(from, i);
     from = i + 1;
-    switch (c) {
-      case 0x22: out += '\\"'; break;
-      case 0x5c: out += "\\\\"; break;
-      case 0x0a: out += "\\n"; break;
-      case 0x0d: out += "\\r"; break;
-      case 0x09: out += "\\t"; break;
-      case 0x08: out += "\\b"; break;
-      case 0x0c: out += "\\f"; break;
-      default:
-        out += "\\u" + HEX[(c >> 12) & 15] + HEX[(c >> 8) & 15] + HEX[(c >> 4) & 15] + HEX[c & 15];
-    }
+    out += SHORT_ESCAPES.get(c) ?? "\\u" + HEX[(c >> 12) & 15] + HEX[(c >> 8) & 15] + HEX[(c >> 4) & 15] + HEX[c & 15];
   }
   return out + s.slice(from) + '"';
 }

@@ -122,7 +122,7 @@ const HEX = 2;
 // the number ends (in one of NUMBER_ENDS) or is not a number.
 const START = 0;
 const INT = 3;
-// prettier-ignore
+// biome-ignore format: a transition table reads best as a grid
 const NUMBER_NEXT = new Int8Array([
   //  0  1-9   .   e   +   -  other
       2,  3, -1, -1, -1,  1, -1, // 0 START
@@ -376,9 +376,11 @@ export class Parser {
   private resume(b: Uint8Array, i: number, n: number): number {
     const tok = this.tok;
     const e =
-      tok === STRING ? this.scanString(b, i, n, this.sub)
-      : tok === NUMBER ? this.number(b, i, n, this.sub)
-      : this.literal(b, i, n, this.lit, this.sub);
+      tok === STRING
+        ? this.scanString(b, i, n, this.sub)
+        : tok === NUMBER
+          ? this.number(b, i, n, this.sub)
+          : this.literal(b, i, n, this.lit, this.sub);
     if (e === INVALID) return e;
     if (this.build) this.keep(b, i, e === MORE ? n : e);
     if (e === MORE) return e;

@@ -118,8 +118,12 @@ function demo(): void {
   process.stdout.write(session.end());
 }
 
-const args = parse();
-if (args.help) {
+// `leastconn simulate` runs a separately built file (dist/simulate.js); a variable keeps esbuild from bundling it here.
+const simulate = process.argv[2] === "simulate" ? "./simulate.js" : undefined;
+const args = simulate === undefined ? parse() : ({} as ReturnType<typeof parse>);
+if (simulate !== undefined) {
+  process.exitCode = ((await import(simulate)) as { main(argv: string[]): number }).main(process.argv.slice(3));
+} else if (args.help) {
   process.stdout.write(USAGE);
 } else if (args.version) {
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };

@@ -134,7 +134,7 @@ export class Session implements FrameSink {
       }
     } catch (err) {
       // A bug, not bad input: no input may stop the node.
-      this.onDiagnostic(`line ${line}: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      this.onDiagnostic(`line ${line}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       return;
     }
     if (reply !== null) this.write(reply, 0);

@@ -70,6 +70,20 @@ await esbuild.build({
   plugins: [proxyExternal],
 });
 // --- end proxy
+// --- Simulator (issue 11): `leastconn simulate` as its own file, loaded by
+// cli/main.ts only for that subcommand; the runtime-neutral model for Deno and
+// browsers; the page's Web Worker and script, uPlot and its CSS bundled in.
+await esbuild.build({ ...common, entryPoints: ["cli/simulate.ts"], outfile: "dist/simulate.js", platform: "node" });
+await esbuild.build({ ...common, entryPoints: ["bindings/sim/index.ts"], outfile: "dist/sim.js", platform: "neutral" });
+await esbuild.build({
+  ...common,
+  entryPoints: { "sim-worker": "bindings/sim/worker.ts", "sim-page": "examples/simulator/page.ts" },
+  outdir: "dist",
+  platform: "browser",
+  loader: { ".css": "text" },
+  minify: true,
+});
+// --- end of the simulator block
 // Type declarations for the package's entries.
 execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], {
   cwd: root,

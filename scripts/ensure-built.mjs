@@ -22,6 +22,11 @@ export const OUTPUTS = [
   "dist/proxy.js",
   "dist/proxy-cli.js",
   "dist/types",
+  // simulator (issue 11)
+  "dist/simulate.js",
+  "dist/sim.js",
+  "dist/sim-worker.js",
+  "dist/sim-page.js",
 ];
 
 /** What the outputs are made from. A directory counts by its newest file. */
@@ -34,6 +39,7 @@ export const SOURCES = [
   "tsconfig.json",
   "tsconfig.build.json",
   "package.json",
+  "examples/simulator/page.ts",
 ];
 
 /**
