@@ -14,6 +14,10 @@ const SLOW = [
   "test/runtimes/deno.test.ts",
   "test/runtimes/chromium.test.ts",
   "test/runtimes/package.test.ts",
+  // proxy: 20,000 requests with faults; the CLI as processes
+  "test/proxy/counting.test.ts",
+  "test/proxy/cli.test.ts",
+  "test/proxy/stream.test.ts",
   // simulator: millions of simulated requests; Deno and Chromium runs
   "test/sim/theory.test.ts",
   "test/sim/conformance.test.ts",

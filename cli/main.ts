@@ -10,6 +10,13 @@ import { constants as osConstants } from "node:os";
 import { parseArgs } from "node:util";
 import { Session } from "./session.js";
 
+if (process.argv[2] === "proxy") {
+  // A separate bundle (scripts/build.mjs), loaded only for this subcommand,
+  // before this node sets its own signal and stdout handlers.
+  const entry = "./proxy-cli.js";
+  await ((await import(entry)) as { main(argv: string[]): Promise<never> }).main(process.argv.slice(3));
+}
+
 const USAGE = `Usage: leastconn [options]
 
 The load-balancer node: reads JSON messages on standard input and writes one

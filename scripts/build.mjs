@@ -59,6 +59,26 @@ await esbuild.build({
   platform: "node",
   banner: { js: "#!/usr/bin/env node" },
 });
+// --- proxy: `leastconn/proxy` (createProxy) and the `leastconn proxy`
+// subcommand, Node only. Both import the bindings as dist/index.js, so a
+// proxy's Balancer is the very class `leastconn` exports. cli/main.ts loads
+// proxy-cli.js lazily; the protocol node never does.
+const proxyExternal = {
+  name: "proxy-external",
+  setup(build) {
+    build.onResolve({ filter: /bindings\/index\.js$/ }, () => ({ path: "./index.js", external: true }));
+    build.onResolve({ filter: /bindings\/shared\.js$/ }, () => ({ path: "./shared.js", external: true }));
+  },
+};
+await esbuild.build({
+  ...common,
+  entryPoints: { proxy: "cli/proxy/proxy.ts", "proxy-cli": "cli/proxy/main.ts" },
+  outdir: "dist",
+  platform: "node",
+  packages: "external",
+  plugins: [proxyExternal],
+});
+// --- end proxy
 // --- Simulator: `leastconn simulate` as its own file, loaded by
 // cli/main.ts only for that subcommand; the runtime-neutral model for Deno and
 // browsers; the page's Web Worker and script, uPlot and its CSS bundled in.

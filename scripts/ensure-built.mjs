@@ -19,6 +19,8 @@ export const OUTPUTS = [
   "dist/shared.js",
   "dist/index.min.js",
   "dist/cli.js",
+  "dist/proxy.js",
+  "dist/proxy-cli.js",
   "dist/types",
   // the simulator
   "dist/simulate.js",

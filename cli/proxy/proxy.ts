@@ -1,0 +1,675 @@
+// The HTTP and WebSocket reverse proxy over a Balancer (`leastconn/proxy`,
+// Node only). It owns forwarding: one undici Pool per backend, streaming
+// both ways with backpressure, hop-by-hop headers, X-Forwarded-*, retries,
+// timeouts, and the exact lifetime of each lease: taken at the pick,
+// released exactly once when the response has been sent, when the upstream
+// fails, or when the client goes away. A WebSocket (Upgrade) tunnel holds
+// its lease until both of its sockets have closed.
+//
+// It owns no listener: `handler` and `upgrade` mount on any node:http server
+// (the CLI in main.ts is one such server).
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { connect as netConnect, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { type Logger, pino } from "pino";
+import { Pool } from "undici";
+import {
+  Balancer,
+  type EjectionOptions,
+  InvalidArgumentError,
+  type Lease,
+  type QueueOptions,
+  type SlowStartOptions,
+} from "../../bindings/index.js";
+
+export interface ProxyBackend {
+  /** http://host:port (a path or query is refused). */
+  url: string;
+  /** Defaults to host:port of the URL. */
+  name?: string;
+  /** Integer 0..1,000,000, default 1. */
+  weight?: number;
+  /** Most requests and tunnels at once (1..2^31-1); more wait in the queue. Absent: no limit. */
+  maxConnections?: number;
+}
+
+export interface ProxyTimeouts {
+  /** TCP connect to a backend; 504 when over. Default 5,000. */
+  connectMs?: number;
+  /** From the request sent to the response's headers; 504 when over. Default 60,000. */
+  headersMs?: number;
+  /** Longest silence while the response body streams; the client socket is closed when over. Default 60,000. */
+  idleMs?: number;
+  /** After one side of a tunnel ends, how long the other may still send before both close. Default 1,000. */
+  finMs?: number;
+}
+
+export interface ProxyOptions {
+  backends: ReadonlyArray<string | ProxyBackend>;
+  /** Balancer algorithm, default "least-connections". */
+  algorithm?: string;
+  /** Further attempts on another backend for an idempotent request without a body whose connection failed. Default 1. */
+  retries?: number;
+  timeouts?: ProxyTimeouts;
+  /** Largest number of connections per backend pool (undefined: unlimited). */
+  connections?: number;
+  /** pino logger; default: JSON lines on stderr at level "info". */
+  logger?: Logger;
+  /** Log one line per completed request at level "info". Default false. */
+  accessLog?: boolean;
+  /** Called once per finished attempt (for metrics). */
+  observe?: (backend: string, ok: boolean, seconds: number) => void;
+  /** Seed of the balancer's generator (random, power-of-two-choices). */
+  seed?: number;
+  /**
+   * A Balancer to count on instead of a new one (e.g. `attachShared()` in a
+   * worker thread, so several threads share one table). Its backends must be
+   * exactly the names of `backends`, in order; `algorithm` and `seed` are then its own.
+   */
+  balancer?: Balancer;
+  /** The Balancer's queue for requests that find every backend full (maxConnections): { limit, timeoutMs }. */
+  queue?: QueueOptions;
+  /** Passive ejection on failures (connect errors, resets, timeouts, 5xx); absent: never. */
+  ejection?: EjectionOptions;
+  /** Slow start for added backends and ones back up (health checks, ejection's end). */
+  slowStart?: SlowStartOptions;
+}
+
+export interface LeastconnProxy {
+  handler(req: IncomingMessage, res: ServerResponse): void;
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  readonly balancer: Balancer;
+  /** Adds a backend (ProxyBackend or URL). */
+  add(backend: string | ProxyBackend): void;
+  /** Drains a backend: no new picks; its pool closes once its last request has finished. */
+  remove(name: string): Promise<void>;
+  /** The backends in table order (draining ones included): name, url, weight. */
+  backends(): Array<{ name: string; url: string; weight: number }>;
+  /** Requests and tunnels open now. */
+  readonly inFlight: number;
+  /** Closes every pool and open tunnel. */
+  close(): Promise<void>;
+}
+
+interface Backend {
+  name: string;
+  url: URL;
+  origin: string;
+  host: string;
+  port: number;
+  weight: number;
+  pool: Pool;
+}
+
+// RFC 9110 §7.6.1: connection-specific fields, plus the ones `Connection`
+// names. Proxy-Connection is non-standard but still sent by old clients.
+const HOP_BY_HOP = new Set(["connection", "proxy-connection", "keep-alive", "te", "transfer-encoding", "upgrade", "trailer"]);
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+const CONNECT_ERRORS = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
+const TIMEOUT_ERRORS = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+
+function describe(v: unknown): string {
+  return typeof v === "string" ? JSON.stringify(v) : String(v);
+}
+
+/** Parses and checks one backend; throws InvalidArgumentError naming the field. */
+export function parseBackend(spec: unknown, field = "backends"): { name: string; url: URL; weight: number; maxConnections?: number } {
+  const obj: Record<string, unknown> = typeof spec === "string" ? { url: spec } : (spec as Record<string, unknown>);
+  if (obj === null || typeof obj !== "object" || Array.isArray(obj)) {
+    throw new InvalidArgumentError(field, `must be a URL string or {url, name?, weight?}, got ${describe(spec)}`);
+  }
+  for (const key of Object.keys(obj)) {
+    if (key !== "url" && key !== "name" && key !== "weight" && key !== "maxConnections") {
+      throw new InvalidArgumentError(`${field}.${key}`, "is not a backend field");
+    }
+  }
+  let url: URL;
+  try {
+    if (typeof obj.url !== "string") throw new Error();
+    url = new URL(obj.url);
+  } catch {
+    throw new InvalidArgumentError(`${field}.url`, `must be an http:// URL, got ${describe(obj.url)}`);
+  }
+  if (url.protocol !== "http:") throw new InvalidArgumentError(`${field}.url`, `must be an http:// URL, got ${describe(obj.url)}`);
+  if ((url.pathname !== "/" && url.pathname !== "") || url.search !== "" || url.hash !== "" || url.username !== "") {
+    throw new InvalidArgumentError(`${field}.url`, `must be http://host:port with no path, query or credentials, got ${describe(obj.url)}`);
+  }
+  const name = obj.name ?? url.host;
+  if (typeof name !== "string" || name.length === 0)
+    throw new InvalidArgumentError(`${field}.name`, `must be a non-empty string, got ${describe(name)}`);
+  const weight = obj.weight ?? 1;
+  if (typeof weight !== "number" || !Number.isInteger(weight) || weight < 0 || weight > 1_000_000) {
+    throw new InvalidArgumentError(`${field}.weight`, `must be an integer 0..1000000, got ${describe(weight)}`);
+  }
+  const max = obj.maxConnections;
+  if (max !== undefined && (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > 0x7fffffff)) {
+    throw new InvalidArgumentError(`${field}.maxConnections`, `must be an integer 1..2147483647, got ${describe(max)}`);
+  }
+  return max === undefined ? { name, url, weight } : { name, url, weight, maxConnections: max };
+}
+
+function checkCount(value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(field, `must be an integer ${min}..${max}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Status, body and log message of a failure before any response byte. */
+function failureOf(err: unknown): { status: number; text: string; code: string } {
+  const code = (err as { code?: string } | null)?.code ?? "UNKNOWN";
+  if (TIMEOUT_ERRORS.has(code)) return { status: 504, text: "Gateway Timeout\n", code };
+  return { status: 502, text: "Bad Gateway\n", code };
+}
+
+export function createProxy(options: ProxyOptions): LeastconnProxy {
+  if (options === null || typeof options !== "object") throw new InvalidArgumentError("options", "must be an object");
+  if (!Array.isArray(options.backends)) throw new InvalidArgumentError("backends", "must be an array");
+  const retries = checkCount(options.retries ?? 1, "retries", 0, 100);
+  const connectMs = checkCount(options.timeouts?.connectMs ?? 5_000, "timeouts.connectMs", 1, 3_600_000);
+  const headersMs = checkCount(options.timeouts?.headersMs ?? 60_000, "timeouts.headersMs", 1, 3_600_000);
+  const idleMs = checkCount(options.timeouts?.idleMs ?? 60_000, "timeouts.idleMs", 1, 3_600_000);
+  const finMs = checkCount(options.timeouts?.finMs ?? 1_000, "timeouts.finMs", 0, 3_600_000);
+  const connections = options.connections === undefined ? undefined : checkCount(options.connections, "connections", 1, 1_000_000);
+  const log = options.logger ?? pino({ base: undefined }, pino.destination(2));
+  const accessLog = options.accessLog === true;
+  const observe = options.observe;
+
+  const specs = options.backends.map((b, i) => parseBackend(b, `backends[${i}]`));
+  const byName = new Map<string, Backend>();
+  const makeBackend = (s: { name: string; url: URL; weight: number }): Backend => ({
+    name: s.name,
+    url: s.url,
+    origin: s.url.origin,
+    host: s.url.hostname.replace(/^\[|\]$/g, ""),
+    port: Number(s.url.port || 80),
+    weight: s.weight,
+    pool: new Pool(s.url.origin, {
+      connections,
+      pipelining: 1,
+      connect: { timeout: connectMs },
+      headersTimeout: headersMs,
+      bodyTimeout: idleMs,
+      keepAliveTimeout: 4_000,
+    }),
+  });
+  const seen = new Set<string>();
+  for (const [i, s] of specs.entries()) {
+    if (seen.has(s.name)) throw new InvalidArgumentError(`backends[${i}].name`, `another backend is named ${describe(s.name)}`);
+    seen.add(s.name);
+  }
+  const balancer =
+    options.balancer ??
+    new Balancer({
+      backends: specs.map((s) => ({ name: s.name, weight: s.weight, maxConnections: s.maxConnections })),
+      algorithm: options.algorithm,
+      seed: options.seed,
+      queue: options.queue,
+      ejection: options.ejection,
+      slowStart: options.slowStart,
+    });
+  if (options.balancer !== undefined && balancer.names.join("\n") !== specs.map((s) => s.name).join("\n")) {
+    throw new InvalidArgumentError("balancer", `its backends ${JSON.stringify(balancer.names)} are not the names of backends`);
+  }
+  for (const s of specs) byName.set(s.name, makeBackend(s));
+
+  let inFlight = 0;
+  const tunnels = new Set<Socket | Duplex>();
+  let closed = false;
+
+  // One attempt's outcome, reported once per lease: ok false counts as a
+  // backend failure (connect error, reset, timeout, 5xx).
+  function finish(lease: Lease, ok: boolean, start: number): void {
+    if (lease.released) return;
+    lease.release({ ok });
+    observe?.(lease.backend, ok, (performance.now() - start) / 1000);
+  }
+
+  function refuse(res: ServerResponse, status: number, text: string, extra?: Record<string, string>): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(status, { "content-type": "text/plain", "content-length": Buffer.byteLength(text), ...extra });
+    res.end(text);
+  }
+
+  /** One client request, across its attempts; it is also undici's dispatch handler. */
+  class Exchange {
+    lease: Lease | null = null;
+    backend: Backend | null = null;
+    abortUpstream: ((err?: Error) => void) | null = null;
+    start = 0;
+    tries = 0;
+    done = false;
+    sentHeaders = false;
+    resumeUpstream: (() => void) | null = null;
+    readonly headers: string[];
+    readonly hasBody: boolean;
+    readonly t0 = performance.now();
+    readonly tried: string[] = [];
+
+    constructor(
+      readonly req: IncomingMessage,
+      readonly res: ServerResponse,
+    ) {
+      this.headers = forwardHeaders(req, false);
+      this.hasBody =
+        req.headers["content-length"] !== undefined
+          ? req.headers["content-length"] !== "0"
+          : req.headers["transfer-encoding"] !== undefined;
+      res.on("close", this.onClientClose);
+      res.on("drain", this.onDrain);
+    }
+
+    waiting: AbortController | null = null;
+
+    attempt(): void {
+      const lease = balancer.acquire();
+      if (lease === null) this.wait();
+      else this.send(lease);
+    }
+
+    // Nothing free now: the Balancer's queue (when every backend that could
+    // take it is full) or a refusal (none up, queue full, queue timeout): 503.
+    wait(): void {
+      const ac = new AbortController();
+      this.waiting = ac;
+      balancer.acquireAsync({ signal: ac.signal }).then(
+        (lease) => {
+          this.waiting = null;
+          if (this.done) lease.release();
+          else this.send(lease);
+        },
+        (err: { code?: string; message?: string }) => {
+          this.waiting = null;
+          if (this.done) return;
+          this.end();
+          log.warn({ event: "unavailable", code: err.code, method: this.req.method, url: this.req.url }, err.message ?? "no backend");
+          refuse(this.res, 503, "Service Unavailable\n", { "retry-after": "1" });
+        },
+      );
+    }
+
+    send(lease: Lease): void {
+      const backend = byName.get(lease.backend)!;
+      this.lease = lease;
+      this.backend = backend;
+      this.start = performance.now();
+      this.tries++;
+      this.tried.push(backend.name);
+      backend.pool.dispatch(
+        {
+          origin: backend.origin,
+          path: this.req.url ?? "/",
+          method: this.req.method ?? "GET",
+          headers: this.headers,
+          body: this.hasBody ? this.req : null,
+          // Retries are ours (on another backend), never undici's.
+          idempotent: false,
+          blocking: false,
+          reset: false,
+        },
+        this,
+      );
+    }
+
+    onConnect(abort: (err?: Error) => void): void {
+      if (this.done) {
+        abort();
+        return;
+      }
+      this.abortUpstream = abort;
+    }
+
+    onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
+      if (this.done) return false;
+      if (status < 200) return true; // 1xx other than 101: informational, dropped (as nginx)
+      this.resumeUpstream = resume;
+      const out: string[] = [];
+      const named = connectionTokens(raw);
+      for (let i = 0; i < raw.length; i += 2) {
+        const key = raw[i]!.toString("latin1");
+        const lower = key.toLowerCase();
+        if (HOP_BY_HOP.has(lower) && lower !== "trailer") continue;
+        if (named?.has(lower)) continue;
+        out.push(key, raw[i + 1]!.toString("latin1"));
+      }
+      this.sentHeaders = true;
+      this.res.writeHead(status, statusText || undefined, out);
+      this.status = status;
+      return true;
+    }
+
+    status = 0;
+
+    onData(chunk: Buffer): boolean {
+      if (this.done) return false;
+      return this.res.write(chunk);
+    }
+
+    onDrain = (): void => {
+      this.resumeUpstream?.();
+    };
+
+    onComplete(trailers: Array<Buffer | string> | null): void {
+      if (this.done) return;
+      if (trailers !== null && trailers.length > 0) {
+        const t: [string, string][] = [];
+        for (let i = 0; i < trailers.length; i += 2) t.push([String(trailers[i]), String(trailers[i + 1])]);
+        this.res.addTrailers(t);
+      }
+      this.res.end();
+      this.end();
+      finish(this.lease!, this.status < 500, this.start);
+      if (accessLog) {
+        log.info({
+          event: "access",
+          method: this.req.method,
+          url: this.req.url,
+          status: this.status,
+          backend: this.backend!.name,
+          ms: Math.round(performance.now() - this.t0),
+        });
+      }
+    }
+
+    onError(err: Error): void {
+      if (this.done) return;
+      const lease = this.lease!;
+      const code = (err as { code?: string }).code ?? "UNKNOWN";
+      const start = this.start;
+      this.abortUpstream = null;
+      if (
+        CONNECT_ERRORS.has(code) &&
+        !this.sentHeaders &&
+        !this.hasBody &&
+        IDEMPOTENT.has(this.req.method ?? "") &&
+        this.tries <= retries &&
+        !closed
+      ) {
+        log.warn({ event: "retry", backend: lease.backend, code, method: this.req.method, url: this.req.url }, err.message);
+        // A failed lease stays held until the request ends, so the next
+        // picks see that backend busy and prefer one not tried yet (nginx's
+        // proxy_next_upstream). Its failure is reported when it is released.
+        observe?.(lease.backend, false, (performance.now() - start) / 1000);
+        (this.failed ??= []).push(lease);
+        this.attempt();
+        return;
+      }
+      finish(lease, false, start);
+      if (this.sentHeaders) {
+        // Mid-body: the status is gone; closing is the only honest signal.
+        this.end();
+        log.error(
+          { event: "upstream_error", backend: lease.backend, code, phase: "body", method: this.req.method, url: this.req.url },
+          err.message,
+        );
+        this.res.destroy();
+        return;
+      }
+      const f = failureOf(err);
+      this.end();
+      log.error(
+        {
+          event: "upstream_error",
+          backend: lease.backend,
+          code,
+          status: f.status,
+          method: this.req.method,
+          url: this.req.url,
+          tried: this.tried,
+        },
+        err.message,
+      );
+      refuse(this.res, f.status, f.text);
+    }
+
+    onClientClose = (): void => {
+      if (this.done) return;
+      this.waiting?.abort();
+      // The client went away before the response was complete.
+      this.end();
+      if (this.lease !== null) finish(this.lease, true, this.start);
+      this.abortUpstream?.(new Error("client closed"));
+    };
+
+    onBodySent(): void {}
+    onResponseStarted(): void {}
+
+    failed: Lease[] | null = null;
+
+    end(): void {
+      if (this.done) return;
+      this.done = true;
+      inFlight--;
+      this.res.off("drain", this.onDrain);
+      if (this.failed !== null) for (const lease of this.failed) lease.release({ ok: false });
+    }
+  }
+
+  function handler(req: IncomingMessage, res: ServerResponse): void {
+    // Only origin-form targets are forwarded (absolute-form is for forward
+    // proxies, asterisk-form has no backend meaning): 400 before any pick.
+    if (req.url === undefined || req.url.charCodeAt(0) !== 47) {
+      log.warn({ event: "bad_target", method: req.method, url: req.url }, "request target is not a path");
+      refuse(res, 400, "Bad Request\n");
+      return;
+    }
+    inFlight++;
+    new Exchange(req, res).attempt();
+  }
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const lease = balancer.acquire();
+    if (lease === null) {
+      log.warn({ event: "unavailable", method: req.method, url: req.url, upgrade: true }, "no backend can take the tunnel");
+      socket.end(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 20\r\nConnection: close\r\n\r\nService Unavailable\n",
+      );
+      return;
+    }
+    inFlight++;
+    const backend = byName.get(lease.backend)!;
+    const start = performance.now();
+    const upstream = netConnect({ host: backend.host, port: backend.port });
+    let connected = false;
+    let over = false;
+    let socketOpen = true;
+    let upstreamOpen = true;
+    tunnels.add(socket);
+    const timer = setTimeout(
+      () => upstream.destroy(Object.assign(new Error("connect timeout"), { code: "UND_ERR_CONNECT_TIMEOUT" })),
+      connectMs,
+    );
+    // The lease ends once, when both sockets have closed.
+    const settle = (): void => {
+      if (over || socketOpen || upstreamOpen) return;
+      over = true;
+      tunnels.delete(socket);
+      inFlight--;
+      finish(lease, connected, start);
+    };
+    upstream.on("connect", () => {
+      connected = true;
+      clearTimeout(timer);
+      upstream.setNoDelay(true);
+      let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
+      const h = forwardHeaders(req, true);
+      for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
+      upstream.write(text + "\r\n");
+      if (head.length > 0) upstream.write(head);
+      socket.pipe(upstream);
+      upstream.pipe(socket);
+    });
+    upstream.on("error", (err: NodeJS.ErrnoException) => {
+      if (connected) return; // the close that follows ends the tunnel
+      const f = failureOf(err);
+      log.error(
+        { event: "upstream_error", backend: lease.backend, code: err.code, status: f.status, upgrade: true, url: req.url },
+        err.message,
+      );
+      if (socket.writable) {
+        socket.end(`HTTP/1.1 ${f.status} ${f.text.trim()}\r\nContent-Length: ${f.text.length}\r\nConnection: close\r\n\r\n${f.text}`, () =>
+          socket.destroy(),
+        );
+      } else socket.destroy();
+    });
+    upstream.on("close", () => {
+      clearTimeout(timer);
+      upstreamOpen = false;
+      if (connected) socket.destroy();
+      settle();
+    });
+    // node:http's sockets allow half-open connections, so an end from one
+    // side (piped on as an end to the other) does not close the tunnel by
+    // itself: once either side has ended, the tunnel gets finMs to finish
+    // (HAProxy's `timeout client-fin` / `server-fin`), then both close.
+    const fin = (): void => {
+      setTimeout(() => {
+        socket.destroy();
+        upstream.destroy();
+      }, finMs).unref();
+    };
+    socket.once("end", fin);
+    upstream.once("end", fin);
+    socket.on("error", () => upstream.destroy());
+    socket.on("close", () => {
+      socketOpen = false;
+      upstream.destroy();
+      settle();
+    });
+  }
+
+  function add(spec: string | ProxyBackend): void {
+    const s = parseBackend(spec, "backend");
+    if (byName.has(s.name)) throw new InvalidArgumentError("backend", `a backend named ${describe(s.name)} exists`);
+    balancer.add(s.name, { weight: s.weight, maxConnections: s.maxConnections });
+    byName.set(s.name, makeBackend(s));
+  }
+
+  async function remove(name: string): Promise<void> {
+    const b = byName.get(name);
+    if (b === undefined) return;
+    balancer.remove(name);
+    await balancer.drained(name);
+    // A re-add under the same name while draining replaced the record.
+    if (byName.get(name) === b) byName.delete(name);
+    await b.pool.close();
+  }
+
+  return {
+    handler,
+    upgrade,
+    balancer,
+    add,
+    remove,
+    backends: () => balancer.snapshot().map((b) => ({ name: b.name, url: byName.get(b.name)!.origin, weight: b.weight })),
+    get inFlight() {
+      return inFlight;
+    },
+    async close() {
+      closed = true;
+      for (const s of tunnels) s.destroy();
+      await Promise.all([...byName.values()].map((b) => b.pool.destroy()));
+    },
+  };
+}
+
+/** The tokens a Connection field names, lower-cased (null when there is none). */
+function connectionTokens(raw: Buffer[] | string[]): Set<string> | null {
+  let set: Set<string> | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toString();
+    if (k.length !== 10 || k.toLowerCase() !== "connection") continue;
+    for (const t of raw[i + 1]!.toString().split(",")) {
+      const tok = t.trim().toLowerCase();
+      if (tok !== "") (set ??= new Set()).add(tok);
+    }
+  }
+  return set;
+}
+
+/**
+ * The request's fields for the upstream: hop-by-hop ones dropped (kept for a
+ * tunnel: Connection and Upgrade are its handshake), Expect dropped (this
+ * server answered 100-continue itself), X-Forwarded-* appended, Host kept.
+ */
+function forwardHeaders(req: IncomingMessage, tunnel: boolean): string[] {
+  const raw = req.rawHeaders;
+  const named = connectionTokens(raw);
+  const out: string[] = [];
+  let xff: string | undefined;
+  let proto: string | undefined;
+  let fhost: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i]!;
+    const lower = key.toLowerCase();
+    if (tunnel && (lower === "connection" || lower === "upgrade")) {
+      out.push(key, raw[i + 1]!);
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower) || lower === "expect") continue;
+    if (named?.has(lower)) continue;
+    if (lower === "x-forwarded-for") xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`;
+    else if (lower === "x-forwarded-proto") proto = proto === undefined ? raw[i + 1] : `${proto}, ${raw[i + 1]}`;
+    else if (lower === "x-forwarded-host") fhost = fhost === undefined ? raw[i + 1] : `${fhost}, ${raw[i + 1]}`;
+    else out.push(key, raw[i + 1]!);
+  }
+  const remote = req.socket.remoteAddress ?? "unknown";
+  const scheme = (req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
+  out.push("x-forwarded-for", xff === undefined ? remote : `${xff}, ${remote}`);
+  out.push("x-forwarded-proto", proto === undefined ? scheme : `${proto}, ${scheme}`);
+  const host = req.headers.host;
+  if (host !== undefined) out.push("x-forwarded-host", fhost === undefined ? host : `${fhost}, ${host}`);
+  else if (fhost !== undefined) out.push("x-forwarded-host", fhost);
+  return out;
+}
+
+export interface ClientLimits {
+  /** Largest request head in bytes (431 beyond). Default 16,384 (node's default; nginx's large_client_header_buffers is 4×8 KiB). */
+  maxHeaderSize?: number;
+  /** Time to receive a request's whole head (slowloris); 408 beyond. Default 10,000. */
+  headersTimeoutMs?: number;
+  /** Time to receive a whole request, body included; 408 beyond; 0 = none. Default 300,000. */
+  requestTimeoutMs?: number;
+  /** Idle keep-alive connections close after this. Default 5,000. */
+  keepAliveTimeoutMs?: number;
+  /** How often node checks the two timeouts above. Default 1,000. */
+  checkIntervalMs?: number;
+}
+
+/**
+ * A node:http server serving `proxy`, with node's own defences set: malformed
+ * requests and conflicting Content-Length/Transfer-Encoding get 400 from the
+ * parser (strict mode, never lenient), oversized heads 431, slow heads and
+ * slow requests 408.
+ */
+export function createProxyServer(proxy: Pick<LeastconnProxy, "handler" | "upgrade">, limits: ClientLimits = {}): Server {
+  const headersTimeout = checkCount(limits.headersTimeoutMs ?? 10_000, "headersTimeoutMs", 1, 3_600_000);
+  const server = createServer(
+    {
+      maxHeaderSize: checkCount(limits.maxHeaderSize ?? 16_384, "maxHeaderSize", 1_024, 1 << 20),
+      headersTimeout,
+      requestTimeout: checkCount(limits.requestTimeoutMs ?? 300_000, "requestTimeoutMs", 0, 86_400_000),
+      keepAliveTimeout: checkCount(limits.keepAliveTimeoutMs ?? 5_000, "keepAliveTimeoutMs", 1, 3_600_000),
+      connectionsCheckingInterval: checkCount(limits.checkIntervalMs ?? 1_000, "checkIntervalMs", 1, 60_000),
+      insecureHTTPParser: false,
+      requireHostHeader: false,
+    },
+    proxy.handler,
+  );
+  server.on("upgrade", proxy.upgrade);
+  return server;
+}
