@@ -37,7 +37,10 @@ const WARMUP_MS = 20;
 const RUN_MS = 80;
 const MIN_BATCHES = 10;
 /** The performance targets through the public API: ns per acquire+release. */
-const TARGET_NS = new Map([[3, 10], [100_000, 150]]);
+const TARGET_NS = new Map([
+  [3, 10],
+  [100_000, 150],
+]);
 const WASM_BUDGET = 6144;
 /** Issue 7: these algorithms within this factor of least-connections at n = 100,000 (same rows, same run). */
 const ALGORITHM_FACTOR = 2;
@@ -192,7 +195,9 @@ function formatRatio(r) {
 
 function cpuModel() {
   try {
-    const line = readFileSync("/proc/cpuinfo", "utf8").split("\n").find((l) => l.startsWith("model name"));
+    const line = readFileSync("/proc/cpuinfo", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("model name"));
     if (line) return line.split(":")[1].trim();
   } catch {}
   return os.cpus()[0]?.model ?? "unknown";
@@ -347,7 +352,9 @@ lines.push("", "Targets:", "", "| target | clock | scenario | measured | met |",
 for (const [n, target] of TARGET_NS) {
   for (const row of main.filter((r) => r.kind === "api")) {
     const ns = row.ns.get(n);
-    lines.push(`| ≤ ${target} ns at n=${formatN(n)} | ${row.options.clock} | ${row.scenario} | ${formatNs(ns)} ns | ${ns <= target ? "yes" : "**no**"} |`);
+    lines.push(
+      `| ≤ ${target} ns at n=${formatN(n)} | ${row.options.clock} | ${row.scenario} | ${formatNs(ns)} ns | ${ns <= target ? "yes" : "**no**"} |`,
+    );
   }
 }
 const big = ALGORITHM_SIZES.at(-1);

@@ -59,7 +59,10 @@ function run(limitKb: number | null, flags: string[] = []): Report {
 
 // V8 uses its trap handler (and the 10 GiB reservation) on 64-bit Linux.
 const linux =
-  process.platform === "linux" && (process.arch === "x64" || process.arch === "arm64") && existsSync("/proc/self/status") && existsSync(dist);
+  process.platform === "linux" &&
+  (process.arch === "x64" || process.arch === "arm64") &&
+  existsSync("/proc/self/status") &&
+  existsSync(dist);
 const noTrapFlag = process.allowedNodeEnvironmentFlags.has("--disable-wasm-trap-handler");
 
 describe.skipIf(!linux)("Balancers under ulimit -v", () => {

@@ -6,9 +6,9 @@
 import { readFileSync } from "node:fs";
 import { instantiateSync } from "@assemblyscript/loader";
 import { describe, expect, it } from "vitest";
-import { Balancer } from "../../bindings/balancer.js";
 import { ALGORITHMS } from "../../bindings/algorithms.js";
-import { CoreTable, NO_LIMIT, RAMP_ONE, STATE_EJECTED, type CoreExports } from "../../bindings/core.js";
+import { Balancer } from "../../bindings/balancer.js";
+import { type CoreExports, CoreTable, NO_LIMIT, RAMP_ONE, STATE_EJECTED } from "../../bindings/core.js";
 
 const debugWasm = readFileSync(new URL("../../build/core.debug.wasm", import.meta.url));
 
@@ -55,7 +55,10 @@ function run(lb: Balancer, seed: number, steps: number): string[] {
 }
 
 describe("debug build", () => {
-  for (const [label, size] of [["small table (scan)", 6], ["large table (trees)", 80]] as const) {
+  for (const [label, size] of [
+    ["small table (scan)", 6],
+    ["large table (trees)", 80],
+  ] as const) {
     it(`picks like the release build on a ${label}`, () => {
       const options = (): ConstructorParameters<typeof Balancer>[0] => ({
         backends: Array.from({ length: size }, (_, i) => ({ name: `s${i}`, weight: 1 + (i % 3) })),
@@ -116,7 +119,13 @@ describe("debug build", () => {
     const core = exports as unknown as CoreExports;
     expect(core.reset(4, 0, 0)).toBe(0);
     expect(core.add(1)).toBe(0);
-    for (const call of [() => core.removeAt(5), () => core.release(9, -1, 0), () => core.setActive(1, 3), () => core.setState(0, 7), () => core.acquire(7, 0)]) {
+    for (const call of [
+      () => core.removeAt(5),
+      () => core.release(9, -1, 0),
+      () => core.setActive(1, 3),
+      () => core.setState(0, 7),
+      () => core.acquire(7, 0),
+    ]) {
       expect(call()).toBe(-3);
     }
     expect(core.acquire(0, 0)).toBe(0);

@@ -5,7 +5,7 @@
 
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { CoreCallError, CoreTable, ERR_NO_MEMORY, ERR_RANGE, STATE_DOWN, type CoreExports } from "../../bindings/core.js";
+import { CoreCallError, type CoreExports, CoreTable, ERR_NO_MEMORY, ERR_RANGE, STATE_DOWN } from "../../bindings/core.js";
 
 const MAX_CAP = 2 ** 24;
 
@@ -28,14 +28,18 @@ for (const file of ["core.wasm", "core.debug.wasm"]) {
     });
 
     // Filling writes ~600 MB, so only the release build does it.
-    it.skipIf(file !== "core.wasm")("refuses more than MAX_CAP backends with ERR_NO_MEMORY", () => {
-      const e = fresh();
-      expect(e.reset(MAX_CAP, 0, 0)).toBe(0);
-      // Fill cheaply: add() only writes its own slot once the layout fits.
-      for (let i = 0; i < MAX_CAP; i++) e.add(1);
-      expect(e.size()).toBe(MAX_CAP);
-      expect(e.add(1)).toBe(ERR_NO_MEMORY);
-    }, 60_000);
+    it.skipIf(file !== "core.wasm")(
+      "refuses more than MAX_CAP backends with ERR_NO_MEMORY",
+      () => {
+        const e = fresh();
+        expect(e.reset(MAX_CAP, 0, 0)).toBe(0);
+        // Fill cheaply: add() only writes its own slot once the layout fits.
+        for (let i = 0; i < MAX_CAP; i++) e.add(1);
+        expect(e.size()).toBe(MAX_CAP);
+        expect(e.add(1)).toBe(ERR_NO_MEMORY);
+      },
+      60_000,
+    );
   });
 }
 

@@ -80,7 +80,10 @@ describe("threads build", () => {
     `;
     const run = () =>
       new Promise<{ got: number; over: number }>((resolve, reject) => {
-        const w = new Worker(source, { eval: true, workerData: { module: threadsWasm, memory, gate: gate.buffer, activeAt: core.activeAt } });
+        const w = new Worker(source, {
+          eval: true,
+          workerData: { module: threadsWasm, memory, gate: gate.buffer, activeAt: core.activeAt },
+        });
         w.once("message", (result: { got: number; over: number }) => {
           resolve(result);
           void w.terminate();
