@@ -10,6 +10,9 @@ const SLOW = [
   "test/cli/fuzz.test.ts",
   "test/cli/limits.test.ts",
   "test/cli/transcripts-binary.test.ts",
+  // the node as a process: peak memory, signals, closed pipes
+  "test/cli/memory.test.ts",
+  "test/cli/process.test.ts",
   "test/runtimes/node.test.ts",
   "test/runtimes/deno.test.ts",
   "test/runtimes/chromium.test.ts",
