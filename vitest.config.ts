@@ -14,6 +14,10 @@ const SLOW = [
   "test/runtimes/deno.test.ts",
   "test/runtimes/chromium.test.ts",
   "test/runtimes/package.test.ts",
+  // issue 12: workers killed mid-call (about 12 s each runtime)
+  "test/runtimes/kill-node.test.ts",
+  "test/runtimes/kill-deno.test.ts",
+  "test/runtimes/kill-chromium.test.ts",
 ];
 
 export default defineConfig({

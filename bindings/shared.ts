@@ -99,7 +99,12 @@ export class SharedBalancer extends Balancer {
   readonly #handle: SharedHandle;
 
   /** @internal */
-  constructor(options: BalancerOptions, source: TableSource, handle: Omit<SharedHandle, "backends" | "algorithm" | "tieBreak">, maxThreads: number) {
+  constructor(
+    options: BalancerOptions,
+    source: TableSource,
+    handle: Omit<SharedHandle, "backends" | "algorithm" | "tieBreak">,
+    maxThreads: number,
+  ) {
     super(options, source);
     const t = source.core.exports as unknown as ThreadExports;
     this.#threads = t;
