@@ -27,7 +27,7 @@ import {
 } from "./constants";
 import { observe } from "./ewma";
 import { seed } from "./generator";
-import { checkLive, countLease, lock, lockOrFail, releaseLease, unlock } from "./lock";
+import { checkLive, confirmLease, countLease, lock, lockOrFail, releaseLease, unlock } from "./lock";
 import {
   SCAN_LIMIT, clearSamples, pickLeastConn, scanLeastConn, pickPeakEwma, pickRandom, pickRoundRobin, pickSmoothWeighted, pickTwoChoices,
   pickWeightedLeastConn, sampleFirst, sampleSecond,
@@ -243,6 +243,7 @@ export function acquire(algorithm: u32, now: f64): i32 {
       a = seen;
     }
     atomic.add<u64>(r + R_TOTAL, 1);
+    confirmLease(pick);
   } else {
     store<u32>(r, load<u32>(r) + 1);
     store<u64>(r, load<u64>(r, R_TOTAL) + 1, R_TOTAL);

@@ -209,6 +209,32 @@ export function reclaimThread(id: u32): i32 {
 }
 
 /**
+ * After countLease: a thread declared dead while inside acquire (a Web
+ * Worker's terminate() returns before the thread stops, and the OS may have
+ * descheduled it mid-call) takes back what it just counted, unless the
+ * reclaim already did, and fails with ERR_DETACHED.
+ */
+@inline export function confirmLease(i: u32): void {
+  if (ASC_FEATURE_THREADS) {
+    if (myRow != 0 && atomic.load<u32>(statusAt(myId & 0xFF)) != myStatus) undoLease(i);
+  }
+}
+
+function undoLease(i: u32): void {
+  const q = myRow + (<usize>i << 2);
+  let c = atomic.load<u32>(q);
+  while (c != 0) {
+    const seen = atomic.cmpxchg<u32>(q, c, c - 1);
+    if (seen == c) {
+      if (atomic.sub<u32>(rec(i), 1) == 0) atomic.add<u32>(rec(i), 1);
+      break;
+    }
+    c = seen;
+  }
+  fail(ERR_DETACHED);
+}
+
+/**
  * Release of a lease of this thread on backend i: 1 when it took one from
  * its row and from the count, 0 when the thread was reclaimed (nothing
  * changes), -1 when its row holds none on i (an untracked release: the
@@ -229,7 +255,8 @@ export function releaseLease(i: u32): i32 {
     }
     c = seen;
   }
-  return -1;
+  // None on its row: untracked, unless a reclaim emptied the row meanwhile.
+  return atomic.load<u32>(statusAt(myId & 0xFF)) != myStatus ? 0 : -1;
 }
 
 /** Test builds: the next lock taken by this instance is held until the thread is killed. */

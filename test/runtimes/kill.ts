@@ -7,9 +7,13 @@
 // leases they hold; each backend's count must equal their sum. At the end the
 // workers release everything and detach: every count must be 0.
 //
-// Control words (Int32Array over a SharedArrayBuffer): PAUSE asks workers to
-// stop between calls, ACK counts those stopped, STOP ends the run, LOCK_AT
-// names (position + 1) a worker that must die inside a locked call; then
+// Control words (Int32Array over a SharedArrayBuffer): PAUSE (an epoch, 0 =
+// run) asks workers to stop between calls, ACK + position is the epoch a
+// worker stopped at (per position: a terminated Web Worker may run on for a
+// moment, so a shared counter could count it), STOP ends the run, LOCK_AT
+// names (position + 1) a worker that must die inside a locked call, OWNER +
+// position the token of the worker now at that position (one that finds
+// another token was terminated, and stops touching anything); then
 // HELD + position * BACKENDS.length + b is what that worker holds on b.
 
 import type { SharedHandle } from "../../bindings/shared.js";
@@ -33,7 +37,7 @@ const ALGORITHMS = [
   "random",
 ];
 const MAX_HELD = 6;
-const [PAUSE, ACK, STOP, LOCK_AT, HELD] = [0, 1, 2, 3, 8];
+const [PAUSE, STOP, LOCK_AT, ACK, OWNER, HELD] = [0, 1, 2, 4, 4 + KILL_WORKERS, 4 + 2 * KILL_WORKERS];
 const CONTROL_WORDS = HELD + KILL_WORKERS * KILL_BACKENDS.length;
 
 export interface KillOrder {
@@ -42,6 +46,8 @@ export interface KillOrder {
   control: Int32Array;
   position: number;
   seed: number;
+  /** Unique per spawn; see OWNER. */
+  token: number;
 }
 
 export type KillMessage = { ready: number } | { done: number; timeouts: number } | { error: string };
@@ -100,6 +106,7 @@ export async function runKills(dist: string, spawn: () => KillPort, seed = 12, k
   const outcome: KillOutcome = { kills: 0, lockKills: 0, mainTimeouts: [], reclaimed: [], problems: [], finalActive: [], ms: 0 };
   let failure: string | undefined;
   const done: (number | undefined)[] = [];
+  let spawned = 0;
 
   const start = (position: number): void => {
     const handle = balancer.reserveThread();
@@ -114,17 +121,24 @@ export async function runKills(dist: string, spawn: () => KillPort, seed = 12, k
       else if ("ready" in m) ready[position] = true;
       else done[position] = m.timeouts;
     });
-    port.post({ dist, handle, control, position, seed: Math.floor(rand() * 2 ** 31) });
+    const token = ++spawned;
+    Atomics.store(control, OWNER + position, token);
+    port.post({ dist, handle, control, position, seed: Math.floor(rand() * 2 ** 31), token });
   };
   const check = (): void => {
     if (failure !== undefined) throw new Error(`a worker failed: ${failure}`);
   };
 
   // Stops the live workers between calls and compares counts with their leases.
+  let epoch = 0;
   const compare = async (label: string, live: number[]): Promise<void> => {
-    Atomics.store(control, ACK, 0);
-    Atomics.store(control, PAUSE, 1);
-    await until(`${live.length} workers to pause (${label})`, deadline, () => (check(), Atomics.load(control, ACK) === live.length));
+    const e = ++epoch;
+    Atomics.store(control, PAUSE, e);
+    await until(
+      `${live.length} workers to pause (${label})`,
+      deadline,
+      () => (check(), live.every((p) => Atomics.load(control, ACK + p) === e)),
+    );
     for (const [b, name] of KILL_BACKENDS.entries()) {
       const held = live.reduce((n, p) => n + Atomics.load(control, HELD + p * KILL_BACKENDS.length + b), 0);
       const active = balancer.active(name);
@@ -159,6 +173,7 @@ export async function runKills(dist: string, spawn: () => KillPort, seed = 12, k
       }
       check();
       await ports[victim]!.terminate();
+      Atomics.store(control, OWNER + victim, 0);
       ports[victim] = undefined;
       outcome.reclaimed.push(balancer.reclaim(threads[victim]!));
       if (balancer.reclaim(threads[victim]!) !== 0) outcome.problems.push(`kill ${k}: a second reclaim gave leases back`);
@@ -200,10 +215,15 @@ export async function killWorkerMain(order: KillOrder, post: (m: KillMessage) =>
   let timeouts = 0;
   post({ ready: position });
   for (;;) {
-    if (Atomics.load(control, PAUSE) === 1) {
-      for (const [b, name] of KILL_BACKENDS.entries()) Atomics.store(control, row + b, held.filter((l) => l.backend === name).length);
-      Atomics.add(control, ACK, 1);
-      Atomics.wait(control, PAUSE, 1);
+    // Terminated but still running (a Web Worker may run on for a moment).
+    if (Atomics.load(control, OWNER + position) !== order.token) return;
+    const pause = Atomics.load(control, PAUSE);
+    if (pause !== 0) {
+      if (Atomics.load(control, ACK + position) !== pause) {
+        for (const [b, name] of KILL_BACKENDS.entries()) Atomics.store(control, row + b, held.filter((l) => l.backend === name).length);
+        Atomics.store(control, ACK + position, pause);
+      }
+      Atomics.wait(control, PAUSE, pause, 50);
       continue;
     }
     if (Atomics.load(control, STOP) === 1) break;
@@ -242,6 +262,12 @@ export function webKillPort(worker: Worker): KillPort {
         listener({ error: `worker error: ${event.message}` });
       };
     },
-    terminate: async () => worker.terminate(),
+    // terminate() returns before the worker has stopped: a worker the OS had
+    // descheduled inside a call finishes that call first. Reclaiming it then
+    // would miss the lease it was counting, so give it a moment to stop.
+    terminate: async () => {
+      worker.terminate();
+      await new Promise((r) => setTimeout(r, 25));
+    },
   };
 }
