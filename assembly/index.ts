@@ -27,7 +27,7 @@ import {
 } from "./constants";
 import { observe } from "./ewma";
 import { seed } from "./generator";
-import { checkLive, confirmLease, countLease, lock, lockOrFail, releaseLease, unlock } from "./lock";
+import { confirmLease, countLease, lock, lockOrFail, releaseLease, unlock } from "./lock";
 import {
   SCAN_LIMIT, clearSamples, pickLeastConn, scanLeastConn, pickPeakEwma, pickRandom, pickRoundRobin, pickSmoothWeighted, pickTwoChoices,
   pickWeightedLeastConn, sampleFirst, sampleSecond,
@@ -211,7 +211,7 @@ export function setDecay(ms: f64): i32 {
 
 /** Picks a backend with `algorithm` and counts the request on it. Returns its index or NONE. */
 export function acquire(algorithm: u32, now: f64): i32 {
-  checkLive();
+  // A detached or reclaimed thread learns it from confirmLease (lock.ts), off the start of the hot path.
   clearSamples();
   let pick: u32;
   switch (algorithm) {

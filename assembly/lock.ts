@@ -144,7 +144,11 @@ export function claimThread(): i32 {
     if ((st & 3) != T_FREE) continue;
     const gen = ((st >> 2) + 1) & 0x3FFFFF;
     const next = (((gen == 0 ? 1 : gen)) << 2) | T_LIVE;
-    if (atomic.cmpxchg<u32>(p, st, next) == st) return <i32>(s | ((next >> 2) << 8));
+    if (atomic.cmpxchg<u32>(p, st, next) == st) {
+      // Empty, unless a reclaimed thread still running wrote to it late.
+      memory.fill(rowAt(s), 0, rowStride() << 2);
+      return <i32>(s | ((next >> 2) << 8));
+    }
   }
   return ERR_RANGE;
 }
@@ -194,17 +198,12 @@ export function reclaimThread(id: u32): i32 {
 
 // ---- the hooks acquire and release call (threads build only) ----
 
-/** Fails with ERR_DETACHED when this instance's thread was detached or reclaimed. */
-@inline export function checkLive(): void {
-  if (ASC_FEATURE_THREADS) {
-    if (myId != NO_SLOT && atomic.load<u32>(statusAt(myId & 0xFF)) != myStatus) fail(ERR_DETACHED);
-  }
-}
-
 /** Counts one lease of this thread on backend i; acquire calls it right after its count's CAS. */
 @inline export function countLease(i: u32): void {
   if (ASC_FEATURE_THREADS) {
-    if (myRow != 0) atomic.add<u32>(myRow + (<usize>i << 2), 1);
+    // Only this thread writes its row while it is live (reclaim comes after
+    // its death), so a plain read and write: no second locked instruction.
+    if (myRow != 0) store<u32>(myRow + (<usize>i << 2), load<u32>(myRow + (<usize>i << 2)) + 1);
   }
 }
 
@@ -240,23 +239,18 @@ function undoLease(i: u32): void {
  * changes), -1 when its row holds none on i (an untracked release: the
  * caller decrements the count as before).
  */
-export function releaseLease(i: u32): i32 {
+@inline export function releaseLease(i: u32): i32 {
   if (myId == NO_SLOT) return -1;
   if (atomic.load<u32>(statusAt(myId & 0xFF)) != myStatus || myRow == 0) return 0;
   const q = myRow + (<usize>i << 2);
-  let c = atomic.load<u32>(q);
-  while (c != 0) {
-    const seen = atomic.cmpxchg<u32>(q, c, c - 1);
-    if (seen == c) {
-      // The row held one, so the count is at least 1 unless a snapshot
-      // lowered it: then put back what went below zero.
-      if (atomic.sub<u32>(rec(i), 1) == 0) atomic.add<u32>(rec(i), 1);
-      return 1;
-    }
-    c = seen;
-  }
+  const c = load<u32>(q); // this thread's own row: see countLease
   // None on its row: untracked, unless a reclaim emptied the row meanwhile.
-  return atomic.load<u32>(statusAt(myId & 0xFF)) != myStatus ? 0 : -1;
+  if (c == 0) return atomic.load<u32>(statusAt(myId & 0xFF)) != myStatus ? 0 : -1;
+  store<u32>(q, c - 1);
+  // The row held one, so the count is at least 1 unless a snapshot lowered
+  // it: then put back what went below zero.
+  if (atomic.sub<u32>(rec(i), 1) == 0) atomic.add<u32>(rec(i), 1);
+  return 1;
 }
 
 /** Test builds: the next lock taken by this instance is held until the thread is killed. */

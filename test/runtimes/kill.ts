@@ -267,7 +267,7 @@ export function webKillPort(worker: Worker): KillPort {
     // would miss the lease it was counting, so give it a moment to stop.
     terminate: async () => {
       worker.terminate();
-      await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, 5));
     },
   };
 }
