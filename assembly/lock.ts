@@ -248,10 +248,10 @@ function undoLease(i: u32): void {
   if (c == 0) return atomic.load<u32>(statusAt(myId & 0xFF)) != myStatus ? 0 : -1;
   store<u32>(q, c - 1);
   // The row held one, so the count is at least 1 unless a snapshot lowered
-  // it to 0: then nothing is released, as on a private table (underflow).
+  // it to 0: then the count stays 0 and the call reports an underflow, as on
+  // a private table (the lease is spent, so it leaves the row all the same).
   if (atomic.sub<u32>(rec(i), 1) == 0) {
     atomic.add<u32>(rec(i), 1);
-    store<u32>(q, c);
     return 0;
   }
   return 1;
