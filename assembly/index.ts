@@ -217,7 +217,7 @@ export function acquire(algorithm: u32, now: f64): i32 {
   switch (algorithm) {
     case ALG_LEAST_CONN: pick = ASC_FEATURE_THREADS || count() <= SCAN_LIMIT ? scanLeastConn() : pickLeastConn(); break;
     case ALG_WEIGHTED_LEAST_CONN: pick = pickWeightedLeastConn(); break;
-    case ALG_ROUND_ROBIN: lockOrFail(); pick = pickRoundRobin(); unlock(); break;
+    case ALG_ROUND_ROBIN: pick = pickRoundRobin(); break; // the threads build moves the cursor by CAS
     case ALG_WEIGHTED_ROUND_ROBIN: lockOrFail(); pick = pickSmoothWeighted(); unlock(); break;
     case ALG_P2C: lockOrFail(); pick = pickTwoChoices(); unlock(); break;
     case ALG_RANDOM: lockOrFail(); pick = pickRandom(); unlock(); break;

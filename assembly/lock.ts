@@ -201,9 +201,10 @@ export function reclaimThread(id: u32): i32 {
 /** Counts one lease of this thread on backend i; acquire calls it right after its count's CAS. */
 @inline export function countLease(i: u32): void {
   if (ASC_FEATURE_THREADS) {
-    // Only this thread writes its row while it is live (reclaim comes after
-    // its death), so a plain read and write: no second locked instruction.
-    if (myRow != 0) store<u32>(myRow + (<usize>i << 2), load<u32>(myRow + (<usize>i << 2)) + 1);
+    // Atomic although only this thread writes its row while it is live: a
+    // Web Worker runs on for a moment after terminate(), and a plain
+    // read-and-write racing reclaim's exchange would resurrect drained leases.
+    if (myRow != 0) atomic.add<u32>(myRow + (<usize>i << 2), 1);
   }
 }
 
@@ -243,10 +244,15 @@ function undoLease(i: u32): void {
   if (myId == NO_SLOT) return -1;
   if (atomic.load<u32>(statusAt(myId & 0xFF)) != myStatus || myRow == 0) return 0;
   const q = myRow + (<usize>i << 2);
-  const c = load<u32>(q); // this thread's own row: see countLease
-  // None on its row: untracked, unless a reclaim emptied the row meanwhile.
-  if (c == 0) return atomic.load<u32>(statusAt(myId & 0xFF)) != myStatus ? 0 : -1;
-  store<u32>(q, c - 1);
+  // Compare-and-swap for the reason given in countLease.
+  let c = atomic.load<u32>(q);
+  while (true) {
+    // None on its row: untracked, unless a reclaim emptied the row meanwhile.
+    if (c == 0) return atomic.load<u32>(statusAt(myId & 0xFF)) != myStatus ? 0 : -1;
+    const seen = atomic.cmpxchg<u32>(q, c, c - 1);
+    if (seen == c) break;
+    c = seen;
+  }
   // The row held one, so the count is at least 1 unless a snapshot lowered
   // it to 0: then the count stays 0 and the call reports an underflow, as on
   // a private table (the lease is spent, so it leaves the row all the same).

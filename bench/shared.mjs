@@ -6,8 +6,7 @@
 // sharing). Two more rows: the shared table before issue 12
 // (bench/shared-previous.mjs: no per-thread lease rows, ownerless lock), so
 // what dead-thread safety costs is a ratio from the same run, and two threads
-// picking round-robin, which takes the table's lock on every pick (the
-// contended cost of the lock). Rewrites the text between the bench:shared markers of
+// picking round-robin (the cursor moves by compare-and-swap, contended). Rewrites the text between the bench:shared markers of
 // docs/RUNTIMES.md (`--dry-run` prints only). Needs `npm run build`. Not
 // part of `npm test`; about half a minute.
 //
@@ -36,7 +35,7 @@ const CONFIGS = [
   { label: "shared table, 1 thread, before issue 12", table: "previous", threads: 1 },
   { label: "two private tables, 2 threads", table: "private", threads: 2 },
   { label: "one shared table, 2 threads", table: "shared", threads: 2 },
-  { label: "one shared table, 2 threads, round-robin (the lock)", table: "shared", threads: 2, algorithm: "round-robin" },
+  { label: "one shared table, 2 threads, round-robin (cursor by CAS)", table: "shared", threads: 2, algorithm: "round-robin" },
 ];
 const LIBRARIES = { shared: "../dist/shared.js", previous: "./shared-previous.mjs" };
 
