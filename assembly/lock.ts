@@ -3,7 +3,8 @@
 // build carries none of it.
 //
 // The lock guards the selection state that threads share and that no single
-// atomic operation can update: the round-robin cursor, smooth-wrr weights,
+// atomic operation can update: smooth-wrr weights (the round-robin cursor
+// moves by compare-and-swap instead, picks.ts),
 // the generator, the eligible and ramping lists (not the tie-rotation
 // cursor: a race there only skews rotation). Counters need no lock: they
 // change by atomic read-modify-write.
