@@ -28,6 +28,10 @@ export const NONE = -1;
 export const ERR_NO_MEMORY = -2;
 /** An index, state or algorithm out of range. */
 export const ERR_RANGE = -3;
+/** Threads build: the table's lock stayed held by a live owner for the whole spin bound. */
+export const ERR_LOCK_TIMEOUT = -4;
+/** Threads build: this instance's thread was detached or reclaimed. */
+export const ERR_DETACHED = -5;
 
 // ---- per-backend fields (layout(which) takes these) ----
 // The fields a pick reads live in one 32-byte record per backend, so a pick

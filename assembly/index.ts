@@ -9,12 +9,14 @@
 //   picks.ts      the seven algorithms' picks, the eligible list, p2c samples
 //   ewma.ts       peak-ewma costs and loads
 //   generator.ts  the seeded PCG32 generator
-//   lock.ts       the threads build's spinlock
+//   lock.ts       the threads build's lock (owned, taken over from a dead
+//                 owner) and thread table (per-thread lease counts, reclaim)
+//   threads.ts    the threads build's extra entry: the thread-table exports
 //
 // Threads build (ASC_FEATURE_THREADS): counters change by atomic
 // read-modify-write, so no update is ever lost; least-connections and
 // weighted picks scan; cursors, smooth-wrr weights, the generator, the
-// eligible and ramping lists and peak-ewma costs change under the spinlock;
+// eligible and ramping lists and peak-ewma costs change under the lock;
 // the increment of a count never passes its limit (compare-and-swap). Membership is fixed once the
 // table is shared (the bindings refuse add/remove).
 
@@ -25,7 +27,7 @@ import {
 } from "./constants";
 import { observe } from "./ewma";
 import { seed } from "./generator";
-import { lock, unlock } from "./lock";
+import { confirmLease, countLease, lock, lockOrFail, releaseLease, unlock } from "./lock";
 import {
   SCAN_LIMIT, clearSamples, pickLeastConn, scanLeastConn, pickPeakEwma, pickRandom, pickRoundRobin, pickSmoothWeighted, pickTwoChoices,
   pickWeightedLeastConn, sampleFirst, sampleSecond,
@@ -142,7 +144,7 @@ export function removeAt(i: u32): i32 {
 
 export function setState(i: u32, state: u32): i32 {
   if (i >= count() || state > <u32>STATE_EJECTED) return ERR_RANGE;
-  lock();
+  lockOrFail();
   store<u16>(rec(i), <u16>state, R_STATE);
   clearFlags(F_ELIG_OK);
   unlock();
@@ -152,7 +154,7 @@ export function setState(i: u32, state: u32): i32 {
 
 export function setWeight(i: u32, weight: u32): i32 {
   if (i >= count()) return ERR_RANGE;
-  lock();
+  lockOrFail();
   store<u32>(rec(i), weight, R_WEIGHT);
   store<i64>(offCurw + (<usize>i << 3), 0);
   clearFlags(F_ELIG_OK);
@@ -181,7 +183,7 @@ export function setLimit(i: u32, limit: u32): i32 {
 /** Slow start: backend i's weight counts ramp/RAMP_ONE of itself (1..RAMP_ONE; RAMP_ONE = full weight). */
 export function setRamp(i: u32, ramp: u32): i32 {
   if (i >= count() || ramp == 0 || ramp > ONE) return ERR_RANGE;
-  lock();
+  lockOrFail();
   const was = rampOf(i);
   store<u16>(rec(i), <u16>ramp, R_RAMP);
   const r = hget(H_RAMPING);
@@ -209,16 +211,17 @@ export function setDecay(ms: f64): i32 {
 
 /** Picks a backend with `algorithm` and counts the request on it. Returns its index or NONE. */
 export function acquire(algorithm: u32, now: f64): i32 {
+  // A detached or reclaimed thread learns it from confirmLease (lock.ts), off the start of the hot path.
   clearSamples();
   let pick: u32;
   switch (algorithm) {
     case ALG_LEAST_CONN: pick = ASC_FEATURE_THREADS || count() <= SCAN_LIMIT ? scanLeastConn() : pickLeastConn(); break;
     case ALG_WEIGHTED_LEAST_CONN: pick = pickWeightedLeastConn(); break;
-    case ALG_ROUND_ROBIN: lock(); pick = pickRoundRobin(); unlock(); break;
-    case ALG_WEIGHTED_ROUND_ROBIN: lock(); pick = pickSmoothWeighted(); unlock(); break;
-    case ALG_P2C: lock(); pick = pickTwoChoices(); unlock(); break;
-    case ALG_RANDOM: lock(); pick = pickRandom(); unlock(); break;
-    case ALG_PEAK_EWMA: lock(); pick = pickPeakEwma(now); unlock(); break;
+    case ALG_ROUND_ROBIN: pick = pickRoundRobin(); break; // the threads build moves the cursor by CAS
+    case ALG_WEIGHTED_ROUND_ROBIN: lockOrFail(); pick = pickSmoothWeighted(); unlock(); break;
+    case ALG_P2C: lockOrFail(); pick = pickTwoChoices(); unlock(); break;
+    case ALG_RANDOM: lockOrFail(); pick = pickRandom(); unlock(); break;
+    case ALG_PEAK_EWMA: lockOrFail(); pick = pickPeakEwma(now); unlock(); break;
     default: return ERR_RANGE;
   }
   if (pick == NIL) return NONE;
@@ -232,10 +235,15 @@ export function acquire(algorithm: u32, now: f64): i32 {
     while (true) {
       if (a >= limitOf(pick)) return NONE;
       const seen = atomic.cmpxchg<u32>(p, a, a + 1);
-      if (seen == a) break;
+      if (seen == a) {
+        // Straight on, no call or loop edge between: a kill leaves both or neither (lock.ts).
+        countLease(pick);
+        break;
+      }
       a = seen;
     }
     atomic.add<u64>(r + R_TOTAL, 1);
+    confirmLease(pick);
   } else {
     store<u32>(r, load<u32>(r) + 1);
     store<u64>(r, load<u64>(r, R_TOTAL) + 1, R_TOTAL);
@@ -255,9 +263,13 @@ export function release(i: u32, rtt: f64, now: f64): i32 {
   if (i >= count()) return ERR_RANGE;
   const p = rec(i);
   if (ASC_FEATURE_THREADS) {
-    // Decrement only from a count above zero, even when threads race.
-    let a = atomic.load<u32>(p);
-    while (true) {
+    // A lease of this thread comes off its row and the count together; a
+    // thread that was reclaimed changes nothing (lock.ts).
+    const t = releaseLease(i);
+    if (t == 0) return 0;
+    // Untracked: decrement only from a count above zero, even when threads race.
+    let a = t > 0 ? 1 : atomic.load<u32>(p);
+    while (t < 0) {
       if (a == 0) return 0;
       const seen = atomic.cmpxchg<u32>(p, a, a - 1);
       if (seen == a) break;
@@ -269,8 +281,8 @@ export function release(i: u32, rtt: f64, now: f64): i32 {
     store<u32>(p, a - 1);
     touch(i);
   }
-  if (rtt >= 0) {
-    lock();
+  // Under a lock held too long by a live thread the duration goes unobserved.
+  if (rtt >= 0 && lock()) {
     observe(i, rtt, now);
     unlock();
   }

@@ -17,7 +17,7 @@ import { STATE_UP } from "./constants";
 import { ewmaLoad } from "./ewma";
 import { rngBelow } from "./generator";
 import {
-  F_ELIG_OK, F_LC_OK, F_ROTATE, F_WLC_OK, FULL, H_ELIGIBLE, H_RAMPING, H_ROT, H_RR, NIL, ONE, activeOf, count, eligAt,
+  BASE, F_ELIG_OK, F_LC_OK, F_ROTATE, F_WLC_OK, FULL, H_ELIGIBLE, H_RAMPING, H_ROT, H_RR, NIL, ONE, activeOf, count, eligAt,
   flags, hget, hset, isRoutable, leafBase, offCurw, offElig, rampOf, rampingAt, routable, setFlags, stateOf, weightOf,
 } from "./table";
 import {
@@ -158,6 +158,18 @@ function nextRoutable(start: u32): u32 {
 }
 
 export function pickRoundRobin(): u32 {
+  if (ASC_FEATURE_THREADS) {
+    // Off the lock: the cursor moves by compare-and-swap from the value the
+    // pick started at; a thread that lost the race picks again from the new one.
+    const at = BASE + H_RR;
+    while (true) {
+      const rr = atomic.load<u32>(at);
+      let next = nextRoutable(rr);
+      if (next == NIL) next = nextRoutable(0);
+      if (next == NIL) return NIL;
+      if (atomic.cmpxchg<u32>(at, rr, next + 1) == rr) return next;
+    }
+  }
   let pick = nextRoutable(hget(H_RR));
   if (pick == NIL) pick = nextRoutable(0);
   if (pick != NIL) hset(H_RR, pick + 1);

@@ -26,9 +26,11 @@ export const H_FLAGS: usize = 16;    // F_* bits below
 export const H_ELIGIBLE: usize = 20; // length of the eligible list (when F_ELIG_OK)
 export const H_RNG_STATE: usize = 24; // PCG32 state (u64)
 export const H_RNG_INC: usize = 32;   // PCG32 stream (u64, odd)
-export const H_LOCK: usize = 40;      // spinlock of the threads build (0 free, 1 held)
+export const H_LOCK: usize = 40;      // lock of the threads build: 0 free, else the owner's thread id (lock.ts)
 export const H_RAMPING: usize = 44;   // length of the ramping list
 export const H_DECAY: usize = 48;     // peak-ewma decay time constant, ms (f64)
+export const H_THREADS: usize = 56;   // threads build: byte offset of the thread table (lock.ts), 0 = none
+export const H_TMAX: usize = 60;      // threads build: slots in the thread table
 export const HEADER_SIZE: usize = 64;
 
 export const F_LC_OK: u32 = 1;    // least-connections tree is built and maintained

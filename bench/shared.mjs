@@ -3,7 +3,10 @@
 // a private table, a shared table used by one thread, and one shared table
 // hammered by two threads at once (next to two threads on two private
 // tables, which shows what two threads cost on this machine without
-// sharing). Rewrites the text between the bench:shared markers of
+// sharing). Two more rows: the shared table before issue 12
+// (bench/shared-previous.mjs: no per-thread lease rows, ownerless lock), so
+// what dead-thread safety costs is a ratio from the same run, and two threads
+// picking round-robin (the cursor moves by compare-and-swap, contended). Rewrites the text between the bench:shared markers of
 // docs/RUNTIMES.md (`--dry-run` prints only). Needs `npm run build`. Not
 // part of `npm test`; about half a minute.
 //
@@ -29,19 +32,23 @@ const DOC = new URL("../docs/RUNTIMES.md", import.meta.url);
 const CONFIGS = [
   { label: "private table, 1 thread", table: "private", threads: 1 },
   { label: "shared table, 1 thread", table: "shared", threads: 1 },
+  { label: "shared table, 1 thread, before issue 12", table: "previous", threads: 1 },
   { label: "two private tables, 2 threads", table: "private", threads: 2 },
   { label: "one shared table, 2 threads", table: "shared", threads: 2 },
+  { label: "one shared table, 2 threads, round-robin (cursor by CAS)", table: "shared", threads: 2, algorithm: "round-robin" },
 ];
+const LIBRARIES = { shared: "../dist/shared.js", previous: "./shared-previous.mjs" };
 
 if (isMainThread) await main();
 else await worker(workerData);
 
-async function worker({ table, size, handle, gate }) {
+async function worker({ table, size, handle, gate, algorithm }) {
   const names = Array.from({ length: size }, (_, i) => `b${i}`);
   let balancer;
-  if (table === "shared") {
-    const { attachShared } = await import("../dist/shared.js");
+  if (table in LIBRARIES) {
+    const { attachShared } = await import(LIBRARIES[table]);
     balancer = attachShared(handle, { clock: () => 0 });
+    if (algorithm) balancer.algorithm = algorithm;
   } else {
     const { Balancer } = await import("../dist/index.js");
     balancer = new Balancer({ backends: names, clock: () => 0 });
@@ -57,14 +64,14 @@ async function worker({ table, size, handle, gate }) {
 
 async function pass(config, size) {
   let handle;
-  if (config.table === "shared") {
-    const { createShared } = await import("../dist/shared.js");
+  if (config.table in LIBRARIES) {
+    const { createShared } = await import(LIBRARIES[config.table]);
     handle = createShared({ backends: Array.from({ length: size }, (_, i) => `b${i}`) }).handle;
   }
   const gate = new Int32Array(new SharedArrayBuffer(8));
   const workers = Array.from(
     { length: config.threads },
-    () => new Worker(new URL(import.meta.url), { workerData: { table: config.table, size, handle, gate } }),
+    () => new Worker(new URL(import.meta.url), { workerData: { table: config.table, size, handle, gate, algorithm: config.algorithm } }),
   );
   const results = workers.map((w) => new Promise((resolve, reject) => w.once("message", resolve).once("error", reject)));
   while (Atomics.load(gate, 1) < config.threads) await new Promise((r) => setTimeout(r, 1));
@@ -108,7 +115,7 @@ async function main() {
       `Commit ${commit}, ${new Date().toISOString().slice(0, 10)}; the run took ${((performance.now() - started) / 1000).toFixed(0)} s; ` +
       `1-minute load average ${loadBefore.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after.`,
     "",
-    `Nanoseconds per acquire+release (least-connections, \`b.acquire().release()\`), per thread: the best and the median ` +
+    `Nanoseconds per acquire+release (least-connections unless the row says otherwise, \`b.acquire().release()\`), per thread: the best and the median ` +
       `of ${PASSES} passes of ${PAIRS.toLocaleString("en")} pairs, the configurations interleaved pass by pass; in brackets, ` +
       `the best ÷ the best of the private table with one thread at the same n. With two threads the pairs per second of the ` +
       `whole process are twice a thread's.`,

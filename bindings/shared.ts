@@ -3,12 +3,16 @@
 // (atomic counters: no update is lost; under contention two threads may pick
 // the same backend). Runtime-neutral: posting the handle to a worker is the
 // caller's business (worker_threads in Node, Web Workers in Deno and browsers;
-// browsers need cross-origin isolation for SharedArrayBuffer).
+// browsers need cross-origin isolation for SharedArrayBuffer). Each
+// Balancer over the table is bound to a thread id of its thread table:
+// reclaim(id) gives a dead thread's leases back and frees a lock it held
+// (assembly/lock.ts; docs/RUNTIMES.md, "After a thread dies").
 
+import { ERR_LOCK_TIMEOUT } from "../assembly/constants.js";
 import wasmBase64 from "../build/core-threads-wasm.js";
-import { Balancer, type BalancerOptions } from "./balancer.js";
+import { Balancer, type BalancerOptions, type TableSource } from "./balancer.js";
 import { CoreTable, decodeBase64 } from "./core.js";
-import { InvalidArgumentError } from "./errors.js";
+import { CapacityError, describe, InvalidArgumentError } from "./errors.js";
 
 /** Everything another thread needs to attach; structured-cloneable. */
 export interface SharedHandle {
@@ -17,6 +21,48 @@ export interface SharedHandle {
   backends: string[];
   algorithm: string;
   tieBreak: "first" | "rotate";
+  /** A thread id reserved by reserveThread(): the attaching thread takes it. Absent: it claims a free one. */
+  thread?: number;
+}
+
+/** createShared's options: a Balancer's, plus the size of the thread table. */
+export interface SharedOptions extends BalancerOptions {
+  /** Threads that may be attached at once, 1..255 (default 64); each costs 4 bytes per backend. */
+  maxThreads?: number;
+}
+
+export const DEFAULT_MAX_THREADS = 64;
+
+/**
+ * A call that needs the table's lock found it held by a live thread for the
+ * whole spin bound (hundreds of milliseconds): no owner could be proven dead.
+ * Nothing changed. Retry, or reclaim the holder if it is gone.
+ */
+export class LockTimeoutError extends Error {
+  override name = "LockTimeoutError";
+  readonly code = "LC_ERR_LOCK_TIMEOUT";
+  constructor() {
+    super("the shared table's lock stayed held by a live thread; nothing changed");
+  }
+}
+
+/** This Balancer's thread was detached, or reclaimed as dead: it can no longer use the table. */
+export class DetachedError extends Error {
+  override name = "DetachedError";
+  readonly code = "LC_ERR_DETACHED";
+  constructor(message = "this thread was detached from the shared table (or reclaimed as dead)") {
+    super(message);
+  }
+}
+
+// The threads build's thread-table exports (assembly/threads.ts, lock.ts).
+interface ThreadExports {
+  initThreads(slots: number): number;
+  claimThread(): number;
+  bindThread(id: number): number;
+  reclaimThread(id: number): number;
+  lockOwner(): number;
+  pauseNextLock(on: number): void;
 }
 
 // Pages the threads build may grow to (its declared maximum, 256 MiB).
@@ -28,23 +74,111 @@ export function threadsModule(): WebAssembly.Module {
   return (compiled ??= new WebAssembly.Module(decodeBase64(wasmBase64)));
 }
 
-/** A Balancer over a new shared table, and the handle that lets other threads join it. */
-export function createShared(options: BalancerOptions = {}): { balancer: Balancer; handle: SharedHandle } {
-  const module = threadsModule();
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
-  const balancer = new Balancer(options, { core: CoreTable.instantiate(module, { env: { memory } }), mode: "create" });
-  const handle: SharedHandle = {
-    module,
-    memory,
-    backends: balancer.names,
-    algorithm: balancer.algorithm,
-    tieBreak: balancer.tieBreak,
+// The core throws through this import (only the threads build has it), so
+// the hot path carries no check of a return code.
+function imports(memory: WebAssembly.Memory): WebAssembly.Imports {
+  return {
+    env: {
+      memory,
+      fail(code: number): never {
+        throw code === ERR_LOCK_TIMEOUT ? new LockTimeoutError() : new DetachedError();
+      },
+    },
   };
-  return { balancer, handle };
 }
 
-/** A Balancer over the shared table of `handle` (in this or another thread). */
-export function attachShared(handle: SharedHandle, options: Pick<BalancerOptions, "clock"> = {}): Balancer {
+/**
+ * A Balancer over a shared table, bound to one thread id of the table's
+ * thread table: the leases it takes are counted under that id, so whoever
+ * reclaims the id (its thread having died) gives them back.
+ */
+export class SharedBalancer extends Balancer {
+  /** This Balancer's thread id (slot | generation << 8). */
+  readonly thread: number;
+  readonly #threads: ThreadExports;
+  readonly #handle: SharedHandle;
+
+  /** @internal */
+  constructor(
+    options: BalancerOptions,
+    source: TableSource,
+    handle: Omit<SharedHandle, "backends" | "algorithm" | "tieBreak">,
+    maxThreads: number,
+  ) {
+    super(options, source);
+    const t = source.core.exports as unknown as ThreadExports;
+    this.#threads = t;
+    if (source.mode === "create" && t.initThreads(maxThreads) !== 0) {
+      throw new CapacityError(`cannot allocate a thread table of ${maxThreads} threads for ${this.size} backends`);
+    }
+    source.core.refresh();
+    this.#handle = { ...handle, backends: this.names, algorithm: this.algorithm, tieBreak: this.tieBreak };
+    const id = handle.thread ?? t.claimThread();
+    if (id < 0) throw new CapacityError("every thread slot of the shared table is taken (createShared's maxThreads)");
+    if (t.bindThread(id) !== 0) throw new DetachedError(`thread ${id} of the shared table is not live (reclaimed before it attached?)`);
+    this.thread = id;
+  }
+
+  /** The handle other threads attach with (each claims a free thread id). */
+  get handle(): SharedHandle {
+    return { ...this.#handle, thread: undefined };
+  }
+
+  /**
+   * Reserves a thread id and returns a handle carrying it: post it to a new
+   * worker, and reclaim `handle.thread` when that worker dies, even if it died
+   * before attaching.
+   */
+  reserveThread(): SharedHandle & { thread: number } {
+    const id = this.#threads.claimThread();
+    if (id < 0) throw new CapacityError("every thread slot of the shared table is taken (createShared's maxThreads)");
+    return { ...this.#handle, thread: id };
+  }
+
+  /**
+   * Declares thread `thread` dead: a lock it holds can be taken over, and
+   * the leases it held are subtracted from the counts, exactly once. Returns
+   * how many were given back (0 when that id is not live: already reclaimed
+   * or detached). Call it only once the thread is gone (its worker's exit).
+   */
+  reclaim(thread: number): number {
+    if (!Number.isInteger(thread) || thread < 0 || thread > 0x3fffffff) {
+      throw new InvalidArgumentError("thread", `thread must be a thread id from reserveThread() or .thread, got ${describe(thread)}`);
+    }
+    return this.#threads.reclaimThread(thread);
+  }
+
+  /** Leaves the table: leases still held are given back, and further calls throw DetachedError. Returns how many. */
+  detach(): number {
+    return this.#threads.reclaimThread(this.thread);
+  }
+
+  /** @internal The lock word (0: free, else the owner's thread id); for tests. */
+  _lockOwner(): number {
+    return this.#threads.lockOwner() >>> 0;
+  }
+
+  /** @internal Tests only: this thread's next locked call holds the lock until the thread is killed. */
+  _pauseNextLock(): void {
+    this.#threads.pauseNextLock(1);
+  }
+}
+
+/** A Balancer over a new shared table (bound to this thread), and the handle that lets other threads join it. */
+export function createShared(options: SharedOptions = {}): { balancer: SharedBalancer; handle: SharedHandle } {
+  const maxThreads = options?.maxThreads ?? DEFAULT_MAX_THREADS;
+  if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > 255) {
+    throw new InvalidArgumentError("maxThreads", `maxThreads must be an integer from 1 to 255, got ${describe(maxThreads)}`);
+  }
+  const module = threadsModule();
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+  const core = CoreTable.instantiate(module, imports(memory));
+  const balancer = new SharedBalancer(options, { core, mode: "create" }, { module, memory }, maxThreads);
+  return { balancer, handle: balancer.handle };
+}
+
+/** A Balancer over the shared table of `handle` (in this or another thread), bound to its own thread id. */
+export function attachShared(handle: SharedHandle, options: Pick<BalancerOptions, "clock"> = {}): SharedBalancer {
   const notHandle = new InvalidArgumentError("handle", "handle must be the handle returned by createShared()");
   if (
     handle === null ||
@@ -62,13 +196,15 @@ export function attachShared(handle: SharedHandle, options: Pick<BalancerOptions
   // fails to link, which says nothing useful to the caller.
   let core: CoreTable;
   try {
-    core = CoreTable.instantiate(handle.module, { env: { memory: handle.memory } });
+    core = CoreTable.instantiate(handle.module, imports(handle.memory));
   } catch {
     throw notHandle;
   }
-  return new Balancer(
+  return new SharedBalancer(
     { backends: handle.backends, algorithm: handle.algorithm, tieBreak: handle.tieBreak, clock: options.clock },
     { core, mode: "attach" },
+    { module: handle.module, memory: handle.memory, thread: handle.thread },
+    0,
   );
 }
 

@@ -11,7 +11,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const asc = join(root, "node_modules", "assemblyscript", "bin", "asc.js");
 
 function compile(target) {
-  execFileSync(process.execPath, [asc, "--config", "asconfig.json", "--target", target], { cwd: root, stdio: "inherit" });
+  // The threads target has a second entry: its thread-table exports (assembly/threads.ts).
+  const extra = target === "threads" ? ["assembly/threads.ts"] : [];
+  execFileSync(process.execPath, [asc, ...extra, "--config", "asconfig.json", "--target", target], { cwd: root, stdio: "inherit" });
 }
 
 mkdirSync(join(root, "build"), { recursive: true });

@@ -3,6 +3,7 @@
 // returning plain data for the Node side to compare.
 
 import { runShared, type SharedOutcome, webWorkerPort } from "./hammer.js";
+import { type KillOutcome, runKills, webKillPort } from "./kill.js";
 import { loadLibrary } from "./library.js";
 import { runScenario } from "./scenario.js";
 import type { TranscriptRun } from "./session-entry.js";
@@ -29,4 +30,9 @@ export async function transcripts(inputs: string[]): Promise<TranscriptRun[]> {
 export async function shared(pairs: number): Promise<SharedOutcome> {
   const spawn = () => webWorkerPort(new Worker("/test/runtimes/web-worker.js", { type: "module" }));
   return runShared(DIST, spawn, pairs);
+}
+
+export async function kills(): Promise<KillOutcome> {
+  const spawn = () => webKillPort(new Worker("/test/runtimes/web-kill-worker.js", { type: "module" }));
+  return runKills(DIST, spawn);
 }

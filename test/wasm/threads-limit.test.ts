@@ -11,10 +11,14 @@ import { AlgorithmId } from "../../bindings/algorithms.js";
 import { CoreTable, NONE, STATE_EJECTED } from "../../bindings/core.js";
 
 const threadsWasm = new WebAssembly.Module(readFileSync(new URL("../../build/core.threads.wasm", import.meta.url)));
+// The threads build throws through this import (bindings/shared.ts); no call here should.
+const threadsFail = (code: number): never => {
+  throw new Error(`core fail ${code}`);
+};
 
 function threadsTable(size: number): CoreTable {
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 4096, shared: true });
-  const core = CoreTable.instantiate(threadsWasm, { env: { memory } });
+  const core = CoreTable.instantiate(threadsWasm, { env: { memory, fail: threadsFail } });
   expect(core.exports.reset(size, 1, 0)).toBe(0);
   for (let i = 0; i < size; i++) core.exports.add(1);
   core.refresh();
@@ -52,7 +56,7 @@ describe("threads build", () => {
     // too), and releases, 2,000,000 times each. With a plain atomic increment
     // in place of the compare-and-swap, this saw 11,628 counts of 2.
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 4096, shared: true });
-    const core = CoreTable.instantiate(threadsWasm, { env: { memory } });
+    const core = CoreTable.instantiate(threadsWasm, { env: { memory, fail: threadsFail } });
     const e = core.exports;
     expect(e.reset(1, 1, 0)).toBe(0);
     expect(e.add(1)).toBe(0);
@@ -62,7 +66,7 @@ describe("threads build", () => {
     const gate = new Int32Array(new SharedArrayBuffer(4));
     const source = `
       const { parentPort, workerData } = require("node:worker_threads");
-      const e = new WebAssembly.Instance(workerData.module, { env: { memory: workerData.memory } }).exports;
+      const e = new WebAssembly.Instance(workerData.module, { env: { memory: workerData.memory, fail: () => { throw new Error("core fail"); } } }).exports;
       e.attach();
       const counts = new Uint32Array(workerData.memory.buffer);
       const gate = new Int32Array(workerData.gate);

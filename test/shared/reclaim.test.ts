@@ -1,0 +1,68 @@
+// The thread table of a shared table, in one thread: thread ids, reclaim
+// exactly once, late releases, detach, and bad input. The kill runs
+// (test/runtimes/kill*.test.ts) cover real threads dying mid-call.
+
+import { describe, expect, it } from "vitest";
+import { attachShared, createShared, DetachedError, InvalidArgumentError } from "../../bindings/shared.js";
+
+describe("reclaiming a thread of a shared table", () => {
+  it("gives a reclaimed thread's leases back exactly once; its late releases do nothing", () => {
+    const { balancer } = createShared({ backends: ["a", "b", "c"] });
+    const handle = balancer.reserveThread();
+    const worker = attachShared(handle);
+    expect(worker.thread).toBe(handle.thread);
+    const leases = [worker.acquire(), worker.acquire(), worker.acquire({ algorithm: "round-robin" })];
+    const mine = balancer.acquire()!;
+    expect(balancer.snapshot().map((b) => b.active)).toEqual([2, 1, 1]);
+    expect(leases[0]!.release()).toBe(true);
+    expect(balancer.reclaim(handle.thread)).toBe(2);
+    expect(balancer.reclaim(handle.thread)).toBe(0);
+    expect(balancer.snapshot().map((b) => b.active)).toEqual([0, 0, 1]);
+    expect(leases[1]!.release()).toBe(false);
+    expect(() => worker.acquire()).toThrow(DetachedError);
+    expect(balancer.snapshot().map((b) => b.active)).toEqual([0, 0, 1]);
+    expect(mine.release()).toBe(true);
+    expect(balancer.snapshot().map((b) => b.active)).toEqual([0, 0, 0]);
+  });
+
+  it("detach gives back what is still held; a freed id is claimed again with a new generation", () => {
+    const { balancer, handle } = createShared({ backends: ["a", "b"], maxThreads: 2 });
+    const worker = attachShared(handle);
+    worker.acquire();
+    worker.acquire();
+    expect(worker.detach()).toBe(2);
+    expect(worker.detach()).toBe(0);
+    expect(balancer.snapshot().map((b) => b.active)).toEqual([0, 0]);
+    const again = attachShared(handle);
+    expect(again.thread & 0xff).toBe(worker.thread & 0xff);
+    expect(again.thread).not.toBe(worker.thread);
+    expect(balancer.reclaim(worker.thread)).toBe(0);
+    expect(() => attachShared(handle)).toThrow(expect.objectContaining({ code: "LC_ERR_CAPACITY" }));
+  });
+
+  it("an untracked release (by name) still counts down, and nothing goes below zero", () => {
+    const { balancer } = createShared({ backends: ["a"] });
+    balancer.setActive("a", 2);
+    balancer.release("a");
+    expect(balancer.active("a")).toBe(1);
+    const other = attachShared(balancer.handle);
+    const lease = other.acquire()!;
+    balancer.setActive("a", 0);
+    expect(other.reclaim(balancer.thread)).toBe(0);
+    // The snapshot took the count to 0: as on a private table, nothing to release.
+    expect(lease.release()).toBe(false);
+    expect(other.detach()).toBe(0);
+    expect(balancer.active("a")).toBe(0);
+  });
+
+  it("refuses bad input", () => {
+    expect(() => createShared({ backends: ["a"], maxThreads: 0 })).toThrow(InvalidArgumentError);
+    expect(() => createShared({ backends: ["a"], maxThreads: 256 })).toThrow(InvalidArgumentError);
+    const { balancer } = createShared({ backends: ["a"] });
+    expect(() => balancer.reclaim(-1)).toThrow(InvalidArgumentError);
+    expect(() => balancer.reclaim(1.5)).toThrow(InvalidArgumentError);
+    const h = balancer.reserveThread();
+    balancer.reclaim(h.thread);
+    expect(() => attachShared(h)).toThrow(DetachedError);
+  });
+});
