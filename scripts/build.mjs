@@ -41,7 +41,25 @@ await esbuild.build({
   platform: "neutral",
 });
 // The browser entry in one file, within its size budget.
-await esbuild.build({ ...common, entryPoints: ["bindings/index.ts"], outfile: "dist/index.min.js", platform: "neutral", minify: true });
+// Internal-only member names are shortened in this one self-contained file:
+// none is read by users, by the Wasm (its exports keep their names) or by
+// another bundle (this file shares no objects with them).
+const INTERNAL = [
+  ...["addSlot", "algorithmOf", "algorithmValue", "anyUp", "armWake", "byName", "checkMembershipOpen", "choiceLease"],
+  ...["disarmWake", "emit", "endEjections", "finishRemoval", "leaveEjection", "nextDue", "nextEjectionEnd", "nextRampAt"],
+  ...["onWake", "queueConfig", "rampStepMs", "ramping", "refreshRamps", "rotate", "serving", "setState", "slots"],
+  ...["snapshotOf", "startRamp", "stopRamp", "timed", "waiting", "wakeTimer", "_releaseSlot", "_enqueue"],
+  ...["gone", "removing", "waiters", "ejections", "rampStart", "owner", "slot"],
+  ...["u16", "u32", "f64", "activeAt", "weightAt", "stateAt", "totalAt", "lastAt", "limitAt", "rampAt", "costAt"],
+];
+await esbuild.build({
+  ...common,
+  entryPoints: ["bindings/index.ts"],
+  outfile: "dist/index.min.js",
+  platform: "neutral",
+  minify: true,
+  mangleProps: new RegExp(`^(${INTERNAL.join("|")})$`),
+});
 await esbuild.build({
   ...common,
   entryPoints: ["cli/main.ts"],
