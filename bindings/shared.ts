@@ -5,9 +5,9 @@
 // caller's business (worker_threads in Node, Web Workers in Deno and browsers;
 // browsers need cross-origin isolation for SharedArrayBuffer).
 
-import wasmBase64 from "../build/core-threads-wasm.js";
+import wasmText from "../build/core-threads-wasm.js";
 import { Balancer, type BalancerOptions } from "./balancer.js";
-import { CoreTable, decodeBase64 } from "./core.js";
+import { CoreTable, decodeWasm } from "./core.js";
 import { InvalidArgumentError } from "./errors.js";
 
 /** Everything another thread needs to attach; structured-cloneable. */
@@ -25,7 +25,7 @@ const MAX_PAGES = 4096;
 let compiled: WebAssembly.Module | undefined;
 
 export function threadsModule(): WebAssembly.Module {
-  return (compiled ??= new WebAssembly.Module(decodeBase64(wasmBase64)));
+  return (compiled ??= new WebAssembly.Module(decodeWasm(wasmText)));
 }
 
 /** A Balancer over a new shared table, and the handle that lets other threads join it. */
