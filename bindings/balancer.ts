@@ -553,8 +553,9 @@ export class Balancer extends EventTarget {
     const second = core.exports.sample(SAMPLE_SECOND);
     // The pick was counted already; report the counts it was chosen on.
     const before = (i: number): number => core.active(i) - (i === slot.index ? 1 : 0);
-    if (second < 0) return new ChoiceLease(this, slot, now, [this.slots[first]!.name], [before(first)]);
-    return new ChoiceLease(this, slot, now, [this.slots[first]!.name, this.slots[second]!.name], [before(first), before(second)]);
+    const slots = this.slots;
+    if (second < 0) return new ChoiceLease(this, slot, now, slots[first]!, before(first), null, 0);
+    return new ChoiceLease(this, slot, now, slots[first]!, before(first), slots[second]!, before(second));
   }
 
   /**

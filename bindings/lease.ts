@@ -69,18 +69,37 @@ export class Lease {
   }
 }
 
-/** A power-of-two-choices lease, with what the choice was made on. */
+/**
+ * A power-of-two-choices lease, with what the choice was made on. The pick
+ * saves only the sampled Slots (which keep their names through removals) and
+ * the counts compared; the arrays are built on first read, so a pick that
+ * never looks at them allocates none.
+ */
 export class ChoiceLease extends Lease {
+  private sampledNames: readonly string[] | undefined;
+  private sampledCounts: readonly number[] | undefined;
+
   /** @internal */
   constructor(
     owner: Balancer,
     slot: Slot,
     acquiredAt: number,
-    /** The sampled backends, in the order drawn (one when only one can take traffic). */
-    readonly sampled: readonly string[],
-    /** Their active counts when compared. */
-    readonly sampledActive: readonly number[],
+    private readonly first: Slot,
+    private readonly firstActive: number,
+    /** null when only one backend could take traffic. */
+    private readonly second: Slot | null,
+    private readonly secondActive: number,
   ) {
     super(owner, slot, acquiredAt);
+  }
+
+  /** The sampled backends, in the order drawn (one when only one can take traffic). */
+  get sampled(): readonly string[] {
+    return (this.sampledNames ??= this.second === null ? [this.first.name] : [this.first.name, this.second.name]);
+  }
+
+  /** Their active counts when compared. */
+  get sampledActive(): readonly number[] {
+    return (this.sampledCounts ??= this.second === null ? [this.firstActive] : [this.firstActive, this.secondActive]);
   }
 }

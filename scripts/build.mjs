@@ -61,7 +61,7 @@ const INTERNAL = [
   ...["onWake", "queueConfig", "rampStepMs", "ramping", "refreshRamps", "rotate", "serving", "setState", "slots"],
   ...["snapshotOf", "startRamp", "stopRamp", "timed", "waiting", "wakeTimer", "_releaseSlot", "_enqueue"],
   ...["gone", "removing", "waiters", "ejections", "rampStart", "owner", "slot"],
-  ...["u16", "u32", "f64", "activeAt", "weightAt", "stateAt", "totalAt", "lastAt", "limitAt", "rampAt", "costAt"],
+  ...["sampledNames", "sampledCounts", "firstActive", "secondActive", "u16", "u32", "f64", "activeAt", "weightAt", "stateAt", "totalAt", "lastAt", "limitAt", "rampAt", "costAt"],
 ];
 await esbuild.build({
   ...common,
