@@ -54,15 +54,20 @@ await esbuild.build({
 // The browser entry in one file, within its size budget.
 // Internal-only member names are shortened in this one self-contained file:
 // none is read by users, by the Wasm (its exports keep their names) or by
-// another bundle (this file shares no objects with them).
+// another bundle (this file shares no objects with them; the @internal
+// TableSource.core is only passed by shared.ts, which is not in this file).
 const INTERNAL = [
   ...["addSlot", "algorithmOf", "algorithmValue", "anyUp", "armWake", "byName", "checkMembershipOpen", "choiceLease"],
   ...["disarmWake", "emit", "endEjections", "finishRemoval", "leaveEjection", "nextDue", "nextEjectionEnd", "nextRampAt"],
-  ...["onWake", "queueConfig", "rampStepMs", "ramping", "refreshRamps", "rotate", "serving", "setState", "slots"],
+  ...["onWake", "queueConfig", "rampStepMs", "ramping", "refreshRamps", "rotate", "serving", "slots"],
   ...["snapshotOf", "startRamp", "stopRamp", "timed", "waiting", "wakeTimer", "_releaseSlot", "_enqueue"],
   ...["gone", "removing", "waiters", "ejections", "rampStart", "owner", "slot"],
-  ...["sampledNames", "sampledCounts", "firstActive", "secondActive", "u16", "u32", "f64", "activeAt", "weightAt", "stateAt", "totalAt", "lastAt", "limitAt", "rampAt", "costAt"],
+  ...["sampledNames", "sampledCounts", "index", "core", "drain", "advance", "prev", "next", "head", "tail", "firstActive", "secondActive", "u16", "u32", "f64", "activeAt", "weightAt", "stateAt", "totalAt", "lastAt", "limitAt", "rampAt", "costAt"],
 ];
+// The Wasm's exports are read by name: none may be mangled.
+for (const e of WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(join(root, "build", "core.wasm"))))) {
+  if (INTERNAL.includes(e.name)) throw new Error(`build.mjs: INTERNAL lists the Wasm export ${e.name}`);
+}
 await esbuild.build({
   ...common,
   entryPoints: ["bindings/index.ts"],
