@@ -10,6 +10,7 @@ function clearTurnNow(): void {
   turnNow = NaN;
 }
 export function coarseClock(): number {
+  // biome-ignore lint/suspicious/noSelfCompare: the cheapest NaN test, on every pick.
   if (turnNow !== turnNow) {
     turnNow = Date.now();
     queueMicrotask(clearTurnNow);

@@ -62,7 +62,9 @@ const INTERNAL = [
   ...["onWake", "queueConfig", "rampStepMs", "ramping", "refreshRamps", "rotate", "serving", "slots"],
   ...["snapshotOf", "startRamp", "stopRamp", "timed", "waiting", "wakeTimer", "_releaseSlot", "_enqueue"],
   ...["gone", "removing", "waiters", "ejections", "rampStart", "owner", "slot"],
-  ...["sampledNames", "sampledCounts", "index", "core", "drain", "advance", "prev", "next", "head", "tail", "firstActive", "secondActive", "u16", "u32", "f64", "activeAt", "weightAt", "stateAt", "totalAt", "lastAt", "limitAt", "rampAt", "costAt"],
+  ...["sampledNames", "sampledCounts", "firstActive", "secondActive", "index", "core", "drain", "advance"],
+  ...["prev", "next", "head", "tail", "u16", "u32", "f64", "activeAt", "weightAt", "stateAt", "totalAt", "lastAt"],
+  ...["limitAt", "rampAt", "costAt"],
 ];
 // The Wasm's exports are read by name: none may be mangled.
 for (const e of WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(join(root, "build", "core.wasm"))))) {
@@ -85,5 +87,8 @@ await esbuild.build({
   banner: { js: "#!/usr/bin/env node" },
 });
 // Type declarations for the package's entries.
-execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
+execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], {
+  cwd: root,
+  stdio: "inherit",
+});
 console.log(`built: core.wasm ${size} bytes`);
