@@ -29,7 +29,7 @@ const SLOW = [
   "test/clients/fetch.test.ts",
   "test/clients/deno.test.ts",
   "test/clients/chromium.test.ts",
-  // issue 12: workers killed mid-call (about 12 s each runtime)
+  // shared tables: workers killed mid-call (about 12 s each runtime)
   "test/runtimes/kill-node.test.ts",
   "test/runtimes/kill-deno.test.ts",
   "test/runtimes/kill-chromium.test.ts",

@@ -12,7 +12,8 @@
 // That keeps them deterministic under a manual clock; the only timer is a
 // wake-up, kept only while waiters are queued and an ejection is pending.
 
-import { type Algorithm, AlgorithmId, algorithmId, algorithmName } from "./algorithms.js";
+import { type Algorithm, AlgorithmId, algorithmName } from "./algorithms.js";
+import { coarseClock } from "./clock.js";
 import {
   CoreTable,
   ERR_NO_MEMORY,
@@ -29,7 +30,6 @@ import { ejectionMs, mayEject } from "./ejection.js";
 import {
   CapacityError,
   DuplicateBackendError,
-  describe,
   InvalidArgumentError,
   QueueFullError,
   QueueTimeoutError,
@@ -38,18 +38,29 @@ import {
   UnknownBackendError,
   UnsupportedError,
 } from "./errors.js";
+import { BackendEvent, type BalancerEventMap, StateChangeEvent, type StateChangeReason } from "./events.js";
+import { ChoiceLease, Lease, Slot } from "./lease.js";
 import {
+  checkActive,
+  checkAlgorithm,
   checkDecay,
   checkMaxConnections,
+  checkName,
+  checkOk,
   checkOptions,
+  checkSeed,
+  checkSignal,
   checkTimeout,
+  checkWeight,
   type EjectionConfig,
   type EjectionOptions,
   invalid,
+  MAX_ACTIVE,
   MAX_MS,
   normalizeEjection,
   normalizeQueue,
   normalizeSlowStart,
+  normalizeSpecs,
   type QueueConfig,
   type QueueOptions,
   type SlowStartConfig,
@@ -57,6 +68,12 @@ import {
 } from "./options.js";
 import { Entry, type Waiter, WaitQueue } from "./queue.js";
 import { effectiveWeight, rampAt, rampStep } from "./slowstart.js";
+
+// Re-exported so importers of this module (index.ts, the node) see one surface.
+export { coarseClock } from "./clock.js";
+export { BackendEvent, type BalancerEventMap, StateChangeEvent, type StateChangeReason } from "./events.js";
+export { ChoiceLease, Lease } from "./lease.js";
+export { checkActive, checkAlgorithm, checkName, checkWeight, MAX_ACTIVE, MAX_WEIGHT } from "./options.js";
 
 export type BackendState = "up" | "down" | "draining" | "ejected";
 
@@ -142,187 +159,7 @@ export interface Snapshot extends Array<BackendSnapshot> {
   queue: QueueSnapshot;
 }
 
-/** Largest accepted weight. */
-export const MAX_WEIGHT = 1_000_000;
-/** Largest accepted active count in a snapshot (2^31 - 1). */
-export const MAX_ACTIVE = 0x7fffffff;
-
 const STATE_NAMES: readonly BackendState[] = ["up", "down", "draining", "ejected"];
-
-class Slot {
-  index: number;
-  gone = false;
-  /** remove() was called: leaves the table when its count reaches 0. */
-  removing = false;
-  waiters: Array<() => void> | undefined;
-  /** Current run of failed requests. */
-  failures = 0;
-  /** How many times it was ejected (k of the next ejection is this + 1). */
-  ejections = 0;
-  ejectedUntil: number | null = null;
-  /** Clock value when its slow-start ramp began (meaningful while ramping). */
-  rampStart = 0;
-  constructor(
-    readonly name: string,
-    index: number,
-  ) {
-    this.index = index;
-  }
-}
-
-/** One request counted on one backend, until released. */
-export class Lease {
-  private done = false;
-
-  /** @internal */
-  constructor(
-    private readonly owner: Balancer,
-    private readonly slot: Slot,
-    /** The Balancer's clock when the lease was granted; release() reports the difference to peak-ewma. */
-    readonly acquiredAt: number,
-  ) {}
-
-  /** The backend's name. */
-  get backend(): string {
-    return this.slot.name;
-  }
-
-  get released(): boolean {
-    return this.done;
-  }
-
-  /** True once the backend has left the table (removed and drained); releasing then does nothing. */
-  get removed(): boolean {
-    return this.slot.gone;
-  }
-
-  /**
-   * Ends the request; `{ ok: false }` reports a failure (ejection counts
-   * them), a plain release() a success. Idempotent: only the first call
-   * counts. Returns true when it decremented a count; false when already
-   * released, when the backend is gone, or when a snapshot had already set
-   * the count to 0.
-   */
-  release(options?: ReleaseOptions): boolean {
-    if (this.done) return false;
-    const ok = options === undefined || checkOk(options);
-    this.done = true;
-    return this.owner._releaseSlot(this.slot, ok, this.acquiredAt);
-  }
-}
-
-/** A power-of-two-choices lease, with what the choice was made on. */
-export class ChoiceLease extends Lease {
-  /** @internal */
-  constructor(
-    owner: Balancer,
-    slot: Slot,
-    acquiredAt: number,
-    /** The sampled backends, in the order drawn (one when only one can take traffic). */
-    readonly sampled: readonly string[],
-    /** Their active counts when compared. */
-    readonly sampledActive: readonly number[],
-  ) {
-    super(owner, slot, acquiredAt);
-  }
-}
-
-function checkOk(options: ReleaseOptions | undefined): boolean {
-  if (options === undefined) return true;
-  const { ok } = checkOptions(options, "options");
-  if (ok === undefined) return true;
-  if (typeof ok !== "boolean") throw invalid("ok", undefined, "a boolean", ok);
-  return ok;
-}
-
-// HAProxy-style cached time: the first read calls Date.now() and queues a
-// microtask that forgets it, so every pick in the same synchronous run (and
-// in microtasks queued before that one) shares one clock read, and no value
-// outlives the job that read it. Deliberately a microtask, not a timer or
-// setImmediate: it bounds staleness to one job and is runtime-neutral.
-let turnNow = NaN;
-function clearTurnNow(): void {
-  turnNow = NaN;
-}
-export function coarseClock(): number {
-  if (turnNow !== turnNow) {
-    turnNow = Date.now();
-    queueMicrotask(clearTurnNow);
-  }
-  return turnNow;
-}
-
-// Validators, shared with the node so that its replies say what the library
-// says. An argument is named by itself ("backend must be ..."); an item of
-// the `backends` option by its path and what it is ("backends[1].weight: a
-// weight must be ...").
-/** A backend name: a non-empty string. */
-export function checkName(name: unknown, field = "backend", what?: string): string {
-  if (typeof name !== "string" || name.length === 0) throw invalid(field, what, "a non-empty string", name);
-  return name;
-}
-
-function checkInt(value: unknown, max: number, field: string, what: string | undefined): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > max) {
-    throw invalid(field, what, `an integer from 0 to ${max}`, value);
-  }
-  return value;
-}
-
-export function checkWeight(value: unknown, field = "weight", what?: string): number {
-  return checkInt(value, MAX_WEIGHT, field, what);
-}
-
-export function checkActive(value: unknown, field = "active", what?: string): number {
-  return checkInt(value, MAX_ACTIVE, field, what);
-}
-
-/** An algorithm name (any spelling PROTOCOL.md allows) to its number. */
-export function checkAlgorithm(name: unknown): AlgorithmId {
-  if (typeof name !== "string") throw invalid("algorithm", undefined, "a string", name);
-  return algorithmId(name);
-}
-
-interface NormalSpec {
-  name: string;
-  weight: number;
-  connections: number;
-  maxConnections: number | undefined;
-}
-
-function normalizeSpecs(list: unknown): NormalSpec[] {
-  if (!Array.isArray(list)) throw invalid("backends", undefined, "an array of names or {name, weight, connections} objects", list);
-  const seen = new Set<string>();
-  const out: NormalSpec[] = [];
-  list.forEach((item: unknown, i) => {
-    const field = `backends[${i}]`;
-    let spec: NormalSpec;
-    if (typeof item === "string") {
-      spec = { name: checkName(item, field, "a backend name"), weight: 1, connections: 0, maxConnections: undefined };
-    } else if (item !== null && typeof item === "object" && !Array.isArray(item)) {
-      const o = item as Record<string, unknown>;
-      spec = {
-        name: checkName(o.name, `${field}.name`, "a backend name"),
-        weight: o.weight === undefined ? 1 : checkWeight(o.weight, `${field}.weight`, "a weight"),
-        connections: o.connections === undefined ? 0 : checkActive(o.connections, `${field}.connections`, "an active count"),
-        maxConnections: checkMaxConnections(o.maxConnections, MAX_ACTIVE, `${field}.maxConnections`, "a connection limit"),
-      };
-    } else {
-      throw new InvalidArgumentError(field, `${field}: must be a name or {name, weight, connections}, got ${describe(item)}`);
-    }
-    if (seen.has(spec.name)) throw new DuplicateBackendError(spec.name);
-    seen.add(spec.name);
-    out.push(spec);
-  });
-  return out;
-}
-
-function checkSeed(seed: unknown): number {
-  if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) {
-    throw new InvalidArgumentError("seed", `seed: must be an integer from 0 to 2^53-1, got ${describe(seed)}`);
-  }
-  return seed;
-}
 
 /**
  * A table from elsewhere than the default build. `own`: a private table over
@@ -335,42 +172,6 @@ function checkSeed(seed: unknown): number {
 export interface TableSource {
   core: CoreTable;
   mode: "own" | "create" | "attach";
-}
-
-/** Dispatched by a Balancer, synchronously; `backend` names the backend concerned. */
-export class BackendEvent extends Event {
-  constructor(
-    type: keyof BalancerEventMap,
-    readonly backend: string,
-  ) {
-    super(type);
-  }
-}
-
-/** Why a backend's state changed. */
-export type StateChangeReason = "markDown" | "markUp" | "remove" | "ejected" | "recovered";
-
-/** "statechange": a backend went from one state to another. */
-export class StateChangeEvent extends BackendEvent {
-  constructor(
-    backend: string,
-    readonly from: BackendState,
-    readonly to: BackendState,
-    readonly reason: StateChangeReason,
-    /** For "ejected": when the ejection ends (Balancer clock); otherwise null. */
-    readonly until: number | null,
-  ) {
-    super("statechange", backend);
-  }
-}
-
-/**
- * The events of a Balancer. "removed": a backend left the table (removed,
- * and drained). "statechange": a backend's state changed (any cause).
- */
-export interface BalancerEventMap {
-  removed: BackendEvent;
-  statechange: StateChangeEvent;
 }
 
 type Listener<K extends keyof BalancerEventMap> =
@@ -395,15 +196,6 @@ export interface Balancer {
 /** A queued waiter's side of the queue: cancel() takes it out; true if it was still waiting. @internal */
 export type CancelWait = () => boolean;
 const NOT_QUEUED: CancelWait = () => false;
-
-function checkSignal(signal: unknown): AbortSignal | undefined {
-  if (signal === undefined) return undefined;
-  const s = signal as AbortSignal;
-  if (s === null || typeof s !== "object" || typeof s.aborted !== "boolean" || typeof s.addEventListener !== "function") {
-    throw invalid("signal", undefined, "an AbortSignal", signal);
-  }
-  return s;
-}
 
 // An EventTarget (global in Node, Deno and browsers), so state changes are
 // told to listeners instead of polled.
@@ -761,8 +553,9 @@ export class Balancer extends EventTarget {
     const second = core.exports.sample(SAMPLE_SECOND);
     // The pick was counted already; report the counts it was chosen on.
     const before = (i: number): number => core.active(i) - (i === slot.index ? 1 : 0);
-    if (second < 0) return new ChoiceLease(this, slot, now, [this.slots[first]!.name], [before(first)]);
-    return new ChoiceLease(this, slot, now, [this.slots[first]!.name, this.slots[second]!.name], [before(first), before(second)]);
+    const slots = this.slots;
+    if (second < 0) return new ChoiceLease(this, slot, now, slots[first]!, before(first), null, 0);
+    return new ChoiceLease(this, slot, now, slots[first]!, before(first), slots[second]!, before(second));
   }
 
   /**

@@ -31,7 +31,7 @@ import {
 const REC_U16 = REC_SIZE / 2;
 const REC_U32 = REC_SIZE / 4;
 const REC_F64 = REC_SIZE / 8;
-import wasmBase64 from "../build/core-wasm.js";
+import wasmText from "../build/core-wasm.js";
 import { CapacityError } from "./errors.js";
 
 // The numbers shared with the core come from its own constants file, never copies.
@@ -93,16 +93,17 @@ function check(call: string, rc: number): void {
 
 let compiled: WebAssembly.Module | undefined;
 
-export function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
-  const bin = atob(text);
-  const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+/** The Wasm bytes from scripts/build.mjs's string: char 0 is an offset k, then (byte + k) mod 256 per char. */
+export function decodeWasm(text: string): Uint8Array<ArrayBuffer> {
+  const k = text.charCodeAt(0);
+  const bytes = new Uint8Array(text.length - 1);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = text.charCodeAt(i + 1) - k;
   return bytes;
 }
 
 /** The compiled core, compiled on first use and shared by every table. */
 export function coreModule(): WebAssembly.Module {
-  return (compiled ??= new WebAssembly.Module(decodeBase64(wasmBase64)));
+  return (compiled ??= new WebAssembly.Module(decodeWasm(wasmText)));
 }
 
 /**

@@ -1,10 +1,13 @@
-// Validation of the Balancer's resilience options (limits, queue, ejection,
+// Validation of every argument the Balancer takes (names, weights, counts,
+// the backends list, seed, signal, release options) and of its resilience options (limits, queue, ejection,
 // slow start, peak-ewma decay) into plain normalized records with every
 // default filled in. Each bad value throws InvalidArgumentError naming its
 // field by its path ("ejection.baseMs"), in the message style of errors.ts.
 
+import { type AlgorithmId, algorithmId } from "./algorithms.js";
+import type { ReleaseOptions } from "./balancer.js";
 import { DECAY_DEFAULT_MS } from "./core.js";
-import { describe, InvalidArgumentError } from "./errors.js";
+import { DuplicateBackendError, describe, InvalidArgumentError } from "./errors.js";
 
 /** Largest accepted duration or count in these options: 2^31 - 1 (setTimeout's own limit). */
 export const MAX_MS = 0x7fffffff;
@@ -114,4 +117,98 @@ export function checkMaxConnections(value: unknown, max: number, field = "maxCon
 /** A per-call wait: like queue.timeoutMs. */
 export function checkTimeout(value: unknown, fallback: number): number {
   return intIn(value, 0, MAX_MS, "timeoutMs", fallback);
+}
+
+/** Largest accepted weight. */
+export const MAX_WEIGHT = 1_000_000;
+/** Largest accepted active count in a snapshot (2^31 - 1). */
+export const MAX_ACTIVE = 0x7fffffff;
+
+// Validators, shared with the node so that its replies say what the library
+// says. An argument is named by itself ("backend must be ..."); an item of
+// the `backends` option by its path and what it is ("backends[1].weight: a
+// weight must be ...").
+/** A backend name: a non-empty string. */
+export function checkName(name: unknown, field = "backend", what?: string): string {
+  if (typeof name !== "string" || name.length === 0) throw invalid(field, what, "a non-empty string", name);
+  return name;
+}
+
+function checkInt(value: unknown, max: number, field: string, what: string | undefined): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > max) {
+    throw invalid(field, what, `an integer from 0 to ${max}`, value);
+  }
+  return value;
+}
+
+export function checkWeight(value: unknown, field = "weight", what?: string): number {
+  return checkInt(value, MAX_WEIGHT, field, what);
+}
+
+export function checkActive(value: unknown, field = "active", what?: string): number {
+  return checkInt(value, MAX_ACTIVE, field, what);
+}
+
+/** An algorithm name (any spelling PROTOCOL.md allows) to its number. */
+export function checkAlgorithm(name: unknown): AlgorithmId {
+  if (typeof name !== "string") throw invalid("algorithm", undefined, "a string", name);
+  return algorithmId(name);
+}
+
+export interface NormalSpec {
+  name: string;
+  weight: number;
+  connections: number;
+  maxConnections: number | undefined;
+}
+
+export function normalizeSpecs(list: unknown): NormalSpec[] {
+  if (!Array.isArray(list)) throw invalid("backends", undefined, "an array of names or {name, weight, connections} objects", list);
+  const seen = new Set<string>();
+  const out: NormalSpec[] = [];
+  list.forEach((item: unknown, i) => {
+    const field = `backends[${i}]`;
+    let spec: NormalSpec;
+    if (typeof item === "string") {
+      spec = { name: checkName(item, field, "a backend name"), weight: 1, connections: 0, maxConnections: undefined };
+    } else if (item !== null && typeof item === "object" && !Array.isArray(item)) {
+      const o = item as Record<string, unknown>;
+      spec = {
+        name: checkName(o.name, `${field}.name`, "a backend name"),
+        weight: o.weight === undefined ? 1 : checkWeight(o.weight, `${field}.weight`, "a weight"),
+        connections: o.connections === undefined ? 0 : checkActive(o.connections, `${field}.connections`, "an active count"),
+        maxConnections: checkMaxConnections(o.maxConnections, MAX_ACTIVE, `${field}.maxConnections`, "a connection limit"),
+      };
+    } else {
+      throw new InvalidArgumentError(field, `${field}: must be a name or {name, weight, connections}, got ${describe(item)}`);
+    }
+    if (seen.has(spec.name)) throw new DuplicateBackendError(spec.name);
+    seen.add(spec.name);
+    out.push(spec);
+  });
+  return out;
+}
+
+export function checkSeed(seed: unknown): number {
+  if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) {
+    throw new InvalidArgumentError("seed", `seed: must be an integer from 0 to 2^53-1, got ${describe(seed)}`);
+  }
+  return seed;
+}
+
+export function checkOk(options: ReleaseOptions | undefined): boolean {
+  if (options === undefined) return true;
+  const { ok } = checkOptions(options, "options");
+  if (ok === undefined) return true;
+  if (typeof ok !== "boolean") throw invalid("ok", undefined, "a boolean", ok);
+  return ok;
+}
+
+export function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  const s = signal as AbortSignal;
+  if (s === null || typeof s !== "object" || typeof s.aborted !== "boolean" || typeof s.addEventListener !== "function") {
+    throw invalid("signal", undefined, "an AbortSignal", signal);
+  }
+  return s;
 }

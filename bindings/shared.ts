@@ -9,9 +9,9 @@
 // (assembly/lock.ts; docs/RUNTIMES.md, "After a thread dies").
 
 import { ERR_LOCK_TIMEOUT } from "../assembly/constants.js";
-import wasmBase64 from "../build/core-threads-wasm.js";
+import wasmText from "../build/core-threads-wasm.js";
 import { Balancer, type BalancerOptions, type TableSource } from "./balancer.js";
-import { CoreTable, decodeBase64 } from "./core.js";
+import { CoreTable, decodeWasm } from "./core.js";
 import { CapacityError, describe, InvalidArgumentError } from "./errors.js";
 
 /** Everything another thread needs to attach; structured-cloneable. */
@@ -71,7 +71,7 @@ const MAX_PAGES = 4096;
 let compiled: WebAssembly.Module | undefined;
 
 export function threadsModule(): WebAssembly.Module {
-  return (compiled ??= new WebAssembly.Module(decodeBase64(wasmBase64)));
+  return (compiled ??= new WebAssembly.Module(decodeWasm(wasmText)));
 }
 
 // The core throws through this import (only the threads build has it), so
