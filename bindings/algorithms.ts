@@ -38,14 +38,14 @@ export type AlgorithmId = (typeof AlgorithmId)[keyof typeof AlgorithmId];
 
 const ALIASES: Record<string, AlgorithmId> = {
   "least-connections": AlgorithmId.LeastConnections,
-  "leastconn": AlgorithmId.LeastConnections,
+  leastconn: AlgorithmId.LeastConnections,
   "least-conn": AlgorithmId.LeastConnections,
   "weighted-least-connections": AlgorithmId.WeightedLeastConnections,
   "round-robin": AlgorithmId.RoundRobin,
   "weighted-round-robin": AlgorithmId.WeightedRoundRobin,
   "power-of-two-choices": AlgorithmId.PowerOfTwoChoices,
-  "p2c": AlgorithmId.PowerOfTwoChoices,
-  "random": AlgorithmId.Random,
+  p2c: AlgorithmId.PowerOfTwoChoices,
+  random: AlgorithmId.Random,
   "peak-ewma": AlgorithmId.PeakEwma,
 };
 

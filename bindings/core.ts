@@ -31,6 +31,7 @@ import {
 const REC_U16 = REC_SIZE / 2;
 const REC_U32 = REC_SIZE / 4;
 const REC_F64 = REC_SIZE / 8;
+
 import wasmText from "../build/core-wasm.js";
 import { CapacityError } from "./errors.js";
 
@@ -82,7 +83,10 @@ export interface CoreExports {
  */
 export class CoreCallError extends Error {
   override name = "CoreCallError";
-  constructor(readonly call: string, readonly rc: number) {
+  constructor(
+    readonly call: string,
+    readonly rc: number,
+  ) {
     super(`core ${call} returned ${rc}`);
   }
 }
@@ -196,15 +200,27 @@ export class CoreTable {
     this.costAt = e.layout(ARR_COST) >>> 3;
   }
 
-  active(i: number): number { return this.u32[this.activeAt + i * REC_U32]!; }
-  weight(i: number): number { return this.u32[this.weightAt + i * REC_U32]!; }
-  state(i: number): number { return this.u16[this.stateAt + i * REC_U16]!; }
+  active(i: number): number {
+    return this.u32[this.activeAt + i * REC_U32]!;
+  }
+  weight(i: number): number {
+    return this.u32[this.weightAt + i * REC_U32]!;
+  }
+  state(i: number): number {
+    return this.u16[this.stateAt + i * REC_U16]!;
+  }
   /** The limit on active requests (NO_LIMIT when none). */
-  limit(i: number): number { return this.u32[this.limitAt + i * REC_U32]!; }
+  limit(i: number): number {
+    return this.u32[this.limitAt + i * REC_U32]!;
+  }
   /** Slow-start ramp, 1..RAMP_ONE (RAMP_ONE: full weight). */
-  ramp(i: number): number { return this.u16[this.rampAt + i * REC_U16]!; }
+  ramp(i: number): number {
+    return this.u16[this.rampAt + i * REC_U16]!;
+  }
   /** Peak-ewma cost in ms as last stored (decayed only when observed or compared). */
-  cost(i: number): number { return this.f64[this.costAt + i]!; }
+  cost(i: number): number {
+    return this.f64[this.costAt + i]!;
+  }
   /**
    * Total requests: a u64 read as two halves, exact below 2^53. Another
    * thread may carry into the high half between the two reads; the total

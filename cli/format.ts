@@ -281,7 +281,10 @@ function names(out: Output, list: readonly string[], limit = Infinity, from = 0)
 }
 
 function stats(out: Output, list: readonly BackendSnapshot[]): void {
-  if (list.length === 0) return out.put(F_EMPTY_OBJECT);
+  if (list.length === 0) {
+    out.put(F_EMPTY_OBJECT);
+    return;
+  }
   out.reserve(1)[out.length++] = 0x7b;
   for (let i = 0; i < list.length; i++) {
     const e = list[i]!;

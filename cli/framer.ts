@@ -11,7 +11,7 @@
 // MAX_FRAME_BYTES is refused, then only checked to find its end; nesting
 // deeper than MAX_DEPTH is a syntax error. Bytes in, callbacks out, no I/O.
 
-import { INVALID, MORE, Parser, describeByte, type JsonObject } from "./json.js";
+import { describeByte, INVALID, type JsonObject, MORE, Parser } from "./json.js";
 
 /** Largest message accepted, in bytes (1 MiB). */
 export const MAX_FRAME_BYTES = 1 << 20;

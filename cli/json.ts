@@ -160,9 +160,9 @@ for (const [c, text] of Object.entries({ '"': '"', "\\": "\\", "/": "/", b: "\b"
 
 // true, false and null by their first byte.
 const LITERALS: Record<number, [Uint8Array, Json]> = {
-  0x74: [new TextEncoder().encode("true"), true],
-  0x66: [new TextEncoder().encode("false"), false],
-  0x6e: [new TextEncoder().encode("null"), null],
+  116: [new TextEncoder().encode("true"), true],
+  102: [new TextEncoder().encode("false"), false],
+  110: [new TextEncoder().encode("null"), null],
 };
 
 const SPACE = new Uint8Array([0x20]);

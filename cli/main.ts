@@ -171,7 +171,7 @@ function isRegularFile(fd: number): boolean {
 // keeps of a chunk.)
 function* fileChunks(): Generator<Uint8Array> {
   const chunk = new Uint8Array(1 << 16);
-  for (let n; (n = readSync(0, chunk, 0, chunk.length, null)) > 0; ) yield chunk.subarray(0, n);
+  for (let n: number; (n = readSync(0, chunk, 0, chunk.length, null)) > 0; ) yield chunk.subarray(0, n);
 }
 
 // A chunk's replies go to stdout before the next chunk is read; the part

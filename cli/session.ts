@@ -4,8 +4,8 @@
 // runSession() runs a whole input at once with the manual clock, which is
 // what the golden transcripts are checked against in every runtime.
 
+import { Output, type Reply, writeReply } from "./format.js";
 import { Framer, type FrameSink } from "./framer.js";
-import { Output, writeReply, type Reply } from "./format.js";
 import { Handler } from "./handler.js";
 import type { JsonObject } from "./json.js";
 
@@ -123,7 +123,7 @@ export class Session implements FrameSink {
   }
 
   private handle(msg: JsonObject, line: number, invalidUtf8: boolean): void {
-    let reply;
+    let reply: Reply | null;
     this.line = line;
     try {
       if (invalidUtf8) {

@@ -134,7 +134,14 @@ await esbuild.build({
 // --- Balanced clients: leastconn/fetch minified in one file for browsers
 // (leastconn/undici and leastconn/fetch themselves are in the shared-chunk
 // build above).
-await esbuild.build({ ...common, entryPoints: ["bindings/fetch.ts"], outfile: "dist/fetch.min.js", platform: "neutral", minify: true, charset: "utf8" });
+await esbuild.build({
+  ...common,
+  entryPoints: ["bindings/fetch.ts"],
+  outfile: "dist/fetch.min.js",
+  platform: "neutral",
+  minify: true,
+  charset: "utf8",
+});
 // --- end of the balanced clients' block
 // Type declarations for the package's entries.
 execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], {

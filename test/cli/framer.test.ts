@@ -4,12 +4,12 @@
 
 import { describe, expect, it } from "vitest";
 import { Framer, MAX_FRAME_BYTES } from "../../cli/framer.js";
-import { JsonObject, MAX_DEPTH, type Json } from "../../cli/json.js";
+import { type Json, JsonObject, MAX_DEPTH } from "../../cli/json.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder("latin1");
 
-export function show(v: Json): string {
+function show(v: Json): string {
   if (v instanceof JsonObject) {
     const parts: string[] = [];
     for (let k = 0; k < v.size; k++) parts.push(`${JSON.stringify(v.keyAt(k))}:${show(v.valueAt(k))}`);
@@ -32,17 +32,37 @@ function run(chunks: Array<string | Uint8Array>): string[] {
 
 describe("framer", () => {
   const table: Array<[string, string, string[]]> = [
-    ["one per line", '{"a":1}\n{"b":2}\n', ["1:{\"a\":1}", "2:{\"b\":2}"]],
-    ["several on a line, blank lines between", '\n\n{"a":1} {"b":2}{}\n\n', ["3:{\"a\":1}", "3:{\"b\":2}", "3:{}"]],
+    ["one per line", '{"a":1}\n{"b":2}\n', ['1:{"a":1}', '2:{"b":2}']],
+    ["several on a line, blank lines between", '\n\n{"a":1} {"b":2}{}\n\n', ['3:{"a":1}', '3:{"b":2}', "3:{}"]],
     ["pretty-printed over lines", '{\n"a": [1, {"b": {}}],\n"c": "x"\n}\n{"d":1}', ['1:{"a":[1,{"b":{}}],"c":"x"}', '5:{"d":1}']],
     ["an empty object inside an object", '{"a":{},"b":[]}', ['1:{"a":{},"b":[]}']],
-    ["escapes and numbers", '{"s":"\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9","n":[-0.5e+10,0,12E-3,true,false,null]}', ['1:{"s":"\\"\\\\/\\b\\f\\n\\r\\t\u00e9","n":[-5000000000,0,0.012,true,false,null]}']],
-    ["garbage lines are skipped with one diagnostic per run", 'hello\nworld\n{"a":1}\n', ["! line 1: skipped input that is not a JSON object (starts with \"h\")", "2:{\"a\":1}".replace("2:", "3:")]],
-    ["a truncated message is dropped at the next line's message", '{"a":\n{"b":1}\n{"c":2}\n', ["! line 3: message starting on line 1 is not valid JSON (unexpected \"{\"); skipped it", "3:{\"c\":2}"]],
-    ["a cut line resynchronises at the next", '{"a":1,"b\n{"c":2}\n', ["! line 1: message starting on line 1 is not valid JSON (unexpected end of line); skipped it", "2:{\"c\":2}"]],
-    ["a leading zero is an error", '{"a":01}\n{"b":1}', ["! line 1: message starting on line 1 is not valid JSON (unexpected \"1\"); skipped it", "2:{\"b\":1}"]],
-    ["input that ends inside a message", '{"a":1}\n{"b":', ["1:{\"a\":1}", "! line 2: input ended inside a message; dropped it"]],
-    ["a top-level array is not a message", "[1,2]\n", ["! line 1: skipped input that is not a JSON object (starts with \"[\")"]],
+    [
+      "escapes and numbers",
+      '{"s":"\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9","n":[-0.5e+10,0,12E-3,true,false,null]}',
+      ['1:{"s":"\\"\\\\/\\b\\f\\n\\r\\t\u00e9","n":[-5000000000,0,0.012,true,false,null]}'],
+    ],
+    [
+      "garbage lines are skipped with one diagnostic per run",
+      'hello\nworld\n{"a":1}\n',
+      ['! line 1: skipped input that is not a JSON object (starts with "h")', '2:{"a":1}'.replace("2:", "3:")],
+    ],
+    [
+      "a truncated message is dropped at the next line's message",
+      '{"a":\n{"b":1}\n{"c":2}\n',
+      ['! line 3: message starting on line 1 is not valid JSON (unexpected "{"); skipped it', '3:{"c":2}'],
+    ],
+    [
+      "a cut line resynchronises at the next",
+      '{"a":1,"b\n{"c":2}\n',
+      ["! line 1: message starting on line 1 is not valid JSON (unexpected end of line); skipped it", '2:{"c":2}'],
+    ],
+    [
+      "a leading zero is an error",
+      '{"a":01}\n{"b":1}',
+      ['! line 1: message starting on line 1 is not valid JSON (unexpected "1"); skipped it', '2:{"b":1}'],
+    ],
+    ["input that ends inside a message", '{"a":1}\n{"b":', ['1:{"a":1}', "! line 2: input ended inside a message; dropped it"]],
+    ["a top-level array is not a message", "[1,2]\n", ['! line 1: skipped input that is not a JSON object (starts with "[")']],
   ];
   for (const [what, input, expected] of table) {
     it(what, () => {

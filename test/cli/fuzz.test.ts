@@ -7,7 +7,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Handler } from "../../cli/handler.js";
-import { Session, runSession } from "../../cli/session.js";
+import { runSession, Session } from "../../cli/session.js";
 import { fingerprint } from "./helpers.js";
 
 const enc = new TextEncoder();
@@ -22,12 +22,31 @@ const snapshot = fc.dictionary(fc.constantFrom(...NAMES), small, { maxKeys: 4 })
 const opt = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined, freq: 2 });
 
 const requestBody = fc.oneof(
-  fc.record({ type: fc.constant("http_request"), algorithm: opt(fc.constantFrom(...ALGORITHMS)), active_connections: opt(snapshot), duration_ms: opt(small), method: opt(fc.constant("GET")) }),
-  fc.record({ type: fc.constantFrom("request_complete", "release", "request_done", "http_request_complete"), backend: opt(name), request_id: opt(small) }),
+  fc.record({
+    type: fc.constant("http_request"),
+    algorithm: opt(fc.constantFrom(...ALGORITHMS)),
+    active_connections: opt(snapshot),
+    duration_ms: opt(small),
+    method: opt(fc.constant("GET")),
+  }),
+  fc.record({
+    type: fc.constantFrom("request_complete", "release", "request_done", "http_request_complete"),
+    backend: opt(name),
+    request_id: opt(small),
+  }),
   fc.record({ type: fc.constant("send_requests"), count: opt(small), algorithm: opt(fc.constantFrom(...ALGORITHMS)) }),
-  fc.record({ type: fc.constantFrom("add_backend", "remove_backend", "backend_down", "backend_up", "set_weight"), backend: opt(name), weight: opt(small) }),
+  fc.record({
+    type: fc.constantFrom("add_backend", "remove_backend", "backend_down", "backend_up", "set_weight"),
+    backend: opt(name),
+    weight: opt(small),
+  }),
   fc.record({ type: fc.constantFrom("stats", "nonsense") }),
-  fc.record({ type: fc.constant("init"), backends: opt(fc.array(name, { maxLength: 4 })), algorithm: opt(fc.constantFrom(...ALGORITHMS)), seed: opt(small) }),
+  fc.record({
+    type: fc.constant("init"),
+    backends: opt(fc.array(name, { maxLength: 4 })),
+    algorithm: opt(fc.constantFrom(...ALGORITHMS)),
+    seed: opt(small),
+  }),
 );
 
 function withId<T extends object>(body: T, id: number): T & { msg_id: number } {
@@ -45,11 +64,19 @@ const junk = fc.oneof(
     const bytes = enc.encode(message("junk", withId(body, 1)));
     const i = at % bytes.length;
     switch (how) {
-      case "cut": return bytes.subarray(0, i);
-      case "flip": { const b = bytes.slice(); b[i] = byte; return b; }
-      case "insert": return new Uint8Array([...bytes.subarray(0, i), byte, ...bytes.subarray(i)]);
-      case "nest": return enc.encode(`{"src":"junk","dest":"lb","body":${"[".repeat(40 + (at % 60))}`);
-      default: return new Uint8Array([...bytes.subarray(0, i), 0xc3, 0x28, ...bytes.subarray(i)]);
+      case "cut":
+        return bytes.subarray(0, i);
+      case "flip": {
+        const b = bytes.slice();
+        b[i] = byte;
+        return b;
+      }
+      case "insert":
+        return new Uint8Array([...bytes.subarray(0, i), byte, ...bytes.subarray(i)]);
+      case "nest":
+        return enc.encode(`{"src":"junk","dest":"lb","body":${"[".repeat(40 + (at % 60))}`);
+      default:
+        return new Uint8Array([...bytes.subarray(0, i), 0xc3, 0x28, ...bytes.subarray(i)]);
     }
   }),
 );
@@ -131,7 +158,13 @@ describe("fuzz: the message handler", () => {
     let inputs = 0;
     fc.assert(
       fc.property(
-        fc.array(fc.oneof({ weight: 4, arbitrary: requestBody.map((b) => ({ src: "c", dest: "lb", body: b })) }, { weight: 1, arbitrary: anyJson }), { minLength: 1, maxLength: 12 }),
+        fc.array(
+          fc.oneof(
+            { weight: 4, arbitrary: requestBody.map((b) => ({ src: "c", dest: "lb", body: b })) },
+            { weight: 1, arbitrary: anyJson },
+          ),
+          { minLength: 1, maxLength: 12 },
+        ),
         (messages) => {
           const s = new Session({ clock: "manual" });
           const h = (s as unknown as { handler: Handler }).handler;
@@ -164,7 +197,10 @@ describe("fuzz: a whole session", () => {
       fc.uniqueArray(fc.constantFrom(...NAMES), { minLength: 1, maxLength: 4 }),
       fc.constantFrom(...ALGORITHMS.slice(0, 6)),
       fc.nat(1000),
-      fc.array(requestBody.filter((b) => b.type !== "init"), { maxLength: 8 }),
+      fc.array(
+        requestBody.filter((b) => b.type !== "init"),
+        { maxLength: 8 },
+      ),
     );
     fc.assert(
       fc.property(fc.array(fc.tuple(unit, fc.array(junk, { maxLength: 3 })), { minLength: 1, maxLength: 4 }), (units) => {
@@ -173,9 +209,15 @@ describe("fuzz: a whole session", () => {
         units.forEach(([[backends, algorithm, seed, bodies], junks], k) => {
           const src = `fz${k}`;
           const lines = [message(src, { type: "init", msg_id: 0, backends, algorithm, seed })];
-          bodies.forEach((b, i) => lines.push(message(src, withId(b, i + 1))));
+          bodies.forEach((b, i) => {
+            lines.push(message(src, withId(b, i + 1)));
+          });
           const bytes = enc.encode(lines.join("\n") + "\n");
-          expected.push(runSession(bytes).split("\n").filter((l) => l !== ""));
+          expected.push(
+            runSession(bytes)
+              .split("\n")
+              .filter((l) => l !== ""),
+          );
           parts.push(bytes);
           for (const j of junks) parts.push(j, GUARD);
         });

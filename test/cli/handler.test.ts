@@ -2,8 +2,6 @@
 // ids, and replies of the formatter against hand-written bytes.
 
 import { describe, expect, it } from "vitest";
-import { quote } from "../../cli/format.js";
-import { Handler } from "../../cli/handler.js";
 import {
   CapacityError,
   DuplicateBackendError,
@@ -14,9 +12,11 @@ import {
   UnknownBackendError,
   UnsupportedError,
 } from "../../bindings/index.js";
+import { quote } from "../../cli/format.js";
+import { Handler } from "../../cli/handler.js";
+import { type Json, Parser } from "../../cli/json.js";
 import { COMPLETED_IDS_KEPT } from "../../cli/requests.js";
 import { fingerprint, formatReply } from "./helpers.js";
-import { Parser, type Json } from "../../cli/json.js";
 
 const parser = new Parser();
 function msg(text: string): Json {
@@ -152,7 +152,9 @@ describe("open tracked requests", () => {
     complete(1); // reused, completed again
     // More completions than the memory holds since 1's first completion, fewer since its second.
     for (let id = COMPLETED_IDS_KEPT / 2 + 1; id <= COMPLETED_IDS_KEPT + 10; id++) complete(id);
-    expect(send(h, '{"type":"request_complete","msg_id":9,"request_id":1}')).toContain('"code": 22, "text": "request 1 is already completed"');
+    expect(send(h, '{"type":"request_complete","msg_id":9,"request_id":1}')).toContain(
+      '"code": 22, "text": "request 1 is already completed"',
+    );
     expect(send(h, '{"type":"request_complete","msg_id":9,"request_id":2}')).toContain('"code": 20, "text": "unknown request_id 2"');
   });
 

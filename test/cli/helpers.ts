@@ -2,7 +2,7 @@
 // whole state (read from its private fields) for checking that an error
 // changed nothing.
 
-import { Output, writeReply, type Reply } from "../../cli/format.js";
+import { Output, type Reply, writeReply } from "../../cli/format.js";
 import type { Handler } from "../../cli/handler.js";
 
 const latin1 = new TextDecoder("latin1");
@@ -25,7 +25,20 @@ export function fingerprint(h: Handler): string {
   const x = h as unknown as Internals;
   const { ring, head, count } = x.requests.completed;
   return JSON.stringify(
-    { now: x.now, algorithm: x.balancer.algorithm, backends: x.balancer.snapshot(), requests: x.requests, completed: [head, count, Array.from(ring.subarray(0, count))] },
-    (key, v) => (key === "completed" && v === x.requests.completed ? undefined : ArrayBuffer.isView(v) ? Array.from(v as Float64Array) : v instanceof Map ? [...v] : v),
+    {
+      now: x.now,
+      algorithm: x.balancer.algorithm,
+      backends: x.balancer.snapshot(),
+      requests: x.requests,
+      completed: [head, count, Array.from(ring.subarray(0, count))],
+    },
+    (key, v) =>
+      key === "completed" && v === x.requests.completed
+        ? undefined
+        : ArrayBuffer.isView(v)
+          ? Array.from(v as Float64Array)
+          : v instanceof Map
+            ? [...v]
+            : v,
   );
 }

@@ -5,7 +5,7 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { INVALID, JsonObject, MAX_DEPTH, MORE, Parser, type Json } from "../../cli/json.js";
+import { INVALID, type Json, JsonObject, MAX_DEPTH, MORE, Parser } from "../../cli/json.js";
 import { runSession } from "../../cli/session.js";
 
 const enc = new TextEncoder();
@@ -52,7 +52,12 @@ describe("parser", () => {
 
   it("keeps a JSON object's textual key order, integer-like keys included", () => {
     const o = parse('{"b":1,"10":2,"__proto__":3,"2":4,"b":5}') as JsonObject;
-    expect(Array.from({ length: o.size }, (_, k) => [o.keyAt(k), o.valueAt(k)])).toEqual([["b", 5], ["10", 2], ["__proto__", 3], ["2", 4]]);
+    expect(Array.from({ length: o.size }, (_, k) => [o.keyAt(k), o.valueAt(k)])).toEqual([
+      ["b", 5],
+      ["10", 2],
+      ["__proto__", 3],
+      ["2", 4],
+    ]);
     expect(o.get("__proto__")).toBe(3);
     expect(o.get("toString")).toBeUndefined();
   });
@@ -92,7 +97,9 @@ describe("parser", () => {
   }
 
   it(`accepts ${MAX_DEPTH} levels of nesting`, () => {
-    expect(JSON.stringify(plain(parse(`${"[".repeat(MAX_DEPTH)}${"]".repeat(MAX_DEPTH)}`)))).toBe(`${"[".repeat(MAX_DEPTH)}${"]".repeat(MAX_DEPTH)}`);
+    expect(JSON.stringify(plain(parse(`${"[".repeat(MAX_DEPTH)}${"]".repeat(MAX_DEPTH)}`)))).toBe(
+      `${"[".repeat(MAX_DEPTH)}${"]".repeat(MAX_DEPTH)}`,
+    );
   });
 
   it("reads a value fed in pieces, cut anywhere, as the value fed whole", () => {
@@ -147,22 +154,40 @@ describe("invalid UTF-8 in one field", () => {
     let err = "";
     const out = runSession(
       bytes(
-        '{"src":"c\ufffd","dest":"lb","body":{"type":"http_request","msg_id":1,"path":"/a', [0xff], '"}}\n',
-        '{"src":"c\\ufffd","dest":"lb","body":{"type":"http_request","msg_id":2,"path":"/', [0xed, 0xa0, 0x80], '"}}\n',
-        '{"src":"c","dest":"lb\ufffd","body":{"type":"http_request","msg_id":3,"path":"/', [0xc3], '"}}\n',
+        '{"src":"c\ufffd","dest":"lb","body":{"type":"http_request","msg_id":1,"path":"/a',
+        [0xff],
+        '"}}\n',
+        '{"src":"c\\ufffd","dest":"lb","body":{"type":"http_request","msg_id":2,"path":"/',
+        [0xed, 0xa0, 0x80],
+        '"}}\n',
+        '{"src":"c","dest":"lb\ufffd","body":{"type":"http_request","msg_id":3,"path":"/',
+        [0xc3],
+        '"}}\n',
       ),
       { onDiagnostic: (t) => (err += t + "\n") },
     );
-    expect(out).toBe(refused("c\\ufffd", 1) + refused("c\\ufffd", 2) + '{"src": "lb\\ufffd", "dest": "c", "body": {"type": "error", "in_reply_to": 3, "code": 12, "text": "message is not valid UTF-8"}}\n');
+    expect(out).toBe(
+      refused("c\\ufffd", 1) +
+        refused("c\\ufffd", 2) +
+        '{"src": "lb\\ufffd", "dest": "c", "body": {"type": "error", "in_reply_to": 3, "code": 12, "text": "message is not valid UTF-8"}}\n',
+    );
     expect(err).toBe([1, 2, 3].map((l) => `line ${l}: message is not valid UTF-8; refused it\n`).join(""));
   });
 
   it("in src or dest themselves: still no reply", () => {
     const out = runSession(
       bytes(
-        '{"src":"c', [0xff], '","dest":"lb","body":{"type":"stats","msg_id":1}}\n',
-        '{"src":"c","dest":"l', [0xfe], '","body":{"type":"stats","msg_id":2}}\n',
-        '{"src":"c', [0xff], '","src":"d","dest":"lb","body":{"type":"stats","msg_id":3,"x":"', [0xff], '"}}\n',
+        '{"src":"c',
+        [0xff],
+        '","dest":"lb","body":{"type":"stats","msg_id":1}}\n',
+        '{"src":"c","dest":"l',
+        [0xfe],
+        '","body":{"type":"stats","msg_id":2}}\n',
+        '{"src":"c',
+        [0xff],
+        '","src":"d","dest":"lb","body":{"type":"stats","msg_id":3,"x":"',
+        [0xff],
+        '"}}\n',
       ),
     );
     // The third message's src is the later, sound "d".

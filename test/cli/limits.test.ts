@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MAX_REPLY_BYTES } from "../../cli/handler.js";
-import { Session, runSession } from "../../cli/session.js";
+import { runSession, Session } from "../../cli/session.js";
 
 const root = join(import.meta.dirname, "..", "..");
 const enc = (lines: unknown[]): Uint8Array => new TextEncoder().encode(lines.map((l) => JSON.stringify(l) + "\n").join(""));
@@ -20,7 +20,11 @@ describe("output limit", () => {
   const dir = join(root, "test", "transcripts");
   const inputs = readdirSync(dir, { withFileTypes: true })
     .filter((d) => d.isDirectory())
-    .flatMap((d) => readdirSync(join(dir, d.name)).filter((f) => f.endsWith(".in.jsonl")).map((f) => join(dir, d.name, f)));
+    .flatMap((d) =>
+      readdirSync(join(dir, d.name))
+        .filter((f) => f.endsWith(".in.jsonl"))
+        .map((f) => join(dir, d.name, f)),
+    );
 
   it("a limit of one byte changes no transcript's output or diagnostics", () => {
     expect(inputs.length).toBeGreaterThan(10);
@@ -44,10 +48,20 @@ describe("output limit", () => {
       msg({ type: "stats", msg_id: 4 }),
     ]);
     const first = latin1.decode(session.push(input));
-    expect(first.split("\n").filter(Boolean).map((l) => JSON.parse(l).body.in_reply_to)).toEqual([1, 2]);
+    expect(
+      first
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).body.in_reply_to),
+    ).toEqual([1, 2]);
     expect(session.waiting).toBe(true);
     const second = latin1.decode(session.resume());
-    expect(second.split("\n").filter(Boolean).map((l) => JSON.parse(l).body.in_reply_to)).toEqual([3]);
+    expect(
+      second
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).body.in_reply_to),
+    ).toEqual([3]);
     expect(JSON.parse(second).body.backend).toBe("b");
     expect(session.waiting).toBe(true);
     const third = latin1.decode(session.resume());

@@ -22,7 +22,10 @@ describe("leastconn binary", () => {
   });
 
   it("prints exactly the seed's init_ok for the issue's example", () => {
-    const r = node([], '{"src":"client","dest":"lb","body":{"type":"init","msg_id":1,"backends":["api-1","api-2","api-3"],"algorithm":"least-connections"}}\n');
+    const r = node(
+      [],
+      '{"src":"client","dest":"lb","body":{"type":"init","msg_id":1,"backends":["api-1","api-2","api-3"],"algorithm":"least-connections"}}\n',
+    );
     expect(r.stdout).toBe('{"src": "lb", "dest": "client", "body": {"type": "init_ok", "in_reply_to": 1}}\n');
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
@@ -63,7 +66,9 @@ describe("leastconn binary", () => {
     const first = new Promise<string>((resolve) => child.stdout.once("data", (d: Buffer) => resolve(d.toString())));
     child.stdin.write('{"src":"c","dest":"lb","body":{"type":"stats","msg_id":1}}\n');
     const reply = await first; // stdin is still open here
-    expect(reply).toBe('{"src": "lb", "dest": "c", "body": {"type": "stats_ok", "in_reply_to": 1, "algorithm": "least-connections", "backends": {}}}\n');
+    expect(reply).toBe(
+      '{"src": "lb", "dest": "c", "body": {"type": "stats_ok", "in_reply_to": 1, "algorithm": "least-connections", "backends": {}}}\n',
+    );
     child.stdin.end();
     const code = await new Promise((resolve) => child.on("close", resolve));
     expect(code).toBe(0);
@@ -73,18 +78,25 @@ describe("leastconn binary", () => {
     const big = `{"src":"c","dest":"lb","body":{"type":"stats","msg_id":1,"pad":"${"x".repeat(3 << 20)}"}}\n`;
     const r = node([], big + '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":2}}\n');
     expect(r.status).toBe(0);
-    expect(r.stdout).toBe('{"src": "lb", "dest": "c", "body": {"type": "stats_ok", "in_reply_to": 2, "algorithm": "least-connections", "backends": {}}}\n');
+    expect(r.stdout).toBe(
+      '{"src": "lb", "dest": "c", "body": {"type": "stats_ok", "in_reply_to": 2, "algorithm": "least-connections", "backends": {}}}\n',
+    );
     expect(r.stderr).toBe("leastconn: line 1: message over 1048576 bytes refused\n");
   });
 
   it("survives binary garbage, deep nesting and a cut-off end, exiting 0", () => {
     const junk = new Uint8Array([0xff, 0x00, 0x7b, 0x22, 0xc3, 0x28, 0x0a, ...Buffer.from("[".repeat(100000)), 0x0a]);
-    const input = Buffer.concat([junk, Buffer.from('{"src":"c","dest":"lb","body":{"type":"stats","msg_id":3}}\n{"src":"c","dest":"lb","body":{"type":"stats"')]);
+    const input = Buffer.concat([
+      junk,
+      Buffer.from('{"src":"c","dest":"lb","body":{"type":"stats","msg_id":3}}\n{"src":"c","dest":"lb","body":{"type":"stats"'),
+    ]);
     const r = node([], input);
     expect(r.status).toBe(0);
-    expect(r.stdout).toBe('{"src": "lb", "dest": "c", "body": {"type": "stats_ok", "in_reply_to": 3, "algorithm": "least-connections", "backends": {}}}\n');
+    expect(r.stdout).toBe(
+      '{"src": "lb", "dest": "c", "body": {"type": "stats_ok", "in_reply_to": 3, "algorithm": "least-connections", "backends": {}}}\n',
+    );
     expect(r.stderr.trim().split("\n")).toEqual([
-      'leastconn: line 1: skipped input that is not a JSON object (starts with byte 0xff)',
+      "leastconn: line 1: skipped input that is not a JSON object (starts with byte 0xff)",
       "leastconn: line 4: input ended inside a message; dropped it",
     ]);
   });

@@ -3,7 +3,7 @@
 // limits), each run beside a control run in the same test that differs only
 // in what is tracked. Needs `npm run build` (dist/cli.js).
 
-import { spawnSync, type StdioOptions } from "node:child_process";
+import { type StdioOptions, spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -65,7 +65,8 @@ describe("memory of tracked requests (peak RSS of the node)", () => {
 
   it("open tracked requests cost a few tens of bytes each, and --max-open bounds them (defect 6.5)", () => {
     const n = 500_000;
-    const request = (extra: string) => (i: number) => `{"src":"c","dest":"lb","body":{"type":"http_request"${extra ? `,"msg_id":${i}` : ""}}}\n`;
+    const request = (extra: string) => (i: number) =>
+      `{"src":"c","dest":"lb","body":{"type":"http_request"${extra ? `,"msg_id":${i}` : ""}}}\n`;
     const tracked = run(lines(n, request("id")));
     const untracked = run(lines(n, request("")));
     const perRequest = (tracked.rss - untracked.rss) / n;
@@ -89,7 +90,17 @@ describe("memory of tracked requests (peak RSS of the node)", () => {
       expect(r.status, bad).toBe(2);
       expect(r.stderr).toContain(`--max-open must be an integer from 0 to 2147483647, got ${JSON.stringify(bad)}`);
     }
-    const none = run(lines(2, (i) => `{"src":"c","dest":"lb","body":{"type":"http_request","msg_id":${i}}}\n`), ["--max-open", "0"], true);
-    expect(none.stdout.trim().split("\n").slice(1).map((l) => JSON.parse(l).body.code)).toEqual([11, 11]);
+    const none = run(
+      lines(2, (i) => `{"src":"c","dest":"lb","body":{"type":"http_request","msg_id":${i}}}\n`),
+      ["--max-open", "0"],
+      true,
+    );
+    expect(
+      none.stdout
+        .trim()
+        .split("\n")
+        .slice(1)
+        .map((l) => JSON.parse(l).body.code),
+    ).toEqual([11, 11]);
   });
 });

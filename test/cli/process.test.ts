@@ -4,7 +4,7 @@
 // `/usr/bin/time -f %M` reports), read by a preload at exit: ArrayBuffers
 // escape --max-old-space-size, so the JS heap alone would hide them.
 
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,8 +16,11 @@ const cli = process.env.LC_CLI ?? join(import.meta.dirname, "..", "..", "dist", 
 const dir = mkdtempSync(join(tmpdir(), "leastconn-process-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const preload = join(dir, "rss.mjs");
-writeFileSync(preload, `import { writeFileSync } from "node:fs";
-process.on("exit", () => writeFileSync(process.env.LC_RSS_OUT, String(process.resourceUsage().maxRSS)));\n`);
+writeFileSync(
+  preload,
+  `import { writeFileSync } from "node:fs";
+process.on("exit", () => writeFileSync(process.env.LC_RSS_OUT, String(process.resourceUsage().maxRSS)));\n`,
+);
 
 const line = (body: Record<string, unknown>): string => JSON.stringify({ src: "c", dest: "lb", body }) + "\n";
 const init = line({ type: "init", msg_id: 0, backends: ["a", "b", "c"] });
@@ -138,7 +141,11 @@ describe("standard streams that go away", () => {
 
   it.skipIf(!existsSync("/dev/full"))("a full stdout is one line on stderr and exit 1", () => {
     const out = openSync("/dev/full", "w");
-    const r = spawnSync(process.execPath, [cli], { input: line({ type: "stats", msg_id: 1 }), stdio: ["pipe", out, "pipe"], encoding: "utf8" });
+    const r = spawnSync(process.execPath, [cli], {
+      input: line({ type: "stats", msg_id: 1 }),
+      stdio: ["pipe", out, "pipe"],
+      encoding: "utf8",
+    });
     closeSync(out);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^leastconn: cannot write to standard output: ENOSPC: [^\n]*\n$/);

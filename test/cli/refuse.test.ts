@@ -12,7 +12,12 @@ describe("invalid UTF-8", () => {
   it("in a backend name: error 12 to the sender, state unchanged", () => {
     let err = "";
     const out = runSession(
-      bytes('{"src":"c","dest":"lb","body":{"type":"init","msg_id":1,"backends":["a', [0xff], '"]}}\n', '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":2}}\n'),
+      bytes(
+        '{"src":"c","dest":"lb","body":{"type":"init","msg_id":1,"backends":["a',
+        [0xff],
+        '"]}}\n',
+        '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":2}}\n',
+      ),
       { onDiagnostic: (t) => (err += t + "\n") },
     );
     expect(out).toBe(
@@ -25,10 +30,17 @@ describe("invalid UTF-8", () => {
   it("in the sender's address: no reply, one stderr line, and the node goes on", () => {
     let err = "";
     const out = runSession(
-      bytes('{"src":"c', [0xc0, 0xaf], '","dest":"lb","body":{"type":"stats","msg_id":1}}\n', '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":2}}\n'),
+      bytes(
+        '{"src":"c',
+        [0xc0, 0xaf],
+        '","dest":"lb","body":{"type":"stats","msg_id":1}}\n',
+        '{"src":"c","dest":"lb","body":{"type":"stats","msg_id":2}}\n',
+      ),
       { onDiagnostic: (t) => (err += t + "\n") },
     );
-    expect(out).toBe('{"src": "lb", "dest": "c", "body": {"type": "stats_ok", "in_reply_to": 2, "algorithm": "least-connections", "backends": {}}}\n');
+    expect(out).toBe(
+      '{"src": "lb", "dest": "c", "body": {"type": "stats_ok", "in_reply_to": 2, "algorithm": "least-connections", "backends": {}}}\n',
+    );
     expect(err).toBe("line 1: message is not valid UTF-8; refused it\n");
   });
 });

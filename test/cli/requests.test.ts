@@ -97,7 +97,12 @@ describe("OpenRequests", () => {
 
   it("agrees with a plain model over random operations (growth, reuse, ids up to 2^53-1)", () => {
     const op = fc.oneof(
-      fc.record({ k: fc.constant("open" as const), b: fc.constantFrom("a", "b", "c"), id: fc.option(fc.oneof(fc.nat(40), fc.constant(2 ** 53 - 1)), { nil: undefined }), d: fc.option(fc.nat(50), { nil: undefined }) }),
+      fc.record({
+        k: fc.constant("open" as const),
+        b: fc.constantFrom("a", "b", "c"),
+        id: fc.option(fc.oneof(fc.nat(40), fc.constant(2 ** 53 - 1)), { nil: undefined }),
+        d: fc.option(fc.nat(50), { nil: undefined }),
+      }),
       fc.record({ k: fc.constant("byId" as const), id: fc.nat(40) }),
       fc.record({ k: fc.constant("byBackend" as const), b: fc.constantFrom("a", "b", "c") }),
       fc.record({ k: fc.constant("tick" as const), t: fc.nat(30) }),
@@ -175,17 +180,21 @@ describe("RecentIds", () => {
 
   it("agrees with a list of the last `keep` completions", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 8 }), fc.array(fc.oneof(fc.nat(12), fc.constant(2 ** 53 - 1)), { maxLength: 200 }), (keep, adds) => {
-        const ids = new RecentIds(keep);
-        const last: number[] = [];
-        for (const id of adds) {
-          ids.add(id);
-          last.push(id);
-          if (last.length > keep) last.shift();
-          for (let probe = 0; probe <= 12; probe++) expect(ids.has(probe)).toBe(last.includes(probe));
-          expect(ids.has(2 ** 53 - 1)).toBe(last.includes(2 ** 53 - 1));
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(fc.oneof(fc.nat(12), fc.constant(2 ** 53 - 1)), { maxLength: 200 }),
+        (keep, adds) => {
+          const ids = new RecentIds(keep);
+          const last: number[] = [];
+          for (const id of adds) {
+            ids.add(id);
+            last.push(id);
+            if (last.length > keep) last.shift();
+            for (let probe = 0; probe <= 12; probe++) expect(ids.has(probe)).toBe(last.includes(probe));
+            expect(ids.has(2 ** 53 - 1)).toBe(last.includes(2 ** 53 - 1));
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -5,20 +5,11 @@
 // Also owns the generator's known answers (PCG32) and hand-derived draws.
 
 import { describe, expect, it } from "vitest";
-import { Balancer, ChoiceLease, type BalancerOptions, type Lease } from "../../bindings/index.js";
-import {
-  CoreTable,
-  ERR_RANGE,
-  NONE,
-  RAMP_ONE,
-  SAMPLE_FIRST,
-  SAMPLE_SECOND,
-  STATE_DOWN,
-  STATE_EJECTED,
-} from "../../bindings/core.js";
 import { EWMA_PENALTY } from "../../assembly/constants.js";
 import { AlgorithmId, algorithmName } from "../../bindings/algorithms.js";
-import { Model, Pcg32, type ModelOptions } from "./model.js";
+import { CoreTable, ERR_RANGE, NONE, RAMP_ONE, SAMPLE_FIRST, SAMPLE_SECOND, STATE_DOWN, STATE_EJECTED } from "../../bindings/core.js";
+import { Balancer, type BalancerOptions, ChoiceLease, type Lease } from "../../bindings/index.js";
+import { Model, type ModelOptions, Pcg32 } from "./model.js";
 
 // Ops, one string each:
 //   "a" / "a:<alg>"     acquire (default / given algorithm), recorded in picks
@@ -62,7 +53,13 @@ const ROWS: Row[] = [
   },
   {
     title: "snapshot counts 5/2/8 (initial connections) pick api-2 until it ties api-1",
-    options: { backends: [{ name: "api-1", connections: 5 }, { name: "api-2", connections: 2 }, { name: "api-3", connections: 8 }] },
+    options: {
+      backends: [
+        { name: "api-1", connections: 5 },
+        { name: "api-2", connections: 2 },
+        { name: "api-3", connections: 8 },
+      ],
+    },
     ops: times(4, "a"),
     picks: ["api-2", "api-2", "api-2", "api-1"],
     active: [6, 5, 8],
@@ -76,7 +73,13 @@ const ROWS: Row[] = [
   },
   {
     title: "ties go to the lowest index",
-    options: { backends: [{ name: "api-1", connections: 2 }, { name: "api-2", connections: 1 }, { name: "api-3", connections: 1 }] },
+    options: {
+      backends: [
+        { name: "api-1", connections: 2 },
+        { name: "api-2", connections: 1 },
+        { name: "api-3", connections: 1 },
+      ],
+    },
     ops: times(5, "a"),
     picks: ["api-2", "api-3", "api-1", "api-2", "api-3"],
     active: [3, 3, 3],
@@ -133,21 +136,40 @@ const ROWS: Row[] = [
   // ---- weighted least-connections ----
   {
     title: "weighted-least-connections with weights 1/2/3",
-    options: { backends: [{ name: "a", weight: 1 }, { name: "b", weight: 2 }, { name: "c", weight: 3 }], algorithm: "weighted-least-connections" },
+    options: {
+      backends: [
+        { name: "a", weight: 1 },
+        { name: "b", weight: 2 },
+        { name: "c", weight: 3 },
+      ],
+      algorithm: "weighted-least-connections",
+    },
     ops: times(7, "a"),
     picks: ["a", "b", "c", "c", "b", "c", "a"],
     active: [2, 2, 3],
   },
   {
     title: "weighted-least-connections: equal ratios 1/3 and 2/6 tie to the lowest index",
-    options: { backends: [{ name: "x", weight: 3, connections: 1 }, { name: "y", weight: 6, connections: 2 }], algorithm: "Weighted_Least_Connections" },
+    options: {
+      backends: [
+        { name: "x", weight: 3, connections: 1 },
+        { name: "y", weight: 6, connections: 2 },
+      ],
+      algorithm: "Weighted_Least_Connections",
+    },
     ops: ["a", "a"],
     picks: ["x", "y"],
     active: [2, 3],
   },
   {
     title: "weighted-least-connections: 2/6 before 1/3 also ties to the lowest index",
-    options: { backends: [{ name: "y", weight: 6, connections: 2 }, { name: "x", weight: 3, connections: 1 }], algorithm: "weighted-least-connections" },
+    options: {
+      backends: [
+        { name: "y", weight: 6, connections: 2 },
+        { name: "x", weight: 3, connections: 1 },
+      ],
+      algorithm: "weighted-least-connections",
+    },
     ops: ["a"],
     picks: ["y"],
     active: [3, 1],
@@ -155,7 +177,10 @@ const ROWS: Row[] = [
   {
     title: "weighted-least-connections at large counts: 2147483646/999999 < 2147483647/1000000 is false",
     options: {
-      backends: [{ name: "p", weight: 1_000_000, connections: 2147483647 }, { name: "q", weight: 999_999, connections: 2147483646 }],
+      backends: [
+        { name: "p", weight: 1_000_000, connections: 2147483647 },
+        { name: "q", weight: 999_999, connections: 2147483646 },
+      ],
       algorithm: "weighted-least-connections",
     },
     // p: 2147.483647, q: 2147.48579... so p is smaller.
@@ -165,14 +190,28 @@ const ROWS: Row[] = [
   },
   {
     title: "weighted-least-connections: weight 0 is never picked",
-    options: { backends: [{ name: "z", weight: 0 }, { name: "o", weight: 1, connections: 100 }], algorithm: "weighted-least-connections" },
+    options: {
+      backends: [
+        { name: "z", weight: 0 },
+        { name: "o", weight: 1, connections: 100 },
+      ],
+      algorithm: "weighted-least-connections",
+    },
     ops: times(2, "a"),
     picks: ["o", "o"],
     active: [0, 102],
   },
   {
     title: "weighted-least-connections with tieBreak rotate",
-    options: { backends: [{ name: "a", weight: 2 }, { name: "b", weight: 1 }, { name: "c", weight: 2 }], algorithm: "weighted-least-connections", tieBreak: "rotate" },
+    options: {
+      backends: [
+        { name: "a", weight: 2 },
+        { name: "b", weight: 1 },
+        { name: "c", weight: 2 },
+      ],
+      algorithm: "weighted-least-connections",
+      tieBreak: "rotate",
+    },
     ops: times(4, "ar"),
     picks: ["a", "b", "c", "a"],
     active: [0, 0, 0],
@@ -210,42 +249,81 @@ const ROWS: Row[] = [
   // ---- smooth weighted round-robin ----
   {
     title: "weighted-round-robin 4/4/2: api-1, api-2, api-3, api-1, api-2, repeating",
-    options: { backends: [{ name: "api-1", weight: 4 }, { name: "api-2", weight: 4 }, { name: "api-3", weight: 2 }], algorithm: "weighted-round-robin" },
+    options: {
+      backends: [
+        { name: "api-1", weight: 4 },
+        { name: "api-2", weight: 4 },
+        { name: "api-3", weight: 2 },
+      ],
+      algorithm: "weighted-round-robin",
+    },
     ops: times(15, "a"),
     picks: repeat(3, ["api-1", "api-2", "api-3", "api-1", "api-2"]),
     active: [6, 6, 3],
   },
   {
     title: "weighted-round-robin 5/1/1 (nginx's example): a a b a c a a",
-    options: { backends: [{ name: "a", weight: 5 }, { name: "b", weight: 1 }, { name: "c", weight: 1 }], algorithm: "weighted_round_robin" },
+    options: {
+      backends: [
+        { name: "a", weight: 5 },
+        { name: "b", weight: 1 },
+        { name: "c", weight: 1 },
+      ],
+      algorithm: "weighted_round_robin",
+    },
     ops: times(14, "ar"),
     picks: repeat(2, ["a", "a", "b", "a", "c", "a", "a"]),
     active: [0, 0, 0],
   },
   {
     title: "weighted-round-robin: a down backend keeps its current weight",
-    options: { backends: [{ name: "a", weight: 5 }, { name: "b", weight: 1 }, { name: "c", weight: 1 }], algorithm: "weighted-round-robin" },
+    options: {
+      backends: [
+        { name: "a", weight: 5 },
+        { name: "b", weight: 1 },
+        { name: "c", weight: 1 },
+      ],
+      algorithm: "weighted-round-robin",
+    },
     ops: ["a", "a", "down:b", "a", "a", "up:b", "a", "a"],
     picks: ["a", "a", "c", "a", "a", "b"],
     active: [4, 1, 1],
   },
   {
     title: "weighted-round-robin: setWeight resets that backend's current weight",
-    options: { backends: [{ name: "a", weight: 2 }, { name: "b", weight: 1 }], algorithm: "weighted-round-robin" },
+    options: {
+      backends: [
+        { name: "a", weight: 2 },
+        { name: "b", weight: 1 },
+      ],
+      algorithm: "weighted-round-robin",
+    },
     ops: ["a", "w:a=2", "a"],
     picks: ["a", "a"],
     active: [2, 0],
   },
   {
     title: "weighted-round-robin: the same without setWeight",
-    options: { backends: [{ name: "a", weight: 2 }, { name: "b", weight: 1 }], algorithm: "weighted-round-robin" },
+    options: {
+      backends: [
+        { name: "a", weight: 2 },
+        { name: "b", weight: 1 },
+      ],
+      algorithm: "weighted-round-robin",
+    },
     ops: ["a", "a"],
     picks: ["a", "b"],
     active: [1, 1],
   },
   {
     title: "weighted-round-robin: a new backend starts at current weight 0",
-    options: { backends: [{ name: "a", weight: 1 }, { name: "b", weight: 1 }], algorithm: "weighted-round-robin" },
+    options: {
+      backends: [
+        { name: "a", weight: 1 },
+        { name: "b", weight: 1 },
+      ],
+      algorithm: "weighted-round-robin",
+    },
     // a: [1,1] -> a [-1,1]; add c: [0,2,1] -> b [0,-1,1]; [1,0,2] -> c [1,0,-1]
     ops: ["a", "add:c", "a", "a", "a"],
     picks: ["a", "b", "c", "a"],
@@ -280,14 +358,38 @@ const ROWS: Row[] = [
     ops: times(8, "a"),
     picks: ["api-1", "api-3", "api-2", "api-4", "api-2", "api-4", "api-1", "api-1"],
     samples: [
-      [["api-1", "api-3"], [0, 0]],
-      [["api-4", "api-3"], [0, 0]],
-      [["api-3", "api-2"], [1, 0]],
-      [["api-4", "api-3"], [0, 1]],
-      [["api-2", "api-4"], [1, 1]],
-      [["api-2", "api-4"], [2, 1]],
-      [["api-1", "api-3"], [1, 1]],
-      [["api-2", "api-1"], [2, 2]],
+      [
+        ["api-1", "api-3"],
+        [0, 0],
+      ],
+      [
+        ["api-4", "api-3"],
+        [0, 0],
+      ],
+      [
+        ["api-3", "api-2"],
+        [1, 0],
+      ],
+      [
+        ["api-4", "api-3"],
+        [0, 1],
+      ],
+      [
+        ["api-2", "api-4"],
+        [1, 1],
+      ],
+      [
+        ["api-2", "api-4"],
+        [2, 1],
+      ],
+      [
+        ["api-1", "api-3"],
+        [1, 1],
+      ],
+      [
+        ["api-2", "api-1"],
+        [2, 2],
+      ],
     ],
     active: [3, 2, 1, 2],
   },
@@ -297,14 +399,38 @@ const ROWS: Row[] = [
     ops: ["down:api-2", ...times(8, "a")],
     picks: ["api-1", "api-3", "api-5", "api-4", "api-4", "api-1", "api-3", "api-1"],
     samples: [
-      [["api-5", "api-1"], [0, 0]],
-      [["api-4", "api-3"], [0, 0]],
-      [["api-5", "api-1"], [0, 1]],
-      [["api-3", "api-4"], [1, 0]],
-      [["api-5", "api-4"], [1, 1]],
-      [["api-4", "api-1"], [2, 1]],
-      [["api-4", "api-3"], [2, 1]],
-      [["api-4", "api-1"], [2, 2]],
+      [
+        ["api-5", "api-1"],
+        [0, 0],
+      ],
+      [
+        ["api-4", "api-3"],
+        [0, 0],
+      ],
+      [
+        ["api-5", "api-1"],
+        [0, 1],
+      ],
+      [
+        ["api-3", "api-4"],
+        [1, 0],
+      ],
+      [
+        ["api-5", "api-4"],
+        [1, 1],
+      ],
+      [
+        ["api-4", "api-1"],
+        [2, 1],
+      ],
+      [
+        ["api-4", "api-3"],
+        [2, 1],
+      ],
+      [
+        ["api-4", "api-1"],
+        [2, 2],
+      ],
     ],
     active: [3, 0, 2, 2, 1],
   },
@@ -314,14 +440,38 @@ const ROWS: Row[] = [
     ops: times(8, "ar"),
     picks: ["api-2", "api-2", "api-2", "api-2", "api-3", "api-3", "api-1", "api-1"],
     samples: [
-      [["api-2", "api-5"], [0, 0]],
-      [["api-2", "api-5"], [0, 0]],
-      [["api-3", "api-2"], [0, 0]],
-      [["api-2", "api-5"], [0, 0]],
-      [["api-3", "api-5"], [0, 0]],
-      [["api-4", "api-3"], [0, 0]],
-      [["api-1", "api-5"], [0, 0]],
-      [["api-4", "api-1"], [0, 0]],
+      [
+        ["api-2", "api-5"],
+        [0, 0],
+      ],
+      [
+        ["api-2", "api-5"],
+        [0, 0],
+      ],
+      [
+        ["api-3", "api-2"],
+        [0, 0],
+      ],
+      [
+        ["api-2", "api-5"],
+        [0, 0],
+      ],
+      [
+        ["api-3", "api-5"],
+        [0, 0],
+      ],
+      [
+        ["api-4", "api-3"],
+        [0, 0],
+      ],
+      [
+        ["api-1", "api-5"],
+        [0, 0],
+      ],
+      [
+        ["api-4", "api-1"],
+        [0, 0],
+      ],
     ],
     active: [0, 0, 0, 0, 0, 0],
   },
@@ -337,9 +487,18 @@ const ROWS: Row[] = [
     samples: [
       [["api-2"], [0]],
       [["api-2"], [1]],
-      [["api-1", "api-3"], [0, 0]],
-      [["api-3", "api-2"], [0, 2]],
-      [["api-2", "api-1"], [2, 1]],
+      [
+        ["api-1", "api-3"],
+        [0, 0],
+      ],
+      [
+        ["api-3", "api-2"],
+        [0, 2],
+      ],
+      [
+        ["api-2", "api-1"],
+        [2, 1],
+      ],
     ],
     active: [2, 2, 1],
   },
@@ -393,14 +552,29 @@ function runBalancer(row: Row): { picks: Array<string | null>; samples: Sample[]
         if (verb === "ar") expect(lease?.release()).toBe(true);
         break;
       }
-      case "rel": bal.release(name); break;
-      case "set": bal.setActive(name, n); break;
-      case "down": bal.markDown(name); break;
-      case "up": bal.markUp(name); break;
-      case "rm": bal.remove(name); break;
-      case "w": bal.setWeight(name, n); break;
-      case "add": bal.add(name, value === undefined ? {} : { weight: n }); break;
-      default: throw new Error(`bad op ${op}`);
+      case "rel":
+        bal.release(name);
+        break;
+      case "set":
+        bal.setActive(name, n);
+        break;
+      case "down":
+        bal.markDown(name);
+        break;
+      case "up":
+        bal.markUp(name);
+        break;
+      case "rm":
+        bal.remove(name);
+        break;
+      case "w":
+        bal.setWeight(name, n);
+        break;
+      case "add":
+        bal.add(name, value === undefined ? {} : { weight: n });
+        break;
+      default:
+        throw new Error(`bad op ${op}`);
     }
   }
   return { picks, samples, active: bal.snapshot().map((s) => s.active), names: bal.names };
@@ -423,14 +597,29 @@ function runModel(row: Row): { picks: Array<string | null>; samples: Sample[]; a
         if (verb === "ar" && pick !== null) m.releaseLease(pick.lease);
         break;
       }
-      case "rel": m.release(name); break;
-      case "set": m.setActive(name, n); break;
-      case "down": m.markDown(name); break;
-      case "up": m.markUp(name); break;
-      case "rm": m.remove(name); break;
-      case "w": m.setWeight(name, n); break;
-      case "add": m.add(name, value === undefined ? {} : { weight: n }); break;
-      default: throw new Error(`bad op ${op}`);
+      case "rel":
+        m.release(name);
+        break;
+      case "set":
+        m.setActive(name, n);
+        break;
+      case "down":
+        m.markDown(name);
+        break;
+      case "up":
+        m.markUp(name);
+        break;
+      case "rm":
+        m.remove(name);
+        break;
+      case "w":
+        m.setWeight(name, n);
+        break;
+      case "add":
+        m.add(name, value === undefined ? {} : { weight: n });
+        break;
+      default:
+        throw new Error(`bad op ${op}`);
     }
   }
   return { picks, samples, active: m.backends.map((b) => b.active), names: m.names };
@@ -464,9 +653,7 @@ describe("the generator (PCG32)", () => {
     expect(out).toEqual([0xa15c02b7, 0x7b47f409, 0xba1d3330, 0x83d2f293, 0xbfa4784b, 0xcbed606e]);
   });
 
-  const RAW: Array<[number, number[]]> = [
-    [0, [174444157, 2543941438, 3225358906, 4049947941, 2241886354, 1518253903]],
-  ];
+  const RAW: Array<[number, number[]]> = [[0, [174444157, 2543941438, 3225358906, 4049947941, 2241886354, 1518253903]]];
   // The core exports no raw draw: random over 2^16 backends, all up with
   // weight 1, picks exactly the top 16 bits of each draw (a power of two is
   // never rejected by Lemire's method), so picks show the stream itself.
@@ -495,7 +682,9 @@ describe("the generator (PCG32)", () => {
     for (const seed of [1, 2, 7, 42, 1234, 2 ** 32, 2 ** 32 + 1, 2 ** 52 + 3, Number.MAX_SAFE_INTEGER]) {
       const g = new Pcg32(seed);
       const picks = topBitsOfDraws(seed, 50);
-      picks.forEach((pick, k) => expect(pick, `seed ${seed} draw ${k}`).toBe(g.next() >>> 16));
+      picks.forEach((pick, k) => {
+        expect(pick, `seed ${seed} draw ${k}`).toBe(g.next() >>> 16);
+      });
     }
   });
 
@@ -579,49 +768,56 @@ const CORE_ROWS: CoreRow[] = [
   // ---- limits ----
   {
     title: "least-connections: a backend at its limit (1) is skipped though it has the fewest",
-    alg: LC, weights: [1, 1, 1],
+    alg: LC,
+    weights: [1, 1, 1],
     ops: ["lim:0=1", "a", "a", "a", "a"],
     picks: [0, 1, 2, 1],
     active: [1, 2, 1],
   },
   {
     title: "least-connections: every backend at its limit -> none, nothing counted",
-    alg: LC, weights: [1, 1, 1],
+    alg: LC,
+    weights: [1, 1, 1],
     ops: ["lim:0=1", "lim:1=1", "lim:2=1", "a", "a", "a", "a", "a"],
     picks: [0, 1, 2, null, null],
     active: [1, 1, 1],
   },
   {
     title: "a limit below the count keeps the count and the backend out until it drops below",
-    alg: LC, weights: [1, 1],
+    alg: LC,
+    weights: [1, 1],
     ops: ["act:0=5", "act:1=9", "lim:0=3", "a", "r:0", "r:0", "a", "r:0", "a", "a"],
     picks: [1, 1, 0, 1],
     active: [3, 12],
   },
   {
     title: "weighted least-connections with weights 3/1 and a limit of 2 on the heavier",
-    alg: WLC, weights: [3, 1],
+    alg: WLC,
+    weights: [3, 1],
     ops: ["lim:0=2", "a", "a", "a", "a"],
     picks: [0, 1, 0, 1],
     active: [2, 2],
   },
   {
     title: "round-robin skips the full backend and keeps its cursor",
-    alg: RR, weights: [1, 1, 1],
+    alg: RR,
+    weights: [1, 1, 1],
     ops: ["lim:1=1", "a", "a", "a", "a", "a"],
     picks: [0, 1, 2, 0, 2],
     active: [2, 1, 2],
   },
   {
     title: "power-of-two-choices with two backends: the full one never wins",
-    alg: P2C, weights: [1, 1],
+    alg: P2C,
+    weights: [1, 1],
     ops: ["lim:0=1", "a", "a", "a", "a"],
     picks: [0, 1, 1, 1],
     active: [1, 3],
   },
   {
     title: "limit 0: never picked",
-    alg: RND, weights: [1, 1],
+    alg: RND,
+    weights: [1, 1],
     ops: ["lim:1=0", "a", "a", "a"],
     picks: [0, 0, 0],
     active: [3, 0],
@@ -629,14 +825,16 @@ const CORE_ROWS: CoreRow[] = [
   // ---- ejected ----
   {
     title: "an ejected backend takes no traffic until it is up again",
-    alg: LC, weights: [1, 1, 1],
+    alg: LC,
+    weights: [1, 1, 1],
     ops: ["st:0=3", "a", "a", "st:0=0", "a"],
     picks: [1, 2, 0],
     active: [1, 1, 1],
   },
   {
     title: "all ejected -> none",
-    alg: P2C, weights: [1, 1],
+    alg: P2C,
+    weights: [1, 1],
     ops: ["st:0=3", "st:1=3", "a", "st:1=0", "a"],
     picks: [null, 1],
     active: [0, 1],
@@ -644,56 +842,65 @@ const CORE_ROWS: CoreRow[] = [
   // ---- slow start ----
   {
     title: "least-connections compares active/ramp: half ramp takes half as many",
-    alg: LC, weights: [1, 1, 1],
+    alg: LC,
+    weights: [1, 1, 1],
     ops: ["ramp:0=512", ...times(7, "a")],
     picks: [0, 1, 2, 1, 2, 0, 1],
     active: [2, 3, 2],
   },
   {
     title: "least-connections: a ramp back to RAMP_ONE is plain least-connections again",
-    alg: LC, weights: [1, 1],
+    alg: LC,
+    weights: [1, 1],
     ops: ["ramp:0=256", "act:0=1", "act:1=3", "a", "ramp:0=1024", "a", "a"],
     picks: [1, 0, 0],
     active: [3, 4],
   },
   {
     title: "least-connections with rotation: a ramping backend tied at the minimum takes its turn",
-    alg: LC, weights: [1, 1, 1], rotate: true,
+    alg: LC,
+    weights: [1, 1, 1],
+    rotate: true,
     ops: ["ramp:1=512", "act:0=2", "act:1=1", "act:2=2", "ar", "ar", "ar", "ar"],
     picks: [0, 1, 2, 0],
     active: [2, 1, 2],
   },
   {
     title: "weighted least-connections uses weight * ramp",
-    alg: WLC, weights: [2, 2],
+    alg: WLC,
+    weights: [2, 2],
     ops: ["ramp:0=256", ...times(6, "a")],
     picks: [0, 1, 1, 1, 1, 0],
     active: [2, 4],
   },
   {
     title: "power-of-two-choices compares active/ramp",
-    alg: P2C, weights: [1, 1],
+    alg: P2C,
+    weights: [1, 1],
     ops: ["ramp:0=512", ...times(5, "a")],
     picks: [0, 1, 1, 0, 1],
     active: [2, 3],
   },
   {
     title: "smooth weighted round-robin: weights 4/2 with half ramp on the first weigh 2/2",
-    alg: WRR, weights: [4, 2],
+    alg: WRR,
+    weights: [4, 2],
     ops: ["ramp:0=512", ...times(4, "a")],
     picks: [0, 1, 0, 1],
     active: [2, 2],
   },
   {
     title: "smooth weighted round-robin: the least ramp still weighs 1",
-    alg: WRR, weights: [4, 2],
+    alg: WRR,
+    weights: [4, 2],
     ops: ["ramp:0=1", ...times(6, "a")],
     picks: [1, 0, 1, 1, 0, 1],
     active: [2, 4],
   },
   {
     title: "round-robin ignores slow start",
-    alg: RR, weights: [1, 1, 1],
+    alg: RR,
+    weights: [1, 1, 1],
     ops: ["ramp:1=1", ...times(4, "a")],
     picks: [0, 1, 2, 0],
     active: [2, 1, 1],
@@ -701,28 +908,32 @@ const CORE_ROWS: CoreRow[] = [
   // ---- peak-ewma (two backends: both are always sampled) ----
   {
     title: "peak-ewma: new backends cost 0, so each is tried; open requests without a cost are penalised",
-    alg: EWMA, weights: [1, 1],
+    alg: EWMA,
+    weights: [1, 1],
     ops: ["a", "a", "a", "a"],
     picks: [0, 1, 0, 1],
     active: [2, 2],
   },
   {
     title: "peak-ewma: cost times (active + 1); 10 ms against 50 ms",
-    alg: EWMA, weights: [1, 1],
+    alg: EWMA,
+    weights: [1, 1],
     ops: ["a", "a", "t:100", "r:0=10", "r:1=50", ...times(6, "a")],
     picks: [0, 1, 0, 0, 0, 0, 0, 1],
     active: [5, 1],
   },
   {
     title: "peak-ewma: a ramping backend's load is divided by ramp/RAMP_ONE",
-    alg: EWMA, weights: [1, 1],
+    alg: EWMA,
+    weights: [1, 1],
     ops: ["a", "a", "r:0=10", "r:1=10", "ramp:0=512", ...times(5, "a")],
     picks: [0, 1, 1, 0, 1, 1, 0],
     active: [2, 3],
   },
   {
     title: "peak-ewma: a down backend is not sampled",
-    alg: EWMA, weights: [1, 1, 1],
+    alg: EWMA,
+    weights: [1, 1, 1],
     ops: ["st:1=1", "a", "a", "a"],
     picks: [0, 2, 0],
     active: [2, 0, 1],
@@ -757,13 +968,26 @@ function runCoreRow(row: CoreRow, pad: boolean): { picks: Array<number | null>; 
         if (verb === "ar" && pick >= 0) expect(e.release(pick, -1, now)).toBe(1);
         break;
       }
-      case "r": expect(e.release(i, value === undefined ? -1 : value, now)).toBe(1); break;
-      case "t": now = i; break;
-      case "lim": expect(e.setLimit(i, value!)).toBe(0); break;
-      case "ramp": expect(e.setRamp(i, value!)).toBe(0); break;
-      case "st": expect(e.setState(i, value!)).toBe(0); break;
-      case "act": expect(e.setActive(i, value!)).toBe(0); break;
-      default: throw new Error(`bad op ${op}`);
+      case "r":
+        expect(e.release(i, value === undefined ? -1 : value, now)).toBe(1);
+        break;
+      case "t":
+        now = i;
+        break;
+      case "lim":
+        expect(e.setLimit(i, value!)).toBe(0);
+        break;
+      case "ramp":
+        expect(e.setRamp(i, value!)).toBe(0);
+        break;
+      case "st":
+        expect(e.setState(i, value!)).toBe(0);
+        break;
+      case "act":
+        expect(e.setActive(i, value!)).toBe(0);
+        break;
+      default:
+        throw new Error(`bad op ${op}`);
     }
   }
   core.refresh();
@@ -865,7 +1089,10 @@ describe("slow start across removals and growth", () => {
 class EwmaRef {
   cost: number[];
   stamp: number[];
-  constructor(n: number, readonly decay = 10_000) {
+  constructor(
+    n: number,
+    readonly decay = 10_000,
+  ) {
     this.cost = Array<number>(n).fill(0);
     this.stamp = Array<number>(n).fill(0);
   }
