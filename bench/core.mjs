@@ -45,7 +45,7 @@ const WASM_BUDGET = 6144;
 /** Issue 7: these algorithms within this factor of least-connections at n = 100,000 (same rows, same run). */
 const ALGORITHM_FACTOR = 2;
 const FACTOR_ALGORITHMS = ["power-of-two-choices", "random", "weighted-least-connections"];
-/** Issue 8: acquire+release with limits set (none reached) within this factor of the previous build. */
+/** Limits: acquire+release with limits set (none reached) within this factor of the previous build. */
 const LIMITS_FACTOR = 1.2;
 const LIMIT_SIZES = [3, 100_000];
 /** Per backend: never reached in these rows (counts stay at most 2), so nothing queues. */

@@ -61,7 +61,7 @@ function apiSubject(Balancer, n, held, { clock = "constant", algorithm, weighted
   const backends = [];
   for (let i = 0; i < n; i++) backends.push(weighted ? { name: backendName(i), weight: 1 + (i % 4) } : backendName(i));
   const lb = new Balancer({ backends, algorithm, ...(clock === "constant" ? { clock: constantClock } : {}) });
-  if (limit !== undefined) for (let i = 0; i < n; i++) lb.core.setLimit(i, limit);
+  if (limit !== undefined) for (let i = 0; i < n; i++) lb.setMaxConnections(backendName(i), limit);
   if (!held) {
     return {
       run(k) {
