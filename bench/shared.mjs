@@ -3,12 +3,13 @@
 // a private table, a shared table used by one thread, and one shared table
 // hammered by two threads at once (next to two threads on two private
 // tables, which shows what two threads cost on this machine without
-// sharing). Two more rows: the shared table before issue 12
-// (bench/shared-previous.mjs: no per-thread lease rows, ownerless lock), so
-// what dead-thread safety costs is a ratio from the same run, and two threads
-// picking round-robin (the cursor moves by compare-and-swap, contended). Rewrites the text between the bench:shared markers of
-// docs/RUNTIMES.md (`--dry-run` prints only). Needs `npm run build`. Not
-// part of `npm test`; about half a minute.
+// sharing). Two more rows: the shared table before issue 12 (commit
+// a371bb6, built on first use by bench/baseline.mjs: no per-thread lease
+// rows, ownerless lock), so what dead-thread safety costs is a ratio from the
+// same run, and two threads picking round-robin (the cursor moves by
+// compare-and-swap, contended). Rewrites the text between the bench:shared
+// markers of docs/RUNTIMES.md (`--dry-run` prints only). Needs `npm run
+// build`. Not part of `npm test`; about half a minute.
 //
 // Timing: every configuration runs in worker_threads (one or two), each
 // timing its own loop with performance.now() after a warm-up; both threads
@@ -23,6 +24,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { baseline } from "./baseline.mjs";
 
 const SIZES = [3, 64];
 const PASSES = 11;
@@ -37,7 +39,8 @@ const CONFIGS = [
   { label: "one shared table, 2 threads", table: "shared", threads: 2 },
   { label: "one shared table, 2 threads, round-robin (cursor by CAS)", table: "shared", threads: 2, algorithm: "round-robin" },
 ];
-const LIBRARIES = { shared: "../dist/shared.js", previous: "./shared-previous.mjs" };
+// The main thread builds the baseline (once; then it is cached) before any worker imports it.
+const LIBRARIES = { shared: new URL("../dist/shared.js", import.meta.url).href, previous: await baseline("shared") };
 
 if (isMainThread) await main();
 else await worker(workerData);
