@@ -3,7 +3,7 @@
 // a private table, a shared table used by one thread, and one shared table
 // hammered by two threads at once (next to two threads on two private
 // tables, which shows what two threads cost on this machine without
-// sharing). Two more rows: the shared table before issue 12 (commit
+// sharing). Two more rows: the shared table before dead-thread safety (commit
 // a371bb6, built on first use by bench/baseline.mjs: no per-thread lease
 // rows, ownerless lock), so what dead-thread safety costs is a ratio from the
 // same run, and two threads picking round-robin (the cursor moves by
@@ -34,7 +34,7 @@ const DOC = new URL("../docs/RUNTIMES.md", import.meta.url);
 const CONFIGS = [
   { label: "private table, 1 thread", table: "private", threads: 1 },
   { label: "shared table, 1 thread", table: "shared", threads: 1 },
-  { label: "shared table, 1 thread, before issue 12", table: "previous", threads: 1 },
+  { label: "shared table, 1 thread, before dead-thread safety (a371bb6)", table: "previous", threads: 1 },
   { label: "two private tables, 2 threads", table: "private", threads: 2 },
   { label: "one shared table, 2 threads", table: "shared", threads: 2 },
   { label: "one shared table, 2 threads, round-robin (cursor by CAS)", table: "shared", threads: 2, algorithm: "round-robin" },
