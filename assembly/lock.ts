@@ -298,12 +298,12 @@ export function reclaimThread(id: u32): i32 {
 @inline export function releaseLease(i: u32): i32 {
   if (atomic.load<u32>(myStatusAt) != myStatus) return myId == NO_SLOT ? -1 : 0;
   const q = myRow + (<usize>i << 2);
-  let c = atomic.load<u32>(q);
-  while (true) {
-    if (c == 0) return atomic.load<u32>(myStatusAt) != myStatus ? 0 : -1;
-    const seen = atomic.cmpxchg<u32>(q, c, c - 1);
-    if (seen == c) break;
-    c = seen;
+  // One try, no loop: besides this thread only a reclaim writes the row (to
+  // 0), so a failed compare-and-swap means the row was just emptied.
+  const c = atomic.load<u32>(q);
+  if (c == 0 || atomic.cmpxchg<u32>(q, c, c - 1) != c) {
+    // None on its row: untracked, unless a reclaim emptied the row meanwhile.
+    return atomic.load<u32>(myStatusAt) != myStatus ? 0 : -1;
   }
   if (atomic.sub<u32>(rec(i), 1) == 0) {
     atomic.add<u32>(rec(i), 1);
