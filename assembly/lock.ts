@@ -20,9 +20,9 @@
 //
 // Leases per thread: the table also holds, for every slot, a row of how
 // many leases that thread holds on each backend. Only the slot's thread adds
-// to its row (a plain store) or takes from it; reclaim() exchanges the row with zeros
-// and subtracts it from the counts: exactly once, since only one caller can
-// move the slot from live to dead. Kill-safe: acquire adds to the row right
+// to its row (a plain store) or takes from it; reclaim() exchanges the row
+// with zeros and subtracts it from the counts: exactly once, since only one
+// caller can move the slot from live to dead. Kill-safe: acquire adds to the row right
 // after its compare-and-swap on the count, and release takes from the row
 // right before the count, in straight-line code (no call, no loop edge
 // between the two: V8 delivers termination only at function entries and loop
@@ -43,9 +43,9 @@
 //   reclaim has not counted this lease (the exchange is still to come, or
 //   took the value from before the store), so the call takes it off the
 //   entry and the count (inline: no function entry, where a terminated
-//   thread would stop, comes between); zero means the reclaim took it. (The Wasm memory
-//   model alone does not order a plain store before a later atomic load;
-//   the engines' code for its atomics does.)
+//   thread would stop, comes between); zero means the reclaim took it.
+//   (The Wasm memory model alone does not order a plain store before a
+//   later atomic load; the engines' code for its atomics does.)
 // - release takes from its row by compare-and-swap before the count. A plain
 //   store there could let the reclaim (reading the entry before the store
 //   lands) and the release both subtract the same lease; the reclaim stops
@@ -305,6 +305,9 @@ export function reclaimThread(id: u32): i32 {
     // None on its row: untracked, unless a reclaim emptied the row meanwhile.
     return atomic.load<u32>(myStatusAt) != myStatus ? 0 : -1;
   }
+  // The row held one, so the count is at least 1 unless a snapshot lowered
+  // it to 0: then the count stays 0 and the call reports an underflow, as on
+  // a private table (the lease is spent, so it leaves the row all the same).
   if (atomic.sub<u32>(rec(i), 1) == 0) {
     atomic.add<u32>(rec(i), 1);
     return 0;
