@@ -18,14 +18,43 @@
 // is bounded: after LOCK_SPINS failed tries on a live owner the call fails
 // with ERR_LOCK_TIMEOUT instead of hanging.
 //
-// Leases per thread: the table also holds, for every slot, how many leases
-// that thread holds on each backend. acquire adds one right after its
-// compare-and-swap on the count succeeds, and release takes one before the
-// count, in straight-line code (no call, no loop edge between the two: V8
-// delivers termination only at function entries and loop back edges), so a
-// thread killed at any point leaves its row equal to what it holds.
-// reclaim() exchanges the row with zeros and subtracts it from the counts:
-// exactly once, since only one caller can move the slot from live to dead.
+// Leases per thread: the table also holds, for every slot, a row of how
+// many leases that thread holds on each backend. Only the slot's thread adds
+// to its row (a plain store) or takes from it; reclaim() exchanges the row
+// with zeros and subtracts it from the counts: exactly once, since only one
+// caller can move the slot from live to dead. Kill-safe: acquire adds to the row right
+// after its compare-and-swap on the count, and release takes from the row
+// right before the count, in straight-line code (no call, no loop edge
+// between the two: V8 delivers termination only at function entries and loop
+// back edges), so a thread killed at any point leaves its row equal to what
+// it holds.
+//
+// A reclaimed thread may still be running (a Web Worker runs on for a moment
+// after terminate(), and the OS may have descheduled it mid-call), so each
+// row update must settle with a reclaim that runs at the same time:
+// - acquire adds to its row with a plain store, then makes a locked add (the
+//   backend's total), then reads its slot's status. On x64 a locked
+//   instruction drains the store buffer, and on ARM64 V8's atomic
+//   read-modify-write is a release/acquire pair, so the row store is visible
+//   to every thread before the status is read. A call that still finds
+//   itself live therefore wrote its row before the reclaim declared it dead,
+//   and the reclaim's exchange counts the lease. A call that finds itself
+//   dead settles with one compare-and-swap on its entry: nonzero means the
+//   reclaim has not counted this lease (the exchange is still to come, or
+//   took the value from before the store), so the call takes it off the
+//   entry and the count (inline: no function entry, where a terminated
+//   thread would stop, comes between); zero means the reclaim took it.
+//   (The Wasm memory model alone does not order a plain store before a
+//   later atomic load; the engines' code for its atomics does.)
+// - release takes from its row by compare-and-swap before the count. A plain
+//   store there could let the reclaim (reading the entry before the store
+//   lands) and the release both subtract the same lease; the reclaim stops
+//   each count at 0 (a snapshot may have lowered it), and a double
+//   subtraction clipped there cannot be undone exactly. The compare-and-swap
+//   makes the row the one place where a lease is taken, by one of them.
+// A freed slot is claimed again last (claims go round the table), so a late
+// store from its dead thread lands in a row nobody uses, and the next claim
+// clears it.
 
 import { ERR_DETACHED, ERR_LOCK_TIMEOUT, ERR_NO_MEMORY, ERR_RANGE } from "./constants";
 import {
@@ -48,15 +77,21 @@ const LOCK_SPINS: u32 = 1 << 26;
 
 // This instance's thread (globals are per instance, so per thread).
 export let myId: u32 = NO_SLOT; // lock word of this thread: slot | generation << 8
-let myStatus: u32 = 0;          // the status word of its slot while it is live
-let myRow: usize = 0;           // its lease counts, 0 while unbound
+// The hot path checks only that the word at myStatusAt equals myStatus: while
+// unbound they are the thread-table size (at most 255) and all ones, which
+// never match; once bound, its slot's status word and its live value, which
+// stop matching when the slot is reclaimed (a detached thread also has no row).
+let myStatus: u32 = 0xFFFFFFFF; // the status word of its slot while it is live
+let myStatusAt: usize = BASE + H_TMAX;
+let myRow: usize = 0;           // its lease counts, 0 while unbound or once detached
 // Test builds only: hold the lock once taken until the thread is killed.
 export let pauseInLock: bool = false;
 
 @inline function statusAt(slot: u32): usize { return <usize>hget(H_THREADS) + (<usize>slot << 2); }
 @inline function rowStride(): usize { return (<usize>count() + 15) & ~15; }
+// The status words, then the claim cursor (word H_TMAX), then the rows.
 function rowAt(slot: u32): usize {
-  return <usize>hget(H_THREADS) + ((<usize>hget(H_TMAX) + 15) & ~15) * 4 + <usize>slot * rowStride() * 4;
+  return <usize>hget(H_THREADS) + ((<usize>hget(H_TMAX) + 16) & ~15) * 4 + <usize>slot * rowStride() * 4;
 }
 
 /** Takes the lock; false after LOCK_SPINS tries on a live owner (the caller fails or skips). */
@@ -136,16 +171,24 @@ export function initThreads(slots: u32): i32 {
   return 0;
 }
 
-/** Claims a free slot; its thread id (slot | generation << 8), or ERR_RANGE when every slot is taken. */
+/**
+ * Claims a free slot; its thread id (slot | generation << 8), or ERR_RANGE
+ * when every slot is taken. The search starts after the slot claimed last,
+ * so a just-freed slot is the last to be taken again.
+ */
 export function claimThread(): i32 {
   const slots = hget(H_TMAX);
-  for (let s: u32 = 0; s < slots; s++) {
+  const cursor = statusAt(slots);
+  const from = atomic.load<u32>(cursor);
+  for (let k: u32 = 0; k < slots; k++) {
+    const s = (from + k) % slots;
     const p = statusAt(s);
     const st = atomic.load<u32>(p);
     if ((st & 3) != T_FREE) continue;
     const gen = ((st >> 2) + 1) & 0x3FFFFF;
     const next = (((gen == 0 ? 1 : gen)) << 2) | T_LIVE;
     if (atomic.cmpxchg<u32>(p, st, next) == st) {
+      atomic.store<u32>(cursor, s + 1);
       // Empty, unless a reclaimed thread still running wrote to it late.
       memory.fill(rowAt(s), 0, rowStride() << 2);
       return <i32>(s | ((next >> 2) << 8));
@@ -161,6 +204,7 @@ export function bindThread(id: u32): i32 {
   myId = id;
   myStatus = ((id >> 8) << 2) | T_LIVE;
   myRow = rowAt(slot);
+  myStatusAt = statusAt(slot);
   return 0;
 }
 
@@ -199,38 +243,48 @@ export function reclaimThread(id: u32): i32 {
 
 // ---- the hooks acquire and release call (threads build only) ----
 
-/** Counts one lease of this thread on backend i; acquire calls it right after its count's CAS. */
+/**
+ * Counts one lease of this thread on backend i; acquire calls it right after
+ * its count's compare-and-swap. A plain store: only this thread adds to its
+ * row (confirmLease settles a race with a reclaim).
+ */
 @inline export function countLease(i: u32): void {
   if (ASC_FEATURE_THREADS) {
-    // Atomic although only this thread writes its row while it is live: a
-    // Web Worker runs on for a moment after terminate(), and a plain
-    // read-and-write racing reclaim's exchange would resurrect drained leases.
-    if (myRow != 0) atomic.add<u32>(myRow + (<usize>i << 2), 1);
+    if (myRow != 0) {
+      const q = myRow + (<usize>i << 2);
+      store<u32>(q, atomic.load<u32>(q) + 1);
+    }
   }
 }
 
 /**
- * After countLease: a thread declared dead while inside acquire (a Web
- * Worker's terminate() returns before the thread stops, and the OS may have
- * descheduled it mid-call) takes back what it just counted, unless the
- * reclaim already did, and fails with ERR_DETACHED.
+ * After countLease and the locked add to the backend's total: a thread
+ * declared dead meanwhile (a Web Worker's terminate() returns before the
+ * thread stops, and the OS may have descheduled it mid-call) takes back what
+ * it just counted, unless the reclaim already did, and fails with
+ * ERR_DETACHED.
  */
 @inline export function confirmLease(i: u32): void {
   if (ASC_FEATURE_THREADS) {
-    if (myRow != 0 && atomic.load<u32>(statusAt(myId & 0xFF)) != myStatus) undoLease(i);
+    if (atomic.load<u32>(myStatusAt) != myStatus) undoLease(i);
   }
 }
 
-function undoLease(i: u32): void {
+@inline function undoLease(i: u32): void {
+  if (myRow == 0) {
+    if (myId == NO_SLOT) return; // never bound: untracked, as on a table without threads
+    // Detached (countLease counted nothing): take back the count alone.
+    if (atomic.sub<u32>(rec(i), 1) == 0) atomic.add<u32>(rec(i), 1);
+    fail(ERR_DETACHED);
+    return;
+  }
   const q = myRow + (<usize>i << 2);
-  let c = atomic.load<u32>(q);
-  while (c != 0) {
-    const seen = atomic.cmpxchg<u32>(q, c, c - 1);
-    if (seen == c) {
-      if (atomic.sub<u32>(rec(i), 1) == 0) atomic.add<u32>(rec(i), 1);
-      break;
-    }
-    c = seen;
+  // Nonzero: the entry still holds this call's store (the reclaim has not
+  // exchanged it yet, or exchanged the value from before it); take the lease
+  // off the row and the count. Zero: the reclaim took the row, lease and all.
+  const c = atomic.load<u32>(q);
+  if (c != 0 && atomic.cmpxchg<u32>(q, c, c - 1) == c) {
+    if (atomic.sub<u32>(rec(i), 1) == 0) atomic.add<u32>(rec(i), 1);
   }
   fail(ERR_DETACHED);
 }
@@ -238,21 +292,18 @@ function undoLease(i: u32): void {
 /**
  * Release of a lease of this thread on backend i: 1 when it took one from
  * its row and from the count, 0 when the thread was reclaimed (nothing
- * changes), -1 when its row holds none on i (an untracked release: the
- * caller decrements the count as before).
+ * changes) or the count was already 0, -1 when its row holds none on i (an
+ * untracked release: the caller decrements the count as before).
  */
 @inline export function releaseLease(i: u32): i32 {
-  if (myId == NO_SLOT) return -1;
-  if (atomic.load<u32>(statusAt(myId & 0xFF)) != myStatus || myRow == 0) return 0;
+  if (atomic.load<u32>(myStatusAt) != myStatus) return myId == NO_SLOT ? -1 : 0;
   const q = myRow + (<usize>i << 2);
-  // Compare-and-swap for the reason given in countLease.
-  let c = atomic.load<u32>(q);
-  while (true) {
+  // One try, no loop: besides this thread only a reclaim writes the row (to
+  // 0), so a failed compare-and-swap means the row was just emptied.
+  const c = atomic.load<u32>(q);
+  if (c == 0 || atomic.cmpxchg<u32>(q, c, c - 1) != c) {
     // None on its row: untracked, unless a reclaim emptied the row meanwhile.
-    if (c == 0) return atomic.load<u32>(statusAt(myId & 0xFF)) != myStatus ? 0 : -1;
-    const seen = atomic.cmpxchg<u32>(q, c, c - 1);
-    if (seen == c) break;
-    c = seen;
+    return atomic.load<u32>(myStatusAt) != myStatus ? 0 : -1;
   }
   // The row held one, so the count is at least 1 unless a snapshot lowered
   // it to 0: then the count stays 0 and the call reports an underflow, as on

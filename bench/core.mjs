@@ -244,7 +244,7 @@ const loadBefore = os.loadavg()[0];
 const main = SECTIONS.has("main") ? MAIN_ROWS.flatMap((row) => SCENARIOS.map((scenario) => ({ ...row, scenario, sizes: SIZES }))) : [];
 const limitRows = SECTIONS.has("limits")
   ? [
-      { label: "previous build (bench/previous.mjs), no limits", kind: "previous", options: { clock: "constant" } },
+      { label: "previous build (81ed5a9), no limits", kind: "previous", options: { clock: "constant" } },
       { label: "this build, no limits", kind: "api", options: { clock: "constant" } },
       { label: `this build, limit ${LIMIT} on every backend`, kind: "api", options: { clock: "constant", limit: LIMIT } },
     ].flatMap((row) => SCENARIOS.map((scenario) => ({ ...row, scenario, sizes: LIMIT_SIZES })))
@@ -334,7 +334,7 @@ if (limitRows.length > 0) {
   lines.push(
     "",
     `Limits (least-connections, constant clock): acquire+release on the build before limits, slow start and peak-ewma ` +
-      `(bench/previous.mjs, the same Balancer API) and on this build, without limits and with a limit of ${LIMIT} set on every ` +
+      `(commit 81ed5a9, built by bench/baseline.mjs; the same Balancer API) and on this build, without limits and with a limit of ${LIMIT} set on every ` +
       "backend through the core (never reached: nothing queues). In brackets, this time ÷ the previous build's:",
     "",
     `| build | scenario | ${LIMIT_SIZES.map((n) => `n=${formatN(n)}`).join(" | ")} |`,

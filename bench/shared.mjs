@@ -3,12 +3,13 @@
 // a private table, a shared table used by one thread, and one shared table
 // hammered by two threads at once (next to two threads on two private
 // tables, which shows what two threads cost on this machine without
-// sharing). Two more rows: the shared table before issue 12
-// (bench/shared-previous.mjs: no per-thread lease rows, ownerless lock), so
-// what dead-thread safety costs is a ratio from the same run, and two threads
-// picking round-robin (the cursor moves by compare-and-swap, contended). Rewrites the text between the bench:shared markers of
-// docs/RUNTIMES.md (`--dry-run` prints only). Needs `npm run build`. Not
-// part of `npm test`; about half a minute.
+// sharing). Two more rows: the shared table before dead-thread safety (commit
+// a371bb6, built on first use by bench/baseline.mjs: no per-thread lease
+// rows, ownerless lock), so what dead-thread safety costs is a ratio from the
+// same run, and two threads picking round-robin (the cursor moves by
+// compare-and-swap, contended). Rewrites the text between the bench:shared
+// markers of docs/RUNTIMES.md (`--dry-run` prints only). Needs `npm run
+// build`. Not part of `npm test`; about half a minute.
 //
 // Timing: every configuration runs in worker_threads (one or two), each
 // timing its own loop with performance.now() after a warm-up; both threads
@@ -23,6 +24,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { baseline } from "./baseline.mjs";
 
 const SIZES = [3, 64];
 const PASSES = 11;
@@ -32,12 +34,13 @@ const DOC = new URL("../docs/RUNTIMES.md", import.meta.url);
 const CONFIGS = [
   { label: "private table, 1 thread", table: "private", threads: 1 },
   { label: "shared table, 1 thread", table: "shared", threads: 1 },
-  { label: "shared table, 1 thread, before issue 12", table: "previous", threads: 1 },
+  { label: "shared table, 1 thread, before dead-thread safety (a371bb6)", table: "previous", threads: 1 },
   { label: "two private tables, 2 threads", table: "private", threads: 2 },
   { label: "one shared table, 2 threads", table: "shared", threads: 2 },
   { label: "one shared table, 2 threads, round-robin (cursor by CAS)", table: "shared", threads: 2, algorithm: "round-robin" },
 ];
-const LIBRARIES = { shared: "../dist/shared.js", previous: "./shared-previous.mjs" };
+// The main thread builds the baseline (once; then it is cached) before any worker imports it.
+const LIBRARIES = { shared: new URL("../dist/shared.js", import.meta.url).href, previous: await baseline("shared") };
 
 if (isMainThread) await main();
 else await worker(workerData);
@@ -127,6 +130,16 @@ async function main() {
         `| ${r.config.label} | ${r.cells.map((c, i) => `${fmt(c.best)} (${(c.best / base[i].best).toFixed(1)}×) | ${fmt(c.median)}`).join(" | ")} |`,
     ),
   ];
+  // The target: the shared table within 1.2x the build before dead-thread
+  // safety. Per pass the two rows ran moments apart, so the median of the
+  // per-pass ratios is the figure least moved by load elsewhere.
+  const [shared, previous] = ["shared", "previous"].map((t) => CONFIGS.findIndex((c) => c.table === t && c.threads === 1));
+  const ratios = SIZES.map((n, s) => {
+    const perPass = median(samples[shared][s].map((ns, p) => ns / samples[previous][s][p]));
+    const best = rows[shared].cells[s].best / rows[previous].cells[s].best;
+    return `n=${n} ${perPass.toFixed(2)}× (best ÷ best ${best.toFixed(2)}×)`;
+  });
+  lines.push("", `Shared table, 1 thread ÷ before dead-thread safety, the median of the ${PASSES} per-pass ratios: ${ratios.join("; ")}.`);
   const section = lines.join("\n");
   console.log(section);
   if (args["dry-run"]) return;

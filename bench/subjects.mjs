@@ -13,6 +13,7 @@
 // each acquire, so counts differ and the API's tree reorders on every call.
 
 import { readFileSync } from "node:fs";
+import { baseline } from "./baseline.mjs";
 
 const tag = new URL(import.meta.url).search;
 const sibling = (path) => new URL(path + tag, import.meta.url).href;
@@ -20,7 +21,8 @@ const sibling = (path) => new URL(path + tag, import.meta.url).href;
 // with dist/shared.js, and that chunk's import carries no query string, so
 // every row would share one Balancer (and its call sites) through it.
 const { Balancer } = await import(sibling("../dist/index.min.js"));
-const { Balancer: PreviousBalancer } = await import(sibling("./previous.mjs"));
+// The previous build (bench/baseline.mjs, "core"), under the same query string.
+const { Balancer: PreviousBalancer } = await import((await baseline("core")) + tag);
 const { createArrayScan, createSeedMapScan } = await import(sibling("./baselines.mjs"));
 
 // Read once, when core.mjs sets up its rows, so a rebuild by someone else
@@ -37,7 +39,7 @@ const indexOf = (name) => Number(name.slice(8));
 
 /**
  * kind: "api" | "previous" | "raw" | "array" | "seed". For "api" (today's
- * bundle) and "previous" (bench/previous.mjs, the build before limits, slow
+ * bundle) and "previous" (bench/baseline.mjs "core", the build before limits, slow
  * start and peak-ewma), options.clock is "constant" or "default",
  * options.algorithm a name (default least-connections), options.weighted
  * gives backend i weight 1 + i % 4 and options.limit (today's build only)

@@ -40,6 +40,27 @@ describe("reclaiming a thread of a shared table", () => {
     expect(() => attachShared(handle)).toThrow(expect.objectContaining({ code: "LC_ERR_CAPACITY" }));
   });
 
+  it("a detached Balancer's acquire throws DetachedError and leaves no count behind", () => {
+    const { balancer, handle } = createShared({ backends: ["a", "b"] });
+    const worker = attachShared(handle);
+    const lease = worker.acquire()!;
+    expect(worker.detach()).toBe(1);
+    expect(() => worker.acquire()).toThrow(expect.objectContaining({ code: "LC_ERR_DETACHED" }));
+    expect(lease.release()).toBe(false);
+    expect(balancer.snapshot().map((b) => b.active)).toEqual([0, 0]);
+  });
+
+  it("claims go round the thread table: a freed id is the last to be taken again", () => {
+    const { balancer } = createShared({ backends: ["a"], maxThreads: 3 });
+    const first = balancer.reserveThread().thread;
+    expect(balancer.reclaim(first)).toBe(0);
+    const second = balancer.reserveThread().thread;
+    expect(second & 0xff).toBe(2);
+    expect(balancer.reclaim(second)).toBe(0);
+    // Slot 0 is the creator's; 1 and 2 were used last, 1 before 2.
+    expect(balancer.reserveThread().thread & 0xff).toBe(1);
+  });
+
   it("an untracked release (by name) still counts down, and nothing goes below zero", () => {
     const { balancer } = createShared({ backends: ["a"] });
     balancer.setActive("a", 2);
