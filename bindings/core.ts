@@ -154,7 +154,8 @@ export class CoreTable {
       }
       throw err;
     }
-    return new CoreTable(instance.exports as unknown as CoreExports);
+    // By a string: the minified files rename CoreTable's own `exports` (scripts/build.mjs).
+    return new CoreTable(Reflect.get(instance, "exports") as CoreExports);
   }
 
   // The core calls whose return code means "done" (0) or a defect (ERR_*).

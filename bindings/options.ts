@@ -69,36 +69,48 @@ export const QUEUE_DEFAULTS: QueueConfig = { limit: 1024, timeoutMs: 5000 };
 export const EJECTION_DEFAULTS: EjectionConfig = { consecutiveFailures: 5, baseMs: 30_000, maxMs: 300_000, maxPercent: 10 };
 export const SLOW_START_MIN_PERCENT = 10;
 
+// One rule per field of an option bag, checked in this order: [key, min, max].
+// A min given as a key is that field's value (checked before it), and the
+// field's default is then at least that value (ejection.maxMs >= baseMs).
+type Rule = readonly [key: string, min: number | string, max: number];
+
+/** An option bag's integers, each from its rule, defaults filled in from `defaults`. */
+function bag(value: object | undefined, field: string, defaults: Record<string, number>, rules: readonly Rule[]): Record<string, number> {
+  const o = checkOptions(value, field) as Record<string, unknown>;
+  const out: Record<string, number> = {};
+  for (const [key, min, max] of rules) {
+    const lo = typeof min === "number" ? min : out[min]!;
+    const fallback = defaults[key];
+    out[key] = intIn(o[key], lo, max, `${field}.${key}`, fallback === undefined ? undefined : Math.max(fallback, lo));
+  }
+  return out;
+}
+
 export function normalizeQueue(value: QueueOptions | undefined): QueueConfig {
-  const o = checkOptions(value, "queue");
-  return {
-    limit: intIn(o.limit, 0, MAX_MS, "queue.limit", QUEUE_DEFAULTS.limit),
-    timeoutMs: intIn(o.timeoutMs, 0, MAX_MS, "queue.timeoutMs", QUEUE_DEFAULTS.timeoutMs),
-  };
+  return bag(value, "queue", QUEUE_DEFAULTS, [
+    ["limit", 0, MAX_MS],
+    ["timeoutMs", 0, MAX_MS],
+  ]) as QueueConfig;
 }
 
 /** undefined: ejection is off. */
 export function normalizeEjection(value: EjectionOptions | undefined): EjectionConfig | undefined {
   if (value === undefined) return undefined;
-  const o = checkOptions(value, "ejection");
-  const d = EJECTION_DEFAULTS;
-  const baseMs = intIn(o.baseMs, 1, MAX_MS, "ejection.baseMs", d.baseMs);
-  return {
-    consecutiveFailures: intIn(o.consecutiveFailures, 1, MAX_MS, "ejection.consecutiveFailures", d.consecutiveFailures),
-    baseMs,
-    maxMs: intIn(o.maxMs, baseMs, MAX_MS, "ejection.maxMs", Math.max(d.maxMs, baseMs)),
-    maxPercent: intIn(o.maxPercent, 0, 100, "ejection.maxPercent", d.maxPercent),
-  };
+  return bag(value, "ejection", EJECTION_DEFAULTS, [
+    ["baseMs", 1, MAX_MS],
+    ["consecutiveFailures", 1, MAX_MS],
+    ["maxMs", "baseMs", MAX_MS],
+    ["maxPercent", 0, 100],
+  ]) as EjectionConfig;
 }
 
 /** undefined: slow start is off. */
 export function normalizeSlowStart(value: SlowStartOptions | undefined): SlowStartConfig | undefined {
   if (value === undefined) return undefined;
-  const o = checkOptions(value, "slowStart");
-  return {
-    windowMs: intIn(o.windowMs, 1, MAX_MS, "slowStart.windowMs"),
-    minPercent: intIn(o.minPercent, 1, 100, "slowStart.minPercent", SLOW_START_MIN_PERCENT),
-  };
+  return bag(value, "slowStart", { minPercent: SLOW_START_MIN_PERCENT }, [
+    ["windowMs", 1, MAX_MS],
+    ["minPercent", 1, 100],
+  ]) as SlowStartConfig;
 }
 
 /** Peak-ewma's time constant: a number of ms > 0 (Infinity: costs never decay). */
@@ -134,19 +146,12 @@ export function checkName(name: unknown, field = "backend", what?: string): stri
   return name;
 }
 
-function checkInt(value: unknown, max: number, field: string, what: string | undefined): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > max) {
-    throw invalid(field, what, `an integer from 0 to ${max}`, value);
-  }
-  return value;
-}
-
 export function checkWeight(value: unknown, field = "weight", what?: string): number {
-  return checkInt(value, MAX_WEIGHT, field, what);
+  return intIn(value, 0, MAX_WEIGHT, field, undefined, what);
 }
 
 export function checkActive(value: unknown, field = "active", what?: string): number {
-  return checkInt(value, MAX_ACTIVE, field, what);
+  return intIn(value, 0, MAX_ACTIVE, field, undefined, what);
 }
 
 /** An algorithm name (any spelling PROTOCOL.md allows) to its number. */

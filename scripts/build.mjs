@@ -95,10 +95,12 @@ await esbuild.build({
   external: ["undici"],
 });
 // The browser entry in one file, within its size budget.
-// Internal-only member names are shortened in this one self-contained file:
-// none is read by users, by the Wasm (its exports keep their names) or by
-// another bundle (this file shares no objects with them; the @internal
-// TableSource.core is only passed by shared.ts, which is not in this file).
+// Internal-only member names are shortened in the minified files: none is
+// read by users, by the Wasm (its exports keep their names), by a web API
+// (hence no "append", "closed", "done", "buffer") or by another bundle (these
+// files share no objects with them; the @internal TableSource.core is only
+// passed by shared.ts, which is in neither). CoreTable reads the instance's
+// "exports" by a string for this reason.
 const INTERNAL = [
   ...["addSlot", "algorithmOf", "algorithmValue", "anyUp", "armWake", "byName", "checkMembershipOpen", "choiceLease"],
   ...["disarmWake", "emit", "endEjections", "finishRemoval", "leaveEjection", "nextDue", "nextEjectionEnd", "nextRampAt"],
@@ -107,7 +109,10 @@ const INTERNAL = [
   ...["gone", "removing", "waiters", "ejections", "rampStart", "owner", "slot"],
   ...["sampledNames", "sampledCounts", "firstActive", "secondActive", "index", "core", "drain", "advance"],
   ...["prev", "next", "head", "tail", "u16", "u32", "f64", "activeAt", "weightAt", "stateAt", "totalAt", "lastAt"],
-  ...["limitAt", "rampAt", "costAt"],
+  ...["limitAt", "rampAt", "costAt", "exports", "fixed", "ramps", "ejected", "refresh", "pick", "fail", "grant", "waiter"],
+  ...["since", "queued", "first", "second", "cap", "cfg", "schedule", "dueAt", "failed", "appendBackend"],
+  // leastconn/fetch and its health checks
+  ...["finished", "timer", "lease", "probe", "record", "arm", "run", "up"],
 ];
 // The Wasm's exports are read by name: none may be mangled.
 for (const e of WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(join(root, "build", "core.wasm"))))) {
