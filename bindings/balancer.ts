@@ -21,7 +21,6 @@ import {
   CoreTable,
   ERR_NO_MEMORY,
   NO_LIMIT,
-  RAMP_ONE,
   SAMPLE_FIRST,
   SAMPLE_SECOND,
   STATE_DOWN,
@@ -73,8 +72,8 @@ import { effectiveWeight, Ramps } from "./slowstart.js";
 export { coarseClock } from "./clock.js";
 export { BackendEvent, type BalancerEventMap, StateChangeEvent, type StateChangeReason } from "./events.js";
 export { ChoiceLease, Lease } from "./lease.js";
-export type { CancelWait } from "./queue.js";
 export { checkActive, checkAlgorithm, checkName, checkWeight, MAX_ACTIVE, MAX_WEIGHT } from "./options.js";
+export type { CancelWait } from "./queue.js";
 
 export type BackendState = "up" | "down" | "draining" | "ejected";
 

@@ -103,7 +103,10 @@ export function waitInQueue<L>(
   resolve: (lease: L) => void,
   reject: (reason: unknown) => void,
 ): void {
-  if (signal?.aborted) return reject(signal.reason);
+  if (signal?.aborted) {
+    reject(signal.reason);
+    return;
+  }
   let settled = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const cleanup = (): void => {
