@@ -55,7 +55,6 @@ import {
   checkWeight,
   type EjectionOptions,
   invalid,
-  MAX_ACTIVE,
   MAX_MS,
   normalizeEjection,
   normalizeQueue,
@@ -223,18 +222,18 @@ export class Balancer extends EventTarget {
 
   constructor(options: BalancerOptions = {}, source?: TableSource) {
     super();
-    if (options === null || typeof options !== "object") throw invalid("options", undefined, "an object", options);
+    if (options === null || typeof options !== "object") throw invalid("options", "an object", options);
     const specs = normalizeSpecs(options.backends === undefined ? [] : options.backends);
     this.algorithmValue = options.algorithm === undefined ? ALG_LEAST_CONN : checkAlgorithm(options.algorithm);
     this.timed = this.algorithmValue === ALG_PEAK_EWMA;
     const seed = options.seed === undefined ? 0 : checkSeed(options.seed);
     if (options.clock !== undefined && typeof options.clock !== "function") {
-      throw invalid("clock", undefined, "a function returning milliseconds", options.clock);
+      throw invalid("clock", "a function returning milliseconds", options.clock);
     }
     this.clock = options.clock ?? coarseClock;
     const tie = options.tieBreak ?? "first";
     if (tie !== "first" && tie !== "rotate") {
-      throw invalid("tieBreak", undefined, '"first" or "rotate"', tie);
+      throw invalid("tieBreak", '"first" or "rotate"', tie);
     }
     this.rotate = tie === "rotate";
     this.queueConfig = normalizeQueue(options.queue);
@@ -521,7 +520,7 @@ export class Balancer extends EventTarget {
   /** Sets (or with undefined, lifts) a backend's limit on active requests; a count above it stays. */
   setMaxConnections(name: string, maxConnections: number | undefined): void {
     const slot = this.slot(name);
-    const limit = checkMaxConnections(maxConnections, MAX_ACTIVE);
+    const limit = checkMaxConnections(maxConnections);
     this.core.setLimit(slot.index, limit ?? NO_LIMIT);
     if (this.waiting.length !== 0) this.drain(this.clock());
   }
@@ -531,9 +530,9 @@ export class Balancer extends EventTarget {
     this.checkMembershipOpen("add");
     checkName(name);
     const opts = checkOptions(options, "options");
-    const weight = opts.weight === undefined ? 1 : checkWeight(opts.weight);
-    const connections = opts.connections === undefined ? 0 : checkActive(opts.connections, "connections");
-    const limit = checkMaxConnections(opts.maxConnections, MAX_ACTIVE);
+    const weight = checkWeight(opts.weight, undefined, undefined, 1);
+    const connections = checkActive(opts.connections, "connections", undefined, 0);
+    const limit = checkMaxConnections(opts.maxConnections);
     if (this.byName.has(name)) throw new DuplicateBackendError(name);
     const slot = this.appendBackend(name, weight, connections, limit);
     const now = this.clock();

@@ -12,7 +12,8 @@ import { DuplicateBackendError, describe, InvalidArgumentError } from "./errors.
 /** Largest accepted duration or count in these options: 2^31 - 1 (setTimeout's own limit). */
 export const MAX_MS = 0x7fffffff;
 
-export function invalid(field: string, what: string | undefined, rule: string, value: unknown): InvalidArgumentError {
+/** "field must be rule, got value", or with `what`: "field: what must be rule, got value". */
+export function invalid(field: string, rule: string, value: unknown, what?: string): InvalidArgumentError {
   const head = what === undefined ? field : `${field}: ${what}`;
   return new InvalidArgumentError(field, `${head} must be ${rule}, got ${describe(value)}`);
 }
@@ -21,7 +22,7 @@ export function invalid(field: string, what: string | undefined, rule: string, v
 export function intIn(value: unknown, min: number, max: number, field: string, fallback?: number, what?: string): number {
   if (value === undefined && fallback !== undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw invalid(field, what, `an integer from ${min} to ${max}`, value);
+    throw invalid(field, `an integer from ${min} to ${max}`, value, what);
   }
   return value;
 }
@@ -30,7 +31,7 @@ export function intIn(value: unknown, min: number, max: number, field: string, f
 export function checkOptions<T extends object>(value: T | undefined, field: string): Partial<T> {
   if (value === undefined) return {};
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw invalid(field, undefined, "an object", value);
+    throw invalid(field, "an object", value);
   }
   return value;
 }
@@ -116,14 +117,14 @@ export function normalizeSlowStart(value: SlowStartOptions | undefined): SlowSta
 /** Peak-ewma's time constant: a number of ms > 0 (Infinity: costs never decay). */
 export function checkDecay(value: unknown): number {
   if (value === undefined) return DECAY_DEFAULT_MS;
-  if (typeof value !== "number" || !(value > 0)) throw invalid("decayMs", undefined, "a number of milliseconds above 0", value);
+  if (typeof value !== "number" || !(value > 0)) throw invalid("decayMs", "a number of milliseconds above 0", value);
   return value;
 }
 
-/** A per-backend limit: an integer 1..max, or undefined (no limit). */
-export function checkMaxConnections(value: unknown, max: number, field = "maxConnections", what?: string): number | undefined {
+/** A per-backend limit: an integer 1..MAX_ACTIVE, or undefined (no limit). */
+export function checkMaxConnections(value: unknown, field = "maxConnections", what?: string): number | undefined {
   if (value === undefined) return undefined;
-  return intIn(value, 1, max, field, undefined, what);
+  return intIn(value, 1, MAX_ACTIVE, field, undefined, what);
 }
 
 /** A per-call wait: like queue.timeoutMs. */
@@ -142,21 +143,23 @@ export const MAX_ACTIVE = 0x7fffffff;
 // weight must be ...").
 /** A backend name: a non-empty string. */
 export function checkName(name: unknown, field = "backend", what?: string): string {
-  if (typeof name !== "string" || name.length === 0) throw invalid(field, what, "a non-empty string", name);
+  if (typeof name !== "string" || name.length === 0) throw invalid(field, "a non-empty string", name, what);
   return name;
 }
 
-export function checkWeight(value: unknown, field = "weight", what?: string): number {
-  return intIn(value, 0, MAX_WEIGHT, field, undefined, what);
+/** A weight 0..MAX_WEIGHT; `fallback` (when given) for undefined. */
+export function checkWeight(value: unknown, field = "weight", what?: string, fallback?: number): number {
+  return intIn(value, 0, MAX_WEIGHT, field, fallback, what);
 }
 
-export function checkActive(value: unknown, field = "active", what?: string): number {
-  return intIn(value, 0, MAX_ACTIVE, field, undefined, what);
+/** An active count 0..MAX_ACTIVE; `fallback` (when given) for undefined. */
+export function checkActive(value: unknown, field = "active", what?: string, fallback?: number): number {
+  return intIn(value, 0, MAX_ACTIVE, field, fallback, what);
 }
 
 /** An algorithm name (any spelling PROTOCOL.md allows) to its number. */
 export function checkAlgorithm(name: unknown): AlgorithmId {
-  if (typeof name !== "string") throw invalid("algorithm", undefined, "a string", name);
+  if (typeof name !== "string") throw invalid("algorithm", "a string", name);
   return algorithmId(name);
 }
 
@@ -168,7 +171,7 @@ export interface NormalSpec {
 }
 
 export function normalizeSpecs(list: unknown): NormalSpec[] {
-  if (!Array.isArray(list)) throw invalid("backends", undefined, "an array of names or {name, weight, connections} objects", list);
+  if (!Array.isArray(list)) throw invalid("backends", "an array of names or {name, weight, connections} objects", list);
   const seen = new Set<string>();
   const out: NormalSpec[] = [];
   list.forEach((item: unknown, i) => {
@@ -180,9 +183,9 @@ export function normalizeSpecs(list: unknown): NormalSpec[] {
       const o = item as Record<string, unknown>;
       spec = {
         name: checkName(o.name, `${field}.name`, "a backend name"),
-        weight: o.weight === undefined ? 1 : checkWeight(o.weight, `${field}.weight`, "a weight"),
-        connections: o.connections === undefined ? 0 : checkActive(o.connections, `${field}.connections`, "an active count"),
-        maxConnections: checkMaxConnections(o.maxConnections, MAX_ACTIVE, `${field}.maxConnections`, "a connection limit"),
+        weight: checkWeight(o.weight, `${field}.weight`, "a weight", 1),
+        connections: checkActive(o.connections, `${field}.connections`, "an active count", 0),
+        maxConnections: checkMaxConnections(o.maxConnections, `${field}.maxConnections`, "a connection limit"),
       };
     } else {
       throw new InvalidArgumentError(field, `${field}: must be a name or {name, weight, connections}, got ${describe(item)}`);
@@ -205,7 +208,7 @@ export function checkOk(options: ReleaseOptions | undefined): boolean {
   if (options === undefined) return true;
   const { ok } = checkOptions(options, "options");
   if (ok === undefined) return true;
-  if (typeof ok !== "boolean") throw invalid("ok", undefined, "a boolean", ok);
+  if (typeof ok !== "boolean") throw invalid("ok", "a boolean", ok);
   return ok;
 }
 
@@ -213,7 +216,7 @@ export function checkSignal(signal: unknown): AbortSignal | undefined {
   if (signal === undefined) return undefined;
   const s = signal as AbortSignal;
   if (s === null || typeof s !== "object" || typeof s.aborted !== "boolean" || typeof s.addEventListener !== "function") {
-    throw invalid("signal", undefined, "an AbortSignal", signal);
+    throw invalid("signal", "an AbortSignal", signal);
   }
   return s;
 }
