@@ -227,10 +227,10 @@ export class Balancer extends EventTarget {
     this.algorithmValue = options.algorithm === undefined ? ALG_LEAST_CONN : checkAlgorithm(options.algorithm);
     this.timed = this.algorithmValue === ALG_PEAK_EWMA;
     const seed = options.seed === undefined ? 0 : checkSeed(options.seed);
-    if (options.clock !== undefined && typeof options.clock !== "function") {
-      throw invalid("clock", "a function returning milliseconds", options.clock);
-    }
-    this.clock = options.clock ?? coarseClock;
+    // Read by a string: the minified files rename the private `clock` (scripts/build.mjs).
+    const clock: unknown = Reflect.get(options, "clock");
+    if (clock !== undefined && typeof clock !== "function") throw invalid("clock", "a function returning milliseconds", clock);
+    this.clock = (clock as (() => number) | undefined) ?? coarseClock;
     const tie = options.tieBreak ?? "first";
     if (tie !== "first" && tie !== "rotate") {
       throw invalid("tieBreak", '"first" or "rotate"', tie);
@@ -389,6 +389,11 @@ export class Balancer extends EventTarget {
     return new Lease(this, slot, now);
   }
 
+  /** After a change that may free a slot: serves the queue, if anyone waits (the clock is read only then). */
+  private serve(): void {
+    if (this.waiting.length !== 0) this.drain(this.clock());
+  }
+
   /** Hands slots to the head of the queue while picks succeed: FIFO, no overtaking. */
   private drain(now: number): void {
     if (this.serving) return;
@@ -463,8 +468,8 @@ export class Balancer extends EventTarget {
     // The pick was counted already; report the counts it was chosen on.
     const before = (i: number): number => core.active(i) - (i === slot.index ? 1 : 0);
     const slots = this.slots;
-    if (second < 0) return new ChoiceLease(this, slot, now, slots[first]!, before(first), null, 0);
-    return new ChoiceLease(this, slot, now, slots[first]!, before(first), slots[second]!, before(second));
+    const none = second < 0;
+    return new ChoiceLease(this, slot, now, slots[first]!, before(first), none ? null : slots[second]!, none ? 0 : before(second));
   }
 
   /**
@@ -514,7 +519,7 @@ export class Balancer extends EventTarget {
     const slot = this.slot(name);
     this.core.setActive(slot.index, checkActive(active));
     if (slot.removing && active === 0) this.finishRemoval(slot);
-    if (this.waiting.length !== 0) this.drain(this.clock());
+    this.serve();
   }
 
   /** Sets (or with undefined, lifts) a backend's limit on active requests; a count above it stays. */
@@ -522,7 +527,7 @@ export class Balancer extends EventTarget {
     const slot = this.slot(name);
     const limit = checkMaxConnections(maxConnections);
     this.core.setLimit(slot.index, limit ?? NO_LIMIT);
-    if (this.waiting.length !== 0) this.drain(this.clock());
+    this.serve();
   }
 
   /** Adds a backend at the end of the order (through slow start, when set). */
@@ -645,7 +650,7 @@ export class Balancer extends EventTarget {
   setWeight(name: string, weight: number): void {
     const slot = this.slot(name);
     this.core.setWeight(slot.index, checkWeight(weight));
-    if (this.waiting.length !== 0) this.drain(this.clock());
+    this.serve();
   }
 
   /** One backend's counters. */

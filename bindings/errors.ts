@@ -30,12 +30,17 @@ export class LeastconnError extends Error {
 }
 
 /**
- * The base of an error class with one argument: its name, its code, its
- * message made from the argument, and the field (if any) that keeps the
- * argument. One factory rather than ten constructors, for the size of the
- * browser files.
+ * The base of an error class with one argument: its name, its message made
+ * from the argument, and the field (if any) that keeps the argument. The code
+ * follows from the name: UnknownBackendError has LC_ERR_UNKNOWN_BACKEND (the
+ * list is ErrorCode above). One factory rather than ten constructors, for the
+ * size of the browser files.
  */
-function coded<T>(name: string, code: ErrorCode, message: (value: T) => string, field?: string) {
+function coded<T>(name: string, message: (value: T) => string, field?: string) {
+  const code = `LC_ERR_${name
+    .slice(0, -5)
+    .replace(/\B(?=[A-Z])/g, "_")
+    .toUpperCase()}` as ErrorCode;
   return class extends LeastconnError {
     constructor(value: T) {
       super(code, message(value));
@@ -49,48 +54,31 @@ const quoted = (value: unknown): string => JSON.stringify(value);
 const same = (message: string): string => message;
 
 /** A name that is not (or no longer) in the table. */
-export class UnknownBackendError extends coded(
-  "UnknownBackendError",
-  "LC_ERR_UNKNOWN_BACKEND",
-  (b: string) => `unknown backend ${quoted(b)}`,
-  "backend",
-) {
+export class UnknownBackendError extends coded("UnknownBackendError", (b: string) => `unknown backend ${quoted(b)}`, "backend") {
   declare readonly backend: string;
 }
 
 /** Adding a name that is already in the table. */
-export class DuplicateBackendError extends coded(
-  "DuplicateBackendError",
-  "LC_ERR_DUPLICATE_BACKEND",
-  (b: string) => `backend ${quoted(b)} already exists`,
-  "backend",
-) {
+export class DuplicateBackendError extends coded("DuplicateBackendError", (b: string) => `backend ${quoted(b)} already exists`, "backend") {
   declare readonly backend: string;
 }
 
 /** A value of the wrong type or out of range; `field` names it, and so does the message. */
-export class InvalidArgumentError extends LeastconnError {
-  override name = "InvalidArgumentError";
+export class InvalidArgumentError extends coded("InvalidArgumentError", (message: string) => message) {
   readonly field: string;
   constructor(field: string, message: string) {
-    super("LC_ERR_INVALID_ARGUMENT", message);
+    super(message);
     this.field = field;
   }
 }
 
-export class UnknownAlgorithmError extends coded(
-  "UnknownAlgorithmError",
-  "LC_ERR_UNKNOWN_ALGORITHM",
-  (a: unknown) => `unknown algorithm ${quoted(a)}`,
-  "algorithm",
-) {
+export class UnknownAlgorithmError extends coded("UnknownAlgorithmError", (a: unknown) => `unknown algorithm ${quoted(a)}`, "algorithm") {
   declare readonly algorithm: unknown;
 }
 
 /** Releasing a backend whose active count is already 0; the count stays 0. */
 export class UnderflowError extends coded(
   "UnderflowError",
-  "LC_ERR_UNDERFLOW",
   (b: string) => `backend ${quoted(b)} has no active connection to release`,
   "backend",
 ) {
@@ -98,15 +86,14 @@ export class UnderflowError extends coded(
 }
 
 /** The core could not grow its memory for more backends. */
-export class CapacityError extends coded("CapacityError", "LC_ERR_CAPACITY", same) {}
+export class CapacityError extends coded("CapacityError", same) {}
 
 /** An operation this Balancer cannot do (membership of a shared table is fixed). */
-export class UnsupportedError extends coded("UnsupportedError", "LC_ERR_UNSUPPORTED", same) {}
+export class UnsupportedError extends coded("UnsupportedError", same) {}
 
 /** acquireAsync(): every backend is full and the queue already holds `limit` waiters. */
 export class QueueFullError extends coded(
   "QueueFullError",
-  "LC_ERR_QUEUE_FULL",
   (limit: number) => `every backend is full and the queue is full (${limit} waiting)`,
   "limit",
 ) {
@@ -114,12 +101,7 @@ export class QueueFullError extends coded(
 }
 
 /** acquireAsync(): waited `timeoutMs` in the queue without being handed a backend. */
-export class QueueTimeoutError extends coded(
-  "QueueTimeoutError",
-  "LC_ERR_QUEUE_TIMEOUT",
-  (ms: number) => `no backend was free within ${ms} ms`,
-  "timeoutMs",
-) {
+export class QueueTimeoutError extends coded("QueueTimeoutError", (ms: number) => `no backend was free within ${ms} ms`, "timeoutMs") {
   declare readonly timeoutMs: number;
 }
 
@@ -128,7 +110,7 @@ export class QueueTimeoutError extends coded(
  * backend up with weight > 0: all down, ejected, draining or weight 0), so
  * waiting would not help.
  */
-export class UnavailableError extends coded("UnavailableError", "LC_ERR_UNAVAILABLE", (m: string | undefined) => m ?? "no backend is up") {
+export class UnavailableError extends coded("UnavailableError", (m: string | undefined) => m ?? "no backend is up") {
   constructor(message?: string) {
     super(message);
   }

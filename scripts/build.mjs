@@ -134,7 +134,7 @@ await esbuild.build({
 // (hence no "append", "closed", "done", "buffer") or by another bundle (these
 // files share no objects with them; the @internal TableSource.core is only
 // passed by shared.ts, which is in neither). CoreTable reads the instance's
-// "exports" by a string for this reason.
+// "exports", and the Balancer its option "clock", by a string for this reason.
 const INTERNAL = [
   ...["addSlot", "algorithmOf", "algorithmValue", "anyUp", "armWake", "byName", "checkMembershipOpen", "choiceLease"],
   ...["disarmWake", "emit", "endEjections", "finishRemoval", "leaveEjection", "nextDue", "nextEjectionEnd", "nextRampAt"],
@@ -144,7 +144,7 @@ const INTERNAL = [
   ...["sampledNames", "sampledCounts", "firstActive", "secondActive", "index", "core", "drain", "advance"],
   ...["prev", "next", "head", "tail", "u16", "u32", "f64", "activeAt", "weightAt", "stateAt", "totalAt", "lastAt"],
   ...["limitAt", "rampAt", "costAt", "exports", "fixed", "ramps", "ejected", "refresh", "pick", "fail", "grant", "waiter"],
-  ...["since", "queued", "first", "second", "cap", "cfg", "schedule", "dueAt", "failed", "appendBackend"],
+  ...["since", "queued", "first", "second", "cap", "cfg", "schedule", "dueAt", "failed", "appendBackend", "clock", "serve"],
   // leastconn/fetch and its health checks
   ...["finished", "timer", "lease", "probe", "record", "arm", "run", "up"],
 ];
