@@ -239,7 +239,7 @@ export class Balancer extends EventTarget {
     this.queueConfig = normalizeQueue(options.queue);
     this.ejections = new Ejections(normalizeEjection(options.ejection));
     const slowStart = normalizeSlowStart(options.slowStart);
-    const decay = options.decayMs === undefined ? undefined : checkDecay(options.decayMs);
+    const decay = checkDecay(options.decayMs);
 
     this.fixed = source !== undefined && source.mode !== "own";
     this.core = source?.core ?? CoreTable.instantiate();
@@ -261,7 +261,7 @@ export class Balancer extends EventTarget {
     if (this.core.exports.reset(specs.length, seed, this.rotate ? 1 : 0) < 0) {
       throw new CapacityError(`cannot allocate a table for ${specs.length} backends`);
     }
-    if (decay !== undefined) this.core.setDecay(decay);
+    this.core.setDecay(decay);
     // Backends given here start at full weight (HAProxy never slow-starts at process start).
     for (const spec of specs) this.appendBackend(spec.name, spec.weight, spec.connections, spec.maxConnections);
   }
@@ -400,7 +400,7 @@ export class Balancer extends EventTarget {
     this.serving = true;
     try {
       for (let e = this.waiting.first; e !== null; e = this.waiting.first) {
-        const lease = this.pick(e.algorithm as AlgorithmId, now);
+        const lease = this.pick(e.pickWith as AlgorithmId, now);
         if (lease === null) break;
         this.waiting.delete(e);
         e.waiter.grant(lease);
@@ -430,11 +430,7 @@ export class Balancer extends EventTarget {
   private endEjections(now: number): boolean {
     const due = this.ejections.dueAt(now);
     for (const slot of due) {
-      if (slot.gone || !this.ejections.ejected.has(slot)) continue;
-      this.ejections.leaveEjection(slot);
-      this.core.setState(slot.index, STATE_UP);
-      this.startRamp(slot, now);
-      this.emit(slot, STATE_EJECTED, STATE_UP, "recovered", null);
+      if (!slot.gone && this.ejections.ejected.has(slot)) this.moveTo(slot, STATE_EJECTED, STATE_UP, "recovered", now);
     }
     return due.length !== 0;
   }
@@ -503,14 +499,22 @@ export class Balancer extends EventTarget {
   private fail(slot: Slot, now: number): void {
     const until = this.ejections.failed(slot, now, this.core, this.slots);
     if (until === undefined) return;
-    this.ramps.stopRamp(slot);
-    this.core.setState(slot.index, STATE_EJECTED);
     this.schedule();
-    this.emit(slot, STATE_UP, STATE_EJECTED, "ejected", until);
+    this.moveTo(slot, STATE_UP, STATE_EJECTED, "ejected", now, until);
     this.armWake();
   }
 
-  private emit(slot: Slot, from: number, to: number, reason: StateChangeReason, until: number | null): void {
+  /**
+   * Every state change goes through here: an ejection left is forgotten, the
+   * core gets the state, a backend coming up ramps (unless a removal was
+   * cancelled: it never left the table's order) and any other stops ramping,
+   * then listeners are told.
+   */
+  private moveTo(slot: Slot, from: number, to: number, reason: StateChangeReason, now: number, until: number | null = null): void {
+    if (from === STATE_EJECTED) this.ejections.leaveEjection(slot);
+    this.core.setState(slot.index, to);
+    if (to !== STATE_UP) this.ramps.stopRamp(slot);
+    else if (from !== STATE_DRAINING) this.startRamp(slot, now);
     this.dispatchEvent(new StateChangeEvent(slot.name, STATE_NAMES[from]!, STATE_NAMES[to]!, reason, until));
   }
 
@@ -575,12 +579,7 @@ export class Balancer extends EventTarget {
     const slot = this.slot(name);
     slot.removing = true;
     const from = this.core.state(slot.index);
-    if (from !== STATE_DRAINING) {
-      if (from === STATE_EJECTED) this.ejections.leaveEjection(slot);
-      this.ramps.stopRamp(slot);
-      this.core.setState(slot.index, STATE_DRAINING);
-      this.emit(slot, from, STATE_DRAINING, "remove", null);
-    }
+    if (from !== STATE_DRAINING) this.moveTo(slot, from, STATE_DRAINING, "remove", 0);
     if (!slot.gone && this.core.active(slot.index) === 0) this.finishRemoval(slot);
   }
 
@@ -632,18 +631,12 @@ export class Balancer extends EventTarget {
       slot.removing = false;
     }
     if (from === state) return;
-    if (from === STATE_EJECTED) this.ejections.leaveEjection(slot);
-    this.core.setState(slot.index, state);
-    const reason = state === STATE_UP ? "markUp" : "markDown";
     if (state === STATE_UP) {
       const now = this.clock();
-      // A cancelled removal was never out of the table's order: no ramp.
-      if (from !== STATE_DRAINING) this.startRamp(slot, now);
-      this.emit(slot, from, state, reason, null);
+      this.moveTo(slot, from, state, "markUp", now);
       if (this.waiting.length !== 0) this.drain(now);
     } else {
-      this.ramps.stopRamp(slot);
-      this.emit(slot, from, state, reason, null);
+      this.moveTo(slot, from, state, "markDown", 0);
     }
   }
 

@@ -83,11 +83,12 @@ export interface CoreExports {
  */
 export class CoreCallError extends Error {
   override name = "CoreCallError";
-  constructor(
-    readonly call: string,
-    readonly rc: number,
-  ) {
+  readonly call: string;
+  readonly rc: number;
+  constructor(call: string, rc: number) {
     super(`core ${call} returned ${rc}`);
+    this.call = call;
+    this.rc = rc;
   }
 }
 
@@ -139,7 +140,7 @@ export class CoreTable {
   limitAt = 0;
   rampAt = 0;
   costAt = 0;
-  private buffer: ArrayBuffer | SharedArrayBuffer | undefined;
+  private memoryBuffer: ArrayBuffer | SharedArrayBuffer | undefined;
   private cap = -1;
 
   /** A table over an instance made elsewhere (e.g. by @assemblyscript/loader). */
@@ -171,12 +172,13 @@ export class CoreTable {
   refresh(): void {
     const e = this.exports;
     const cap = e.capacity();
-    if (this.buffer === e.memory.buffer && this.cap === cap) return;
-    this.buffer = e.memory.buffer;
+    const buffer = e.memory.buffer;
+    if (this.memoryBuffer === buffer && this.cap === cap) return;
+    this.memoryBuffer = buffer;
     this.cap = cap;
-    this.u16 = new Uint16Array(this.buffer);
-    this.u32 = new Uint32Array(this.buffer);
-    this.f64 = new Float64Array(this.buffer);
+    this.u16 = new Uint16Array(buffer);
+    this.u32 = new Uint32Array(buffer);
+    this.f64 = new Float64Array(buffer);
     this.activeAt = e.layout(ARR_ACTIVE) >>> 2;
     this.weightAt = e.layout(ARR_WEIGHT) >>> 2;
     this.stateAt = e.layout(ARR_STATE) >>> 1;

@@ -29,7 +29,12 @@ export class Ejections {
   /** The earliest end among them (a lower bound); Infinity when none. */
   nextEjectionEnd = Infinity;
 
-  constructor(private readonly cfg: EjectionConfig | undefined) {}
+  // Not a parameter property (see Entry in queue.ts).
+  private readonly cfg: EjectionConfig | undefined;
+
+  constructor(cfg: EjectionConfig | undefined) {
+    this.cfg = cfg;
+  }
 
   /**
    * One more failure in a row on `slot` at `now`. At the threshold it is

@@ -118,9 +118,10 @@ export class UnavailableError extends coded("UnavailableError", (m: string | und
 
 /** A value as error messages show it: strings quoted (the first 40 characters), kinds for the rest. */
 export function describe(value: unknown): string {
+  const kind = typeof value;
   if (value === undefined) return "nothing";
   if (typeof value === "string") return value.length > 40 ? quoted(value.slice(0, 40)) + "..." : quoted(value);
-  if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
+  if (kind === "number" || kind === "boolean" || value === null) return String(value);
   if (Array.isArray(value)) return "an array";
-  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+  return kind === "object" ? "an object" : `a ${kind}`;
 }

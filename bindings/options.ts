@@ -176,20 +176,20 @@ export function normalizeSpecs(list: unknown): NormalSpec[] {
   const out: NormalSpec[] = [];
   list.forEach((item: unknown, i) => {
     const field = `backends[${i}]`;
-    let spec: NormalSpec;
-    if (typeof item === "string") {
-      spec = { name: checkName(item, field, "a backend name"), weight: 1, connections: 0, maxConnections: undefined };
-    } else if (item !== null && typeof item === "object" && !Array.isArray(item)) {
-      const o = item as Record<string, unknown>;
-      spec = {
-        name: checkName(o.name, `${field}.name`, "a backend name"),
-        weight: checkWeight(o.weight, `${field}.weight`, "a weight", 1),
-        connections: checkActive(o.connections, `${field}.connections`, "an active count", 0),
-        maxConnections: checkMaxConnections(o.maxConnections, `${field}.maxConnections`, "a connection limit"),
-      };
-    } else {
-      throw new InvalidArgumentError(field, `${field}: must be a name or {name, weight, connections}, got ${describe(item)}`);
+    // A name alone is a backend with every default: an object without the other fields.
+    let o: Record<string, unknown> = {};
+    if (typeof item !== "string") {
+      if (item === null || typeof item !== "object" || Array.isArray(item)) {
+        throw new InvalidArgumentError(field, `${field}: must be a name or {name, weight, connections}, got ${describe(item)}`);
+      }
+      o = item as Record<string, unknown>;
     }
+    const spec: NormalSpec = {
+      name: typeof item === "string" ? checkName(item, field, "a backend name") : checkName(o.name, `${field}.name`, "a backend name"),
+      weight: checkWeight(o.weight, `${field}.weight`, "a weight", 1),
+      connections: checkActive(o.connections, `${field}.connections`, "an active count", 0),
+      maxConnections: checkMaxConnections(o.maxConnections, `${field}.maxConnections`, "a connection limit"),
+    };
     if (seen.has(spec.name)) throw new DuplicateBackendError(spec.name);
     seen.add(spec.name);
     out.push(spec);

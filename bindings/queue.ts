@@ -28,29 +28,31 @@ export class Entry<L> {
   next: Entry<L> | null = null;
   /** In the queue: false once granted, failed or cancelled. */
   queued = true;
-  constructor(
-    readonly waiter: Waiter<L>,
-    /** The algorithm the waiter asked for. */
-    readonly algorithm: number,
-    /** The Balancer's clock when it started waiting. */
-    readonly since: number,
-  ) {}
+  // Fields set in the constructor, not parameter properties: esbuild keeps
+  // a parameter property's declaration under its long name in the minified files.
+  readonly waiter: Waiter<L>;
+  /** The algorithm the waiter asked for. */
+  readonly pickWith: number;
+  /** The Balancer's clock when it started waiting. */
+  readonly since: number;
+  constructor(waiter: Waiter<L>, algorithm: number, since: number) {
+    this.waiter = waiter;
+    this.pickWith = algorithm;
+    this.since = since;
+  }
 }
 
 /** @internal */
 export class WaitQueue<L> {
-  private head: Entry<L> | null = null;
+  /** The first waiter (the next served), or null. */
+  first: Entry<L> | null = null;
   private tail: Entry<L> | null = null;
   length = 0;
   private wakeTimer: ReturnType<typeof setTimeout> | undefined;
 
-  get first(): Entry<L> | null {
-    return this.head;
-  }
-
   push(e: Entry<L>): void {
     e.prev = this.tail;
-    if (this.tail === null) this.head = e;
+    if (this.tail === null) this.first = e;
     else this.tail.next = e;
     this.tail = e;
     this.length++;
@@ -60,7 +62,7 @@ export class WaitQueue<L> {
   delete(e: Entry<L>): boolean {
     if (!e.queued) return false;
     e.queued = false;
-    if (e.prev === null) this.head = e.next;
+    if (e.prev === null) this.first = e.next;
     else e.prev.next = e.next;
     if (e.next === null) this.tail = e.prev;
     else e.next.prev = e.prev;

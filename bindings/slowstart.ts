@@ -41,11 +41,13 @@ export class Ramps {
   /** When the next step is due (a lower bound); Infinity while nothing ramps. */
   nextRampAt = Infinity;
   private readonly rampStepMs: number;
+  // Not parameter properties (see Entry in queue.ts).
+  private readonly cfg: SlowStartConfig | undefined;
+  private readonly core: CoreTable;
 
-  constructor(
-    private readonly cfg: SlowStartConfig | undefined,
-    private readonly core: CoreTable,
-  ) {
+  constructor(cfg: SlowStartConfig | undefined, core: CoreTable) {
+    this.cfg = cfg;
+    this.core = core;
     this.rampStepMs = cfg === undefined ? Infinity : rampStep(cfg);
   }
 
