@@ -147,7 +147,7 @@ const INTERNAL = [
   ...["since", "queued", "first", "second", "cap", "cfg", "schedule", "dueAt", "failed", "appendBackend", "clock", "serve"],
   ...["moveTo", "memoryBuffer", "pickWith"],
   // leastconn/fetch and its health checks
-  ...["finished", "timer", "lease", "probe", "record", "arm", "run", "up"],
+  ...["finished", "timer", "lease", "probe", "record", "arm", "run", "up", "checked", "states", "stopped"],
 ];
 // The Wasm's exports are read by name: none may be mangled.
 for (const e of WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(join(root, "build", "core.wasm"))))) {
