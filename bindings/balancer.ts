@@ -64,7 +64,7 @@ import {
   type QueueOptions,
   type SlowStartOptions,
 } from "./options.js";
-import { type CancelWait, Entry, NOT_QUEUED, type Waiter, WaitQueue, waitInQueue } from "./queue.js";
+import { type CancelWait, NOT_QUEUED, newEntry, type Waiter, WaitQueue, waitInQueue } from "./queue.js";
 import { effectiveWeight, Ramps } from "./slowstart.js";
 
 // Re-exported so importers of this module (index.ts, the node) see one surface.
@@ -350,7 +350,7 @@ export class Balancer extends EventTarget {
       waiter.fail(new QueueFullError(this.queueConfig.limit));
       return NOT_QUEUED;
     }
-    const entry = new Entry(waiter, alg, now);
+    const entry = newEntry(waiter, alg, now);
     this.waiting.push(entry);
     this.armWake();
     return () => {

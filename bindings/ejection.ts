@@ -29,7 +29,7 @@ export class Ejections {
   /** The earliest end among them (a lower bound); Infinity when none. */
   nextEjectionEnd = Infinity;
 
-  // Not a parameter property (see Entry in queue.ts).
+  // Not a parameter property (esbuild keeps a parameter property's declaration under its long name in the minified files).
   private readonly cfg: EjectionConfig | undefined;
 
   constructor(cfg: EjectionConfig | undefined) {

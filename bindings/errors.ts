@@ -64,7 +64,7 @@ export class DuplicateBackendError extends coded("DuplicateBackendError", (b: st
 }
 
 /** A value of the wrong type or out of range; `field` names it, and so does the message. */
-export class InvalidArgumentError extends coded("InvalidArgumentError", (message: string) => message) {
+export class InvalidArgumentError extends coded("InvalidArgumentError", same) {
   readonly field: string;
   constructor(field: string, message: string) {
     super(message);

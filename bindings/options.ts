@@ -21,10 +21,11 @@ export function invalid(field: string, rule: string, value: unknown, what?: stri
 /** An integer from min to max, or `fallback` when undefined. */
 export function intIn(value: unknown, min: number, max: number, field: string, fallback?: number, what?: string): number {
   if (value === undefined && fallback !== undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+  // isInteger() is false for anything but a number.
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
     throw invalid(field, `an integer from ${min} to ${max}`, value, what);
   }
-  return value;
+  return value as number;
 }
 
 // Option bags are optional, but when given must be plain objects.
@@ -198,10 +199,10 @@ export function normalizeSpecs(list: unknown): NormalSpec[] {
 }
 
 export function checkSeed(seed: unknown): number {
-  if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) {
+  if (!Number.isSafeInteger(seed) || (seed as number) < 0) {
     throw new InvalidArgumentError("seed", `seed: must be an integer from 0 to 2^53-1, got ${describe(seed)}`);
   }
-  return seed;
+  return seed as number;
 }
 
 export function checkOk(options: ReleaseOptions | undefined): boolean {
@@ -214,8 +215,9 @@ export function checkOk(options: ReleaseOptions | undefined): boolean {
 
 export function checkSignal(signal: unknown): AbortSignal | undefined {
   if (signal === undefined) return undefined;
-  const s = signal as AbortSignal;
-  if (s === null || typeof s !== "object" || typeof s.aborted !== "boolean" || typeof s.addEventListener !== "function") {
+  const s = signal as AbortSignal | null;
+  // Optional chaining also turns away null and every primitive.
+  if (typeof s?.aborted !== "boolean" || typeof s.addEventListener !== "function") {
     throw invalid("signal", "an AbortSignal", signal);
   }
   return s;

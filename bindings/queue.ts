@@ -22,24 +22,22 @@ export type CancelWait = () => boolean;
 /** What enqueue returns for a waiter answered at once. @internal */
 export const NOT_QUEUED: CancelWait = () => false;
 
-/** @internal */
-export class Entry<L> {
-  prev: Entry<L> | null = null;
-  next: Entry<L> | null = null;
+/** One queued waiter, linked to its neighbours. @internal */
+export interface Entry<L> {
+  prev: Entry<L> | null;
+  next: Entry<L> | null;
   /** In the queue: false once granted, failed or cancelled. */
-  queued = true;
-  // Fields set in the constructor, not parameter properties: esbuild keeps
-  // a parameter property's declaration under its long name in the minified files.
+  queued: boolean;
   readonly waiter: Waiter<L>;
   /** The algorithm the waiter asked for. */
   readonly pickWith: number;
   /** The Balancer's clock when it started waiting. */
   readonly since: number;
-  constructor(waiter: Waiter<L>, algorithm: number, since: number) {
-    this.waiter = waiter;
-    this.pickWith = algorithm;
-    this.since = since;
-  }
+}
+
+/** An entry for `waiter`, to push. @internal */
+export function newEntry<L>(waiter: Waiter<L>, pickWith: number, since: number): Entry<L> {
+  return { prev: null, next: null, queued: true, waiter, pickWith, since };
 }
 
 /** @internal */

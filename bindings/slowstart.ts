@@ -41,7 +41,7 @@ export class Ramps {
   /** When the next step is due (a lower bound); Infinity while nothing ramps. */
   nextRampAt = Infinity;
   private readonly rampStepMs: number;
-  // Not parameter properties (see Entry in queue.ts).
+  // Not parameter properties (esbuild keeps a parameter property's declaration under its long name in the minified files).
   private readonly cfg: SlowStartConfig | undefined;
   private readonly core: CoreTable;
 
