@@ -29,6 +29,9 @@ export class LeastconnError extends Error {
   }
 }
 
+/** The base classes made by coded() below: a LeastconnError built from one value. @internal */
+export type CodedErrorClass<T> = new (value: T) => LeastconnError;
+
 /**
  * The base of an error class with one argument: its name, its message made
  * from the argument, and the field (if any) that keeps the argument. The code
@@ -36,7 +39,7 @@ export class LeastconnError extends Error {
  * list is ErrorCode above). One factory rather than ten constructors, for the
  * size of the browser files.
  */
-function coded<T>(name: string, message: (value: T) => string, field?: string) {
+function coded<T>(name: string, message: (value: T) => string, field?: string): CodedErrorClass<T> {
   const code = `LC_ERR_${name
     .slice(0, -5)
     .replace(/\B(?=[A-Z])/g, "_")
