@@ -375,7 +375,7 @@ for (const r of limitRows.filter((r) => r.options.limit !== undefined)) {
 lines.push(
   `| release build/core.wasm ≤ ${formatN(WASM_BUDGET)} bytes | | | ${formatN(size.wasm)} bytes | ${size.wasm <= WASM_BUDGET ? "yes" : "**no**"} |`,
   "",
-  `dist/index.min.js: ${formatN(size.min)} bytes minified, ${formatN(size.minGzip)} bytes gzipped (level 9), Wasm inlined one char per byte.`,
+  `dist/index.min.js: ${formatN(size.min)} bytes minified, ${formatN(size.minGzip)} bytes gzipped (level 9), Wasm deflated (Zopfli) in base-91.`,
   "",
   "Notes: the default clock caches `Date.now()` until the next microtask checkpoint, and a timed batch is one synchronous run, " +
     `so its row shows the cached read; a request that is alone in its run also pays \`Date.now()\` ` +

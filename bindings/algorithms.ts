@@ -36,18 +36,22 @@ export const AlgorithmId = {
 } as const;
 export type AlgorithmId = (typeof AlgorithmId)[keyof typeof AlgorithmId];
 
-const ALIASES: Record<string, AlgorithmId> = {
-  "least-connections": AlgorithmId.LeastConnections,
-  leastconn: AlgorithmId.LeastConnections,
-  "least-conn": AlgorithmId.LeastConnections,
-  "weighted-least-connections": AlgorithmId.WeightedLeastConnections,
-  "round-robin": AlgorithmId.RoundRobin,
-  "weighted-round-robin": AlgorithmId.WeightedRoundRobin,
-  "power-of-two-choices": AlgorithmId.PowerOfTwoChoices,
-  p2c: AlgorithmId.PowerOfTwoChoices,
-  random: AlgorithmId.Random,
-  "peak-ewma": AlgorithmId.PeakEwma,
-};
+// Every name (in ALGORITHMS' order) with its number, then the other spellings.
+const IDS: readonly AlgorithmId[] = [
+  ALG_LEAST_CONN,
+  ALG_WEIGHTED_LEAST_CONN,
+  ALG_ROUND_ROBIN,
+  ALG_WEIGHTED_ROUND_ROBIN,
+  ALG_P2C,
+  ALG_RANDOM,
+  ALG_PEAK_EWMA,
+];
+const ALIASES = new Map<string, AlgorithmId>([
+  ...ALGORITHMS.map((name, i) => [name, IDS[i]!] as const),
+  ["leastconn", ALG_LEAST_CONN],
+  ["least-conn", ALG_LEAST_CONN],
+  ["p2c", ALG_P2C],
+]);
 
 // Raw spellings already seen, so a per-request algorithm costs one lookup.
 const seen = new Map<string, AlgorithmId>();
@@ -57,24 +61,16 @@ export function algorithmId(name: unknown): AlgorithmId {
   if (typeof name !== "string") throw new UnknownAlgorithmError(name);
   const hit = seen.get(name);
   if (hit !== undefined) return hit;
-  const key = name.toLowerCase().replaceAll("_", "-");
-  if (!Object.hasOwn(ALIASES, key)) throw new UnknownAlgorithmError(name);
-  const id = ALIASES[key]!;
+  const id = ALIASES.get(name.toLowerCase().replaceAll("_", "-"));
+  if (id === undefined) throw new UnknownAlgorithmError(name);
   if (seen.size < 256) seen.set(name, id);
   return id;
 }
 
-// Keyed by id, so the order of ALGORITHMS need not follow the core's numbers.
-const NAMES: Record<AlgorithmId, Algorithm> = {
-  [AlgorithmId.LeastConnections]: "least-connections",
-  [AlgorithmId.WeightedLeastConnections]: "weighted-least-connections",
-  [AlgorithmId.RoundRobin]: "round-robin",
-  [AlgorithmId.WeightedRoundRobin]: "weighted-round-robin",
-  [AlgorithmId.PowerOfTwoChoices]: "power-of-two-choices",
-  [AlgorithmId.Random]: "random",
-  [AlgorithmId.PeakEwma]: "peak-ewma",
-};
+// Indexed by id, so the order of ALGORITHMS need not follow the core's numbers.
+const NAMES: Algorithm[] = [];
+for (const [i, name] of ALGORITHMS.entries()) NAMES[IDS[i]!] = name;
 
 export function algorithmName(id: AlgorithmId): Algorithm {
-  return NAMES[id];
+  return NAMES[id]!;
 }

@@ -1,6 +1,8 @@
-// The public Balancer: names, validation, leases, draining, the wait queue,
-// passive ejection and slow start over one core table. Runtime-neutral: no
-// Node, Deno or DOM API is used here (setTimeout and EventTarget are in all).
+// The public Balancer: picking and membership over one core table (names,
+// validation, leases, draining, states), with the wait queue (queue.ts),
+// passive ejection (ejection.ts) and slow start (slowstart.ts) wired in.
+// Runtime-neutral: no Node, Deno or DOM API is used here (setTimeout and
+// EventTarget are in all).
 //
 // Slots mirror the core's indices one to one. Removing a backend compacts
 // the core, so leases hold their Slot (whose index is kept current), never
@@ -12,13 +14,13 @@
 // That keeps them deterministic under a manual clock; the only timer is a
 // wake-up, kept only while waiters are queued and an ejection is pending.
 
-import { type Algorithm, AlgorithmId, algorithmName } from "./algorithms.js";
+import { ALG_LEAST_CONN, ALG_P2C, ALG_PEAK_EWMA } from "../assembly/constants.js";
+import { type Algorithm, type AlgorithmId, algorithmName } from "./algorithms.js";
 import { coarseClock } from "./clock.js";
 import {
   CoreTable,
   ERR_NO_MEMORY,
   NO_LIMIT,
-  RAMP_ONE,
   SAMPLE_FIRST,
   SAMPLE_SECOND,
   STATE_DOWN,
@@ -26,13 +28,12 @@ import {
   STATE_EJECTED,
   STATE_UP,
 } from "./core.js";
-import { ejectionMs, mayEject } from "./ejection.js";
+import { Ejections } from "./ejection.js";
 import {
   CapacityError,
   DuplicateBackendError,
   InvalidArgumentError,
   QueueFullError,
-  QueueTimeoutError,
   UnavailableError,
   UnderflowError,
   UnknownBackendError,
@@ -52,10 +53,8 @@ import {
   checkSignal,
   checkTimeout,
   checkWeight,
-  type EjectionConfig,
   type EjectionOptions,
   invalid,
-  MAX_ACTIVE,
   MAX_MS,
   normalizeEjection,
   normalizeQueue,
@@ -63,17 +62,17 @@ import {
   normalizeSpecs,
   type QueueConfig,
   type QueueOptions,
-  type SlowStartConfig,
   type SlowStartOptions,
 } from "./options.js";
-import { Entry, type Waiter, WaitQueue } from "./queue.js";
-import { effectiveWeight, rampAt, rampStep } from "./slowstart.js";
+import { type CancelWait, NOT_QUEUED, newEntry, type Waiter, WaitQueue, waitInQueue } from "./queue.js";
+import { effectiveWeight, Ramps } from "./slowstart.js";
 
 // Re-exported so importers of this module (index.ts, the node) see one surface.
 export { coarseClock } from "./clock.js";
 export { BackendEvent, type BalancerEventMap, StateChangeEvent, type StateChangeReason } from "./events.js";
 export { ChoiceLease, Lease } from "./lease.js";
 export { checkActive, checkAlgorithm, checkName, checkWeight, MAX_ACTIVE, MAX_WEIGHT } from "./options.js";
+export type { CancelWait } from "./queue.js";
 
 export type BackendState = "up" | "down" | "draining" | "ejected";
 
@@ -193,10 +192,6 @@ export interface Balancer {
   removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
 }
 
-/** A queued waiter's side of the queue: cancel() takes it out; true if it was still waiting. @internal */
-export type CancelWait = () => boolean;
-const NOT_QUEUED: CancelWait = () => false;
-
 // An EventTarget (global in Node, Deno and browsers), so state changes are
 // told to listeners instead of polled.
 export class Balancer extends EventTarget {
@@ -212,17 +207,12 @@ export class Balancer extends EventTarget {
   private readonly waiting = new WaitQueue<Lease>();
   /** drain() is running: a release inside a grant leaves the serving to it. */
   private serving = false;
-  private readonly ejection: EjectionConfig | undefined;
-  private readonly slowStart: SlowStartConfig | undefined;
-  private readonly rampStepMs: number;
-  private readonly ejected = new Set<Slot>();
-  private readonly ramping = new Set<Slot>();
-  // Lower bounds of when something is due (stale-early is harmless: one
-  // look finds nothing and recomputes); nextDue is their minimum.
-  private nextEjectionEnd = Infinity;
-  private nextRampAt = Infinity;
+  private readonly ejections: Ejections;
+  private readonly ramps: Ramps;
+  // When an ejection ends or a ramp steps next: the minimum of the two lower
+  // bounds they keep (stale-early is harmless: one look finds nothing and
+  // recomputes).
   private nextDue = Infinity;
-  private wakeTimer: ReturnType<typeof setTimeout> | undefined;
   /**
    * Releases report durations to the core once peak-ewma is in use (the
    * default algorithm, or any pick with it; it stays on). Observing costs a
@@ -232,28 +222,28 @@ export class Balancer extends EventTarget {
 
   constructor(options: BalancerOptions = {}, source?: TableSource) {
     super();
-    if (options === null || typeof options !== "object") throw invalid("options", undefined, "an object", options);
+    if (options === null || typeof options !== "object") throw invalid("options", "an object", options);
     const specs = normalizeSpecs(options.backends === undefined ? [] : options.backends);
-    this.algorithmValue = options.algorithm === undefined ? AlgorithmId.LeastConnections : checkAlgorithm(options.algorithm);
-    this.timed = this.algorithmValue === AlgorithmId.PeakEwma;
+    this.algorithmValue = options.algorithm === undefined ? ALG_LEAST_CONN : checkAlgorithm(options.algorithm);
+    this.timed = this.algorithmValue === ALG_PEAK_EWMA;
     const seed = options.seed === undefined ? 0 : checkSeed(options.seed);
-    if (options.clock !== undefined && typeof options.clock !== "function") {
-      throw invalid("clock", undefined, "a function returning milliseconds", options.clock);
-    }
-    this.clock = options.clock ?? coarseClock;
+    // Read by a string: the minified files rename the private `clock` (scripts/build.mjs).
+    const clock: unknown = Reflect.get(options, "clock");
+    if (clock !== undefined && typeof clock !== "function") throw invalid("clock", "a function returning milliseconds", clock);
+    this.clock = (clock as (() => number) | undefined) ?? coarseClock;
     const tie = options.tieBreak ?? "first";
     if (tie !== "first" && tie !== "rotate") {
-      throw invalid("tieBreak", undefined, '"first" or "rotate"', tie);
+      throw invalid("tieBreak", '"first" or "rotate"', tie);
     }
     this.rotate = tie === "rotate";
     this.queueConfig = normalizeQueue(options.queue);
-    this.ejection = normalizeEjection(options.ejection);
-    this.slowStart = normalizeSlowStart(options.slowStart);
-    this.rampStepMs = this.slowStart === undefined ? Infinity : rampStep(this.slowStart);
-    const decay = options.decayMs === undefined ? undefined : checkDecay(options.decayMs);
+    this.ejections = new Ejections(normalizeEjection(options.ejection));
+    const slowStart = normalizeSlowStart(options.slowStart);
+    const decay = checkDecay(options.decayMs);
 
     this.fixed = source !== undefined && source.mode !== "own";
     this.core = source?.core ?? CoreTable.instantiate();
+    this.ramps = new Ramps(slowStart, this.core);
     if (source?.mode === "attach") {
       this.core.exports.attach();
       this.core.refresh();
@@ -271,9 +261,9 @@ export class Balancer extends EventTarget {
     if (this.core.exports.reset(specs.length, seed, this.rotate ? 1 : 0) < 0) {
       throw new CapacityError(`cannot allocate a table for ${specs.length} backends`);
     }
-    if (decay !== undefined) this.core.setDecay(decay);
+    this.core.setDecay(decay);
     // Backends given here start at full weight (HAProxy never slow-starts at process start).
-    for (const spec of specs) this.append(spec.name, spec.weight, spec.connections, spec.maxConnections);
+    for (const spec of specs) this.appendBackend(spec.name, spec.weight, spec.connections, spec.maxConnections);
   }
 
   /** The default algorithm of acquire(). */
@@ -283,7 +273,7 @@ export class Balancer extends EventTarget {
 
   set algorithm(name: string) {
     this.algorithmValue = checkAlgorithm(name);
-    if (this.algorithmValue === AlgorithmId.PeakEwma) this.timed = true;
+    if (this.algorithmValue === ALG_PEAK_EWMA) this.timed = true;
   }
 
   get tieBreak(): "first" | "rotate" {
@@ -328,41 +318,7 @@ export class Balancer extends EventTarget {
       const o = checkOptions(options, "options");
       const signal = checkSignal(o.signal);
       const timeoutMs = checkTimeout(o.timeoutMs, this.queueConfig.timeoutMs);
-      if (signal?.aborted) return reject(signal.reason);
-      let settled = false;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const cleanup = (): void => {
-        settled = true;
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
-      const onAbort = (): void => {
-        if (cancel()) {
-          cleanup();
-          reject(signal!.reason);
-        }
-      };
-      const cancel = this._enqueue(
-        {
-          grant: (lease) => {
-            cleanup();
-            resolve(lease);
-          },
-          fail: (error) => {
-            cleanup();
-            reject(error);
-          },
-        },
-        o.algorithm,
-      );
-      if (settled) return;
-      timer = setTimeout(() => {
-        if (cancel()) {
-          cleanup();
-          reject(new QueueTimeoutError(timeoutMs));
-        }
-      }, timeoutMs);
-      signal?.addEventListener("abort", onAbort, { once: true });
+      waitInQueue((waiter: Waiter<Lease>) => this._enqueue(waiter, o.algorithm), signal, timeoutMs, resolve, reject);
     });
   }
 
@@ -394,12 +350,12 @@ export class Balancer extends EventTarget {
       waiter.fail(new QueueFullError(this.queueConfig.limit));
       return NOT_QUEUED;
     }
-    const entry = new Entry(waiter, alg, now);
+    const entry = newEntry(waiter, alg, now);
     this.waiting.push(entry);
     this.armWake();
     return () => {
       if (!this.waiting.delete(entry)) return false;
-      if (this.waiting.length === 0) this.disarmWake();
+      if (this.waiting.length === 0) this.waiting.disarmWake();
       return true;
     };
   }
@@ -426,11 +382,16 @@ export class Balancer extends EventTarget {
     const i = this.core.exports.acquire(alg, now);
     if (i < 0) return null;
     const slot = this.slots[i]!;
-    if (alg >= AlgorithmId.PowerOfTwoChoices) {
-      if (alg === AlgorithmId.PowerOfTwoChoices) return this.choiceLease(slot, now);
-      if (alg === AlgorithmId.PeakEwma) this.timed = true;
+    if (alg >= ALG_P2C) {
+      if (alg === ALG_P2C) return this.choiceLease(slot, now);
+      if (alg === ALG_PEAK_EWMA) this.timed = true;
     }
     return new Lease(this, slot, now);
+  }
+
+  /** After a change that may free a slot: serves the queue, if anyone waits (the clock is read only then). */
+  private serve(): void {
+    if (this.waiting.length !== 0) this.drain(this.clock());
   }
 
   /** Hands slots to the head of the queue while picks succeed: FIFO, no overtaking. */
@@ -439,7 +400,7 @@ export class Balancer extends EventTarget {
     this.serving = true;
     try {
       for (let e = this.waiting.first; e !== null; e = this.waiting.first) {
-        const lease = this.pick(e.algorithm as AlgorithmId, now);
+        const lease = this.pick(e.pickWith as AlgorithmId, now);
         if (lease === null) break;
         this.waiting.delete(e);
         e.waiter.grant(lease);
@@ -447,7 +408,7 @@ export class Balancer extends EventTarget {
     } finally {
       this.serving = false;
     }
-    if (this.waiting.length === 0) this.disarmWake();
+    if (this.waiting.length === 0) this.waiting.disarmWake();
   }
 
   // Only a backend back from ejection can free a slot (a ramp changes
@@ -455,89 +416,38 @@ export class Balancer extends EventTarget {
   // never non-empty while a pick would succeed, and no pick is tried in vain
   // (a failed random pick still draws from the generator).
   private advance(now: number): void {
-    const back = now >= this.nextEjectionEnd && this.endEjections(now);
-    if (now >= this.nextRampAt) this.refreshRamps(now);
-    this.nextDue = Math.min(this.nextEjectionEnd, this.nextRampAt);
+    const back = now >= this.ejections.nextEjectionEnd && this.endEjections(now);
+    if (now >= this.ramps.nextRampAt) this.ramps.refreshRamps(now);
+    this.schedule();
     if (back && this.waiting.length !== 0) this.drain(now);
+  }
+
+  private schedule(): void {
+    this.nextDue = Math.min(this.ejections.nextEjectionEnd, this.ramps.nextRampAt);
   }
 
   /** Ends the ejections due at `now`; true if any ended. */
   private endEjections(now: number): boolean {
-    const due: Slot[] = [];
-    let next = Infinity;
-    for (const slot of this.ejected) {
-      const until = slot.ejectedUntil!;
-      if (until <= now) due.push(slot);
-      else if (until < next) next = until;
-    }
-    this.nextEjectionEnd = next;
-    // Deterministic order: earliest end first, then table order.
-    due.sort((a, b) => a.ejectedUntil! - b.ejectedUntil! || a.index - b.index);
+    const due = this.ejections.dueAt(now);
     for (const slot of due) {
-      if (slot.gone || !this.ejected.has(slot)) continue;
-      this.leaveEjection(slot);
-      this.core.setState(slot.index, STATE_UP);
-      this.startRamp(slot, now);
-      this.emit(slot, STATE_EJECTED, STATE_UP, "recovered", null);
+      if (!slot.gone && this.ejections.ejected.has(slot)) this.moveTo(slot, STATE_EJECTED, STATE_UP, "recovered", now);
     }
     return due.length !== 0;
   }
 
-  private leaveEjection(slot: Slot): void {
-    this.ejected.delete(slot);
-    slot.ejectedUntil = null;
-    slot.failures = 0;
-  }
-
   private startRamp(slot: Slot, now: number): void {
-    const cfg = this.slowStart;
-    if (cfg === undefined) return;
-    const ramp = rampAt(cfg, 0);
-    if (ramp === RAMP_ONE) return;
-    slot.rampStart = now;
-    this.ramping.add(slot);
-    this.core.setRamp(slot.index, ramp);
-    if (this.nextRampAt === Infinity) {
-      this.nextRampAt = now + this.rampStepMs;
-      this.nextDue = Math.min(this.nextDue, this.nextRampAt);
-    }
-  }
-
-  private stopRamp(slot: Slot): void {
-    if (this.ramping.delete(slot) && !slot.gone) this.core.setRamp(slot.index, RAMP_ONE);
-  }
-
-  // The coarse step: every ramping backend at once, at most once per
-  // rampStepMs; backends not ramping are never touched.
-  private refreshRamps(now: number): void {
-    const cfg = this.slowStart!;
-    for (const slot of this.ramping) {
-      const ramp = rampAt(cfg, now - slot.rampStart);
-      this.core.setRamp(slot.index, ramp);
-      if (ramp === RAMP_ONE) this.ramping.delete(slot);
-    }
-    this.nextRampAt = this.ramping.size === 0 ? Infinity : now + this.rampStepMs;
+    this.ramps.startRamp(slot, now);
+    this.schedule();
   }
 
   // Liveness for queued waiters when only the end of an ejection can free a
-  // slot: one timer, unref'd where the runtime can, alive only while both
-  // waiters and an ejection exist.
+  // slot: one timer, alive only while both waiters and an ejection exist.
   private armWake(): void {
-    if (this.wakeTimer !== undefined || this.waiting.length === 0 || this.nextEjectionEnd === Infinity) return;
-    const delay = Math.min(MAX_MS, Math.max(1, this.nextEjectionEnd - this.clock()));
-    const timer = setTimeout(this.onWake, delay);
-    (timer as { unref?: () => void }).unref?.();
-    this.wakeTimer = timer;
-  }
-
-  private disarmWake(): void {
-    if (this.wakeTimer === undefined) return;
-    clearTimeout(this.wakeTimer);
-    this.wakeTimer = undefined;
+    if (this.waiting.length === 0 || this.ejections.nextEjectionEnd === Infinity) return;
+    this.waiting.armWake(() => Math.min(MAX_MS, Math.max(1, this.ejections.nextEjectionEnd - this.clock())), this.onWake);
   }
 
   private readonly onWake = (): void => {
-    this.wakeTimer = undefined;
     this.tick();
     this.armWake();
   };
@@ -554,8 +464,8 @@ export class Balancer extends EventTarget {
     // The pick was counted already; report the counts it was chosen on.
     const before = (i: number): number => core.active(i) - (i === slot.index ? 1 : 0);
     const slots = this.slots;
-    if (second < 0) return new ChoiceLease(this, slot, now, slots[first]!, before(first), null, 0);
-    return new ChoiceLease(this, slot, now, slots[first]!, before(first), slots[second]!, before(second));
+    const none = second < 0;
+    return new ChoiceLease(this, slot, now, slots[first]!, before(first), none ? null : slots[second]!, none ? 0 : before(second));
   }
 
   /**
@@ -585,40 +495,26 @@ export class Balancer extends EventTarget {
     return done;
   }
 
-  // One more failure in a row; at the threshold, eject unless the cap
-  // forbids it (then the run stays, and the next failure asks again).
+  // One more failure in a row; ejection.ts decides whether it ejects.
   private fail(slot: Slot, now: number): void {
-    slot.failures++;
-    const cfg = this.ejection;
-    if (cfg === undefined || slot.failures < cfg.consecutiveFailures || slot.gone) return;
-    const core = this.core;
-    if (core.state(slot.index) !== STATE_UP) return;
-    let pool = 0;
-    let out = 0;
-    for (const s of this.slots) {
-      if (core.weight(s.index) === 0) continue;
-      const state = core.state(s.index);
-      if (state === STATE_UP) pool++;
-      else if (state === STATE_EJECTED) {
-        pool++;
-        out++;
-      }
-    }
-    if (core.weight(slot.index) === 0 || !mayEject(cfg, out, pool)) return;
-    const until = now + ejectionMs(cfg, ++slot.ejections);
-    this.stopRamp(slot);
-    core.setState(slot.index, STATE_EJECTED);
-    slot.ejectedUntil = until;
-    this.ejected.add(slot);
-    if (until < this.nextEjectionEnd) {
-      this.nextEjectionEnd = until;
-      this.nextDue = Math.min(this.nextDue, until);
-    }
-    this.emit(slot, STATE_UP, STATE_EJECTED, "ejected", until);
+    const until = this.ejections.failed(slot, now, this.core, this.slots);
+    if (until === undefined) return;
+    this.schedule();
+    this.moveTo(slot, STATE_UP, STATE_EJECTED, "ejected", now, until);
     this.armWake();
   }
 
-  private emit(slot: Slot, from: number, to: number, reason: StateChangeReason, until: number | null): void {
+  /**
+   * Every state change goes through here: an ejection left is forgotten, the
+   * core gets the state, a backend coming up ramps (unless a removal was
+   * cancelled: it never left the table's order) and any other stops ramping,
+   * then listeners are told.
+   */
+  private moveTo(slot: Slot, from: number, to: number, reason: StateChangeReason, now: number, until: number | null = null): void {
+    if (from === STATE_EJECTED) this.ejections.leaveEjection(slot);
+    this.core.setState(slot.index, to);
+    if (to !== STATE_UP) this.ramps.stopRamp(slot);
+    else if (from !== STATE_DRAINING) this.startRamp(slot, now);
     this.dispatchEvent(new StateChangeEvent(slot.name, STATE_NAMES[from]!, STATE_NAMES[to]!, reason, until));
   }
 
@@ -627,15 +523,15 @@ export class Balancer extends EventTarget {
     const slot = this.slot(name);
     this.core.setActive(slot.index, checkActive(active));
     if (slot.removing && active === 0) this.finishRemoval(slot);
-    if (this.waiting.length !== 0) this.drain(this.clock());
+    this.serve();
   }
 
   /** Sets (or with undefined, lifts) a backend's limit on active requests; a count above it stays. */
   setMaxConnections(name: string, maxConnections: number | undefined): void {
     const slot = this.slot(name);
-    const limit = checkMaxConnections(maxConnections, MAX_ACTIVE);
+    const limit = checkMaxConnections(maxConnections);
     this.core.setLimit(slot.index, limit ?? NO_LIMIT);
-    if (this.waiting.length !== 0) this.drain(this.clock());
+    this.serve();
   }
 
   /** Adds a backend at the end of the order (through slow start, when set). */
@@ -643,17 +539,17 @@ export class Balancer extends EventTarget {
     this.checkMembershipOpen("add");
     checkName(name);
     const opts = checkOptions(options, "options");
-    const weight = opts.weight === undefined ? 1 : checkWeight(opts.weight);
-    const connections = opts.connections === undefined ? 0 : checkActive(opts.connections, "connections");
-    const limit = checkMaxConnections(opts.maxConnections, MAX_ACTIVE);
+    const weight = checkWeight(opts.weight, undefined, undefined, 1);
+    const connections = checkActive(opts.connections, "connections", undefined, 0);
+    const limit = checkMaxConnections(opts.maxConnections);
     if (this.byName.has(name)) throw new DuplicateBackendError(name);
-    const slot = this.append(name, weight, connections, limit);
+    const slot = this.appendBackend(name, weight, connections, limit);
     const now = this.clock();
     this.startRamp(slot, now);
     if (this.waiting.length !== 0) this.drain(now);
   }
 
-  private append(name: string, weight: number, connections: number, limit: number | undefined): Slot {
+  private appendBackend(name: string, weight: number, connections: number, limit: number | undefined): Slot {
     const e = this.core.exports;
     const index = e.add(weight);
     if (index === ERR_NO_MEMORY) throw new CapacityError(`cannot grow the table past ${this.slots.length} backends`);
@@ -683,12 +579,7 @@ export class Balancer extends EventTarget {
     const slot = this.slot(name);
     slot.removing = true;
     const from = this.core.state(slot.index);
-    if (from !== STATE_DRAINING) {
-      if (from === STATE_EJECTED) this.leaveEjection(slot);
-      this.stopRamp(slot);
-      this.core.setState(slot.index, STATE_DRAINING);
-      this.emit(slot, from, STATE_DRAINING, "remove", null);
-    }
+    if (from !== STATE_DRAINING) this.moveTo(slot, from, STATE_DRAINING, "remove", 0);
     if (!slot.gone && this.core.active(slot.index) === 0) this.finishRemoval(slot);
   }
 
@@ -709,8 +600,8 @@ export class Balancer extends EventTarget {
     for (let j = at; j < this.slots.length; j++) this.slots[j]!.index = j;
     this.byName.delete(slot.name);
     slot.gone = true;
-    this.ramping.delete(slot);
-    this.ejected.delete(slot);
+    this.ramps.ramping.delete(slot);
+    this.ejections.ejected.delete(slot);
     const waiters = slot.waiters ?? [];
     slot.waiters = undefined;
     for (const resolve of waiters) resolve();
@@ -740,25 +631,19 @@ export class Balancer extends EventTarget {
       slot.removing = false;
     }
     if (from === state) return;
-    if (from === STATE_EJECTED) this.leaveEjection(slot);
-    this.core.setState(slot.index, state);
-    const reason = state === STATE_UP ? "markUp" : "markDown";
     if (state === STATE_UP) {
       const now = this.clock();
-      // A cancelled removal was never out of the table's order: no ramp.
-      if (from !== STATE_DRAINING) this.startRamp(slot, now);
-      this.emit(slot, from, state, reason, null);
+      this.moveTo(slot, from, state, "markUp", now);
       if (this.waiting.length !== 0) this.drain(now);
     } else {
-      this.stopRamp(slot);
-      this.emit(slot, from, state, reason, null);
+      this.moveTo(slot, from, state, "markDown", 0);
     }
   }
 
   setWeight(name: string, weight: number): void {
     const slot = this.slot(name);
     this.core.setWeight(slot.index, checkWeight(weight));
-    if (this.waiting.length !== 0) this.drain(this.clock());
+    this.serve();
   }
 
   /** One backend's counters. */

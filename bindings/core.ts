@@ -83,11 +83,12 @@ export interface CoreExports {
  */
 export class CoreCallError extends Error {
   override name = "CoreCallError";
-  constructor(
-    readonly call: string,
-    readonly rc: number,
-  ) {
+  readonly call: string;
+  readonly rc: number;
+  constructor(call: string, rc: number) {
     super(`core ${call} returned ${rc}`);
+    this.call = call;
+    this.rc = rc;
   }
 }
 
@@ -110,12 +111,21 @@ export function coreModule(): WebAssembly.Module {
   return (compiled ??= new WebAssembly.Module(decodeWasm(wasmText)));
 }
 
+// The core calls whose return code means "done" (0) or a defect (ERR_*):
+// CoreTable has each under the same name, returning nothing and throwing
+// CoreCallError on any other code. Defined in one loop below, not one
+// method each, for the size of the browser files.
+const CHECKED = ["setState", "setWeight", "setActive", "removeAt", "setLimit", "setRamp", "setDecay"] as const;
+type CheckedCalls = { [K in (typeof CHECKED)[number]]: (...args: Parameters<CoreExports[K]>) => void };
+
 /**
  * One table: a core instance plus views of its memory. A backend's hot fields
  * are one 32-byte record (REC_SIZE): field f of backend i is at
  * (layout(f) >> log2(width)) + i * (REC_SIZE / width) in the view of its
  * width; the ewma cost is an array of f64 (stride 1).
  */
+// The checked calls, defined on the prototype after the class.
+export interface CoreTable extends CheckedCalls {}
 export class CoreTable {
   readonly exports: CoreExports;
   /** Whole-memory views. */
@@ -130,7 +140,7 @@ export class CoreTable {
   limitAt = 0;
   rampAt = 0;
   costAt = 0;
-  private buffer: ArrayBuffer | SharedArrayBuffer | undefined;
+  private memoryBuffer: ArrayBuffer | SharedArrayBuffer | undefined;
   private cap = -1;
 
   /** A table over an instance made elsewhere (e.g. by @assemblyscript/loader). */
@@ -154,42 +164,21 @@ export class CoreTable {
       }
       throw err;
     }
-    return new CoreTable(instance.exports as unknown as CoreExports);
-  }
-
-  // The core calls whose return code means "done" (0) or a defect (ERR_*).
-  setState(i: number, state: number): void {
-    check("setState", this.exports.setState(i, state));
-  }
-  setWeight(i: number, weight: number): void {
-    check("setWeight", this.exports.setWeight(i, weight));
-  }
-  setActive(i: number, active: number): void {
-    check("setActive", this.exports.setActive(i, active));
-  }
-  removeAt(i: number): void {
-    check("removeAt", this.exports.removeAt(i));
-  }
-  setLimit(i: number, limit: number): void {
-    check("setLimit", this.exports.setLimit(i, limit));
-  }
-  setRamp(i: number, ramp: number): void {
-    check("setRamp", this.exports.setRamp(i, ramp));
-  }
-  setDecay(ms: number): void {
-    check("setDecay", this.exports.setDecay(ms));
+    // By a string: the minified files rename CoreTable's own `exports` (scripts/build.mjs).
+    return new CoreTable(Reflect.get(instance, "exports") as unknown as CoreExports);
   }
 
   /** Re-takes views and offsets if memory or capacity changed. */
   refresh(): void {
     const e = this.exports;
     const cap = e.capacity();
-    if (this.buffer === e.memory.buffer && this.cap === cap) return;
-    this.buffer = e.memory.buffer;
+    const buffer = e.memory.buffer;
+    if (this.memoryBuffer === buffer && this.cap === cap) return;
+    this.memoryBuffer = buffer;
     this.cap = cap;
-    this.u16 = new Uint16Array(this.buffer);
-    this.u32 = new Uint32Array(this.buffer);
-    this.f64 = new Float64Array(this.buffer);
+    this.u16 = new Uint16Array(buffer);
+    this.u32 = new Uint32Array(buffer);
+    this.f64 = new Float64Array(buffer);
     this.activeAt = e.layout(ARR_ACTIVE) >>> 2;
     this.weightAt = e.layout(ARR_WEIGHT) >>> 2;
     this.stateAt = e.layout(ARR_STATE) >>> 1;
@@ -242,4 +231,10 @@ export class CoreTable {
     const t = this.f64[this.lastAt + i * REC_F64]!;
     return t === t ? t : null;
   }
+}
+
+for (const call of CHECKED) {
+  (CoreTable.prototype as unknown as Record<string, unknown>)[call] = function (this: CoreTable, ...args: number[]): void {
+    check(call, (this.exports[call] as (...a: number[]) => number)(...args));
+  };
 }

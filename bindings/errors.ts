@@ -29,89 +29,83 @@ export class LeastconnError extends Error {
   }
 }
 
+/** The base classes made by coded() below: a LeastconnError built from one value. @internal */
+export type CodedErrorClass<T> = new (value: T) => LeastconnError;
+
+/**
+ * The base of an error class with one argument: its name, its message made
+ * from the argument, and the field (if any) that keeps the argument. The code
+ * follows from the name: UnknownBackendError has LC_ERR_UNKNOWN_BACKEND (the
+ * list is ErrorCode above). One factory rather than ten constructors, for the
+ * size of the browser files.
+ */
+function coded<T>(name: string, message: (value: T) => string, field?: string): CodedErrorClass<T> {
+  const code = `LC_ERR_${name
+    .slice(0, -5)
+    .replace(/\B(?=[A-Z])/g, "_")
+    .toUpperCase()}` as ErrorCode;
+  return class extends LeastconnError {
+    constructor(value: T) {
+      super(code, message(value));
+      this.name = name;
+      if (field !== undefined) (this as Record<string, unknown>)[field] = value;
+    }
+  };
+}
+
+const quoted = (value: unknown): string => JSON.stringify(value);
+const same = (message: string): string => message;
+
 /** A name that is not (or no longer) in the table. */
-export class UnknownBackendError extends LeastconnError {
-  override name = "UnknownBackendError";
-  readonly backend: string;
-  constructor(backend: string) {
-    super("LC_ERR_UNKNOWN_BACKEND", `unknown backend ${JSON.stringify(backend)}`);
-    this.backend = backend;
-  }
+export class UnknownBackendError extends coded("UnknownBackendError", (b: string) => `unknown backend ${quoted(b)}`, "backend") {
+  declare readonly backend: string;
 }
 
 /** Adding a name that is already in the table. */
-export class DuplicateBackendError extends LeastconnError {
-  override name = "DuplicateBackendError";
-  readonly backend: string;
-  constructor(backend: string) {
-    super("LC_ERR_DUPLICATE_BACKEND", `backend ${JSON.stringify(backend)} already exists`);
-    this.backend = backend;
-  }
+export class DuplicateBackendError extends coded("DuplicateBackendError", (b: string) => `backend ${quoted(b)} already exists`, "backend") {
+  declare readonly backend: string;
 }
 
 /** A value of the wrong type or out of range; `field` names it, and so does the message. */
-export class InvalidArgumentError extends LeastconnError {
-  override name = "InvalidArgumentError";
+export class InvalidArgumentError extends coded("InvalidArgumentError", same) {
   readonly field: string;
   constructor(field: string, message: string) {
-    super("LC_ERR_INVALID_ARGUMENT", message);
+    super(message);
     this.field = field;
   }
 }
 
-export class UnknownAlgorithmError extends LeastconnError {
-  override name = "UnknownAlgorithmError";
-  readonly algorithm: unknown;
-  constructor(algorithm: unknown) {
-    super("LC_ERR_UNKNOWN_ALGORITHM", `unknown algorithm ${JSON.stringify(algorithm)}`);
-    this.algorithm = algorithm;
-  }
+export class UnknownAlgorithmError extends coded("UnknownAlgorithmError", (a: unknown) => `unknown algorithm ${quoted(a)}`, "algorithm") {
+  declare readonly algorithm: unknown;
 }
 
 /** Releasing a backend whose active count is already 0; the count stays 0. */
-export class UnderflowError extends LeastconnError {
-  override name = "UnderflowError";
-  readonly backend: string;
-  constructor(backend: string) {
-    super("LC_ERR_UNDERFLOW", `backend ${JSON.stringify(backend)} has no active connection to release`);
-    this.backend = backend;
-  }
+export class UnderflowError extends coded(
+  "UnderflowError",
+  (b: string) => `backend ${quoted(b)} has no active connection to release`,
+  "backend",
+) {
+  declare readonly backend: string;
 }
 
 /** The core could not grow its memory for more backends. */
-export class CapacityError extends LeastconnError {
-  override name = "CapacityError";
-  constructor(message: string) {
-    super("LC_ERR_CAPACITY", message);
-  }
-}
+export class CapacityError extends coded("CapacityError", same) {}
 
 /** An operation this Balancer cannot do (membership of a shared table is fixed). */
-export class UnsupportedError extends LeastconnError {
-  override name = "UnsupportedError";
-  constructor(message: string) {
-    super("LC_ERR_UNSUPPORTED", message);
-  }
-}
+export class UnsupportedError extends coded("UnsupportedError", same) {}
 
 /** acquireAsync(): every backend is full and the queue already holds `limit` waiters. */
-export class QueueFullError extends LeastconnError {
-  override name = "QueueFullError";
-  readonly limit: number;
-  constructor(limit: number) {
-    super("LC_ERR_QUEUE_FULL", `every backend is full and the queue is full (${limit} waiting)`);
-    this.limit = limit;
-  }
+export class QueueFullError extends coded(
+  "QueueFullError",
+  (limit: number) => `every backend is full and the queue is full (${limit} waiting)`,
+  "limit",
+) {
+  declare readonly limit: number;
 }
 
 /** acquireAsync(): waited `timeoutMs` in the queue without being handed a backend. */
-export class QueueTimeoutError extends LeastconnError {
-  override name = "QueueTimeoutError";
-  readonly timeoutMs: number;
-  constructor(timeoutMs: number) {
-    super("LC_ERR_QUEUE_TIMEOUT", `no backend was free within ${timeoutMs} ms`);
-    this.timeoutMs = timeoutMs;
-  }
+export class QueueTimeoutError extends coded("QueueTimeoutError", (ms: number) => `no backend was free within ${ms} ms`, "timeoutMs") {
+  declare readonly timeoutMs: number;
 }
 
 /**
@@ -119,18 +113,18 @@ export class QueueTimeoutError extends LeastconnError {
  * backend up with weight > 0: all down, ejected, draining or weight 0), so
  * waiting would not help.
  */
-export class UnavailableError extends LeastconnError {
-  override name = "UnavailableError";
-  constructor(message = "no backend is up") {
-    super("LC_ERR_UNAVAILABLE", message);
+export class UnavailableError extends coded("UnavailableError", (m: string | undefined) => m ?? "no backend is up") {
+  constructor(message?: string) {
+    super(message);
   }
 }
 
 /** A value as error messages show it: strings quoted (the first 40 characters), kinds for the rest. */
 export function describe(value: unknown): string {
+  const kind = typeof value;
   if (value === undefined) return "nothing";
-  if (typeof value === "string") return value.length > 40 ? JSON.stringify(value.slice(0, 40)) + "..." : JSON.stringify(value);
-  if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
+  if (typeof value === "string") return value.length > 40 ? quoted(value.slice(0, 40)) + "..." : quoted(value);
+  if (kind === "number" || kind === "boolean" || value === null) return String(value);
   if (Array.isArray(value)) return "an array";
-  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+  return kind === "object" ? "an object" : `a ${kind}`;
 }

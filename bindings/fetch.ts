@@ -55,6 +55,9 @@ export interface BalancingOptions {
   decayMs?: number;
 }
 
+/** The BalancingOptions passed to the Balancer as they are (maxConnections goes to each origin). */
+const PASSED = ["algorithm", "seed", "tieBreak", "queue", "ejection", "slowStart", "decayMs"] as const;
+
 /** A Balancer over `origins` (checked and normalised), with `options`. */
 export function originBalancer(origins: ReadonlyArray<string | URL | OriginSpec>, options: BalancingOptions): Balancer {
   if (!Array.isArray(origins) || origins.length === 0) throw new InvalidArgumentError("origins", "must be a non-empty array");
@@ -67,8 +70,9 @@ export function originBalancer(origins: ReadonlyArray<string | URL | OriginSpec>
         }
       : { name: checkOrigin(o, `origins[${i}]`), maxConnections: options.maxConnections },
   );
-  const { algorithm, seed, tieBreak, queue, ejection, slowStart, decayMs } = options;
-  return new Balancer({ backends, algorithm, seed, tieBreak, queue, ejection, slowStart, decayMs });
+  const picked: Record<string, unknown> = { backends };
+  for (const key of PASSED) picked[key] = options[key];
+  return new Balancer(picked);
 }
 
 export interface BalancedFetchOptions extends BalancingOptions {

@@ -74,38 +74,40 @@ export function checkHealthOptions(options: HealthCheckOptions): Required<Health
 /** Probes a set of origins on a timer and marks them down and up in a Balancer. */
 export class HealthChecks {
   readonly options: Required<HealthCheckOptions>;
-  private readonly origins = new Map<string, OriginHealth>();
+  // Names the minified files shorten (scripts/build.mjs); fields set in the
+  // constructor, not parameter properties, which esbuild keeps long.
+  private readonly checked: Balancer;
+  private readonly probe: Probe;
+  private readonly states = new Map<string, OriginHealth>();
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private closed = false;
+  private stopped = false;
 
-  constructor(
-    private readonly balancer: Balancer,
-    options: HealthCheckOptions,
-    private readonly probe: Probe,
-  ) {
+  constructor(balancer: Balancer, options: HealthCheckOptions, probe: Probe) {
+    this.checked = balancer;
+    this.probe = probe;
     this.options = checkHealthOptions(options);
   }
 
   /** Starts probing `origin` (it starts as healthy: its state is the Balancer's). */
   add(origin: string): void {
-    if (!this.origins.has(origin)) this.origins.set(origin, { up: true, run: 0 });
+    if (!this.states.has(origin)) this.states.set(origin, { up: true, run: 0 });
     this.arm();
   }
 
   /** Stops probing `origin`; its state in the Balancer is left as it is. */
   delete(origin: string): void {
-    this.origins.delete(origin);
+    this.states.delete(origin);
   }
 
   /** Stops the timer; a round in flight finishes without touching the Balancer. */
   close(): void {
-    this.closed = true;
+    this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
   }
 
   private arm(): void {
-    if (this.closed || this.timer !== undefined) return;
+    if (this.stopped || this.timer !== undefined) return;
     this.timer = setTimeout(() => void this.round(), this.options.intervalMs);
     unrefTimer(this.timer);
   }
@@ -113,7 +115,7 @@ export class HealthChecks {
   /** One round: every origin probed at once; the next round is armed when all have answered. */
   async round(): Promise<void> {
     const { path, timeoutMs } = this.options;
-    const origins = [...this.origins.keys()];
+    const origins = [...this.states.keys()];
     const results = await Promise.all(
       origins.map(async (origin) => {
         try {
@@ -124,14 +126,14 @@ export class HealthChecks {
       }),
     );
     this.timer = undefined;
-    if (this.closed) return;
+    if (this.stopped) return;
     for (const [i, origin] of origins.entries()) this.record(origin, results[i]!);
     this.arm();
   }
 
   private record(origin: string, ok: boolean): void {
-    const health = this.origins.get(origin);
-    if (health === undefined || !this.balancer.has(origin)) return; // removed during the round
+    const health = this.states.get(origin);
+    if (health === undefined || !this.checked.has(origin)) return; // removed during the round
     if (ok === health.up) {
       health.run = 0;
       return;
@@ -140,11 +142,11 @@ export class HealthChecks {
     if (health.up && health.run >= this.options.fall) {
       health.up = false;
       health.run = 0;
-      this.balancer.markDown(origin);
+      this.checked.markDown(origin);
     } else if (!health.up && health.run >= this.options.rise) {
       health.up = true;
       health.run = 0;
-      this.balancer.markUp(origin);
+      this.checked.markUp(origin);
     }
   }
 }

@@ -12,7 +12,8 @@ import { DuplicateBackendError, describe, InvalidArgumentError } from "./errors.
 /** Largest accepted duration or count in these options: 2^31 - 1 (setTimeout's own limit). */
 export const MAX_MS = 0x7fffffff;
 
-export function invalid(field: string, what: string | undefined, rule: string, value: unknown): InvalidArgumentError {
+/** "field must be rule, got value", or with `what`: "field: what must be rule, got value". */
+export function invalid(field: string, rule: string, value: unknown, what?: string): InvalidArgumentError {
   const head = what === undefined ? field : `${field}: ${what}`;
   return new InvalidArgumentError(field, `${head} must be ${rule}, got ${describe(value)}`);
 }
@@ -20,17 +21,18 @@ export function invalid(field: string, what: string | undefined, rule: string, v
 /** An integer from min to max, or `fallback` when undefined. */
 export function intIn(value: unknown, min: number, max: number, field: string, fallback?: number, what?: string): number {
   if (value === undefined && fallback !== undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw invalid(field, what, `an integer from ${min} to ${max}`, value);
+  // isInteger() is false for anything but a number.
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
+    throw invalid(field, `an integer from ${min} to ${max}`, value, what);
   }
-  return value;
+  return value as number;
 }
 
 // Option bags are optional, but when given must be plain objects.
 export function checkOptions<T extends object>(value: T | undefined, field: string): Partial<T> {
   if (value === undefined) return {};
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw invalid(field, undefined, "an object", value);
+    throw invalid(field, "an object", value);
   }
   return value;
 }
@@ -69,49 +71,61 @@ export const QUEUE_DEFAULTS: QueueConfig = { limit: 1024, timeoutMs: 5000 };
 export const EJECTION_DEFAULTS: EjectionConfig = { consecutiveFailures: 5, baseMs: 30_000, maxMs: 300_000, maxPercent: 10 };
 export const SLOW_START_MIN_PERCENT = 10;
 
+// One rule per field of an option bag, checked in this order: [key, min, max].
+// A min given as a key is that field's value (checked before it), and the
+// field's default is then at least that value (ejection.maxMs >= baseMs).
+type Rule = readonly [key: string, min: number | string, max: number];
+
+/** An option bag's integers, each from its rule, defaults filled in from `defaults`. */
+function bag(value: object | undefined, field: string, defaults: Record<string, number>, rules: readonly Rule[]): Record<string, number> {
+  const o = checkOptions(value, field) as Record<string, unknown>;
+  const out: Record<string, number> = {};
+  for (const [key, min, max] of rules) {
+    const lo = typeof min === "number" ? min : out[min]!;
+    const fallback = defaults[key];
+    out[key] = intIn(o[key], lo, max, `${field}.${key}`, fallback === undefined ? undefined : Math.max(fallback, lo));
+  }
+  return out;
+}
+
 export function normalizeQueue(value: QueueOptions | undefined): QueueConfig {
-  const o = checkOptions(value, "queue");
-  return {
-    limit: intIn(o.limit, 0, MAX_MS, "queue.limit", QUEUE_DEFAULTS.limit),
-    timeoutMs: intIn(o.timeoutMs, 0, MAX_MS, "queue.timeoutMs", QUEUE_DEFAULTS.timeoutMs),
-  };
+  return bag(value, "queue", QUEUE_DEFAULTS, [
+    ["limit", 0, MAX_MS],
+    ["timeoutMs", 0, MAX_MS],
+  ]) as QueueConfig;
 }
 
 /** undefined: ejection is off. */
 export function normalizeEjection(value: EjectionOptions | undefined): EjectionConfig | undefined {
   if (value === undefined) return undefined;
-  const o = checkOptions(value, "ejection");
-  const d = EJECTION_DEFAULTS;
-  const baseMs = intIn(o.baseMs, 1, MAX_MS, "ejection.baseMs", d.baseMs);
-  return {
-    consecutiveFailures: intIn(o.consecutiveFailures, 1, MAX_MS, "ejection.consecutiveFailures", d.consecutiveFailures),
-    baseMs,
-    maxMs: intIn(o.maxMs, baseMs, MAX_MS, "ejection.maxMs", Math.max(d.maxMs, baseMs)),
-    maxPercent: intIn(o.maxPercent, 0, 100, "ejection.maxPercent", d.maxPercent),
-  };
+  return bag(value, "ejection", EJECTION_DEFAULTS, [
+    ["baseMs", 1, MAX_MS],
+    ["consecutiveFailures", 1, MAX_MS],
+    ["maxMs", "baseMs", MAX_MS],
+    ["maxPercent", 0, 100],
+  ]) as EjectionConfig;
 }
 
 /** undefined: slow start is off. */
 export function normalizeSlowStart(value: SlowStartOptions | undefined): SlowStartConfig | undefined {
   if (value === undefined) return undefined;
-  const o = checkOptions(value, "slowStart");
-  return {
-    windowMs: intIn(o.windowMs, 1, MAX_MS, "slowStart.windowMs"),
-    minPercent: intIn(o.minPercent, 1, 100, "slowStart.minPercent", SLOW_START_MIN_PERCENT),
-  };
+  return bag(value, "slowStart", { minPercent: SLOW_START_MIN_PERCENT }, [
+    ["windowMs", 1, MAX_MS],
+    ["minPercent", 1, 100],
+  ]) as SlowStartConfig;
 }
 
 /** Peak-ewma's time constant: a number of ms > 0 (Infinity: costs never decay). */
 export function checkDecay(value: unknown): number {
   if (value === undefined) return DECAY_DEFAULT_MS;
-  if (typeof value !== "number" || !(value > 0)) throw invalid("decayMs", undefined, "a number of milliseconds above 0", value);
+  if (typeof value !== "number" || !(value > 0)) throw invalid("decayMs", "a number of milliseconds above 0", value);
   return value;
 }
 
-/** A per-backend limit: an integer 1..max, or undefined (no limit). */
-export function checkMaxConnections(value: unknown, max: number, field = "maxConnections", what?: string): number | undefined {
+/** A per-backend limit: an integer 1..MAX_ACTIVE, or undefined (no limit). */
+export function checkMaxConnections(value: unknown, field = "maxConnections", what?: string): number | undefined {
   if (value === undefined) return undefined;
-  return intIn(value, 1, max, field, undefined, what);
+  return intIn(value, 1, MAX_ACTIVE, field, undefined, what);
 }
 
 /** A per-call wait: like queue.timeoutMs. */
@@ -130,28 +144,23 @@ export const MAX_ACTIVE = 0x7fffffff;
 // weight must be ...").
 /** A backend name: a non-empty string. */
 export function checkName(name: unknown, field = "backend", what?: string): string {
-  if (typeof name !== "string" || name.length === 0) throw invalid(field, what, "a non-empty string", name);
+  if (typeof name !== "string" || name.length === 0) throw invalid(field, "a non-empty string", name, what);
   return name;
 }
 
-function checkInt(value: unknown, max: number, field: string, what: string | undefined): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > max) {
-    throw invalid(field, what, `an integer from 0 to ${max}`, value);
-  }
-  return value;
+/** A weight 0..MAX_WEIGHT; `fallback` (when given) for undefined. */
+export function checkWeight(value: unknown, field = "weight", what?: string, fallback?: number): number {
+  return intIn(value, 0, MAX_WEIGHT, field, fallback, what);
 }
 
-export function checkWeight(value: unknown, field = "weight", what?: string): number {
-  return checkInt(value, MAX_WEIGHT, field, what);
-}
-
-export function checkActive(value: unknown, field = "active", what?: string): number {
-  return checkInt(value, MAX_ACTIVE, field, what);
+/** An active count 0..MAX_ACTIVE; `fallback` (when given) for undefined. */
+export function checkActive(value: unknown, field = "active", what?: string, fallback?: number): number {
+  return intIn(value, 0, MAX_ACTIVE, field, fallback, what);
 }
 
 /** An algorithm name (any spelling PROTOCOL.md allows) to its number. */
 export function checkAlgorithm(name: unknown): AlgorithmId {
-  if (typeof name !== "string") throw invalid("algorithm", undefined, "a string", name);
+  if (typeof name !== "string") throw invalid("algorithm", "a string", name);
   return algorithmId(name);
 }
 
@@ -163,25 +172,25 @@ export interface NormalSpec {
 }
 
 export function normalizeSpecs(list: unknown): NormalSpec[] {
-  if (!Array.isArray(list)) throw invalid("backends", undefined, "an array of names or {name, weight, connections} objects", list);
+  if (!Array.isArray(list)) throw invalid("backends", "an array of names or {name, weight, connections} objects", list);
   const seen = new Set<string>();
   const out: NormalSpec[] = [];
   list.forEach((item: unknown, i) => {
     const field = `backends[${i}]`;
-    let spec: NormalSpec;
-    if (typeof item === "string") {
-      spec = { name: checkName(item, field, "a backend name"), weight: 1, connections: 0, maxConnections: undefined };
-    } else if (item !== null && typeof item === "object" && !Array.isArray(item)) {
-      const o = item as Record<string, unknown>;
-      spec = {
-        name: checkName(o.name, `${field}.name`, "a backend name"),
-        weight: o.weight === undefined ? 1 : checkWeight(o.weight, `${field}.weight`, "a weight"),
-        connections: o.connections === undefined ? 0 : checkActive(o.connections, `${field}.connections`, "an active count"),
-        maxConnections: checkMaxConnections(o.maxConnections, MAX_ACTIVE, `${field}.maxConnections`, "a connection limit"),
-      };
-    } else {
-      throw new InvalidArgumentError(field, `${field}: must be a name or {name, weight, connections}, got ${describe(item)}`);
+    // A name alone is a backend with every default: an object without the other fields.
+    let o: Record<string, unknown> = {};
+    if (typeof item !== "string") {
+      if (item === null || typeof item !== "object" || Array.isArray(item)) {
+        throw new InvalidArgumentError(field, `${field}: must be a name or {name, weight, connections}, got ${describe(item)}`);
+      }
+      o = item as Record<string, unknown>;
     }
+    const spec: NormalSpec = {
+      name: typeof item === "string" ? checkName(item, field, "a backend name") : checkName(o.name, `${field}.name`, "a backend name"),
+      weight: checkWeight(o.weight, `${field}.weight`, "a weight", 1),
+      connections: checkActive(o.connections, `${field}.connections`, "an active count", 0),
+      maxConnections: checkMaxConnections(o.maxConnections, `${field}.maxConnections`, "a connection limit"),
+    };
     if (seen.has(spec.name)) throw new DuplicateBackendError(spec.name);
     seen.add(spec.name);
     out.push(spec);
@@ -190,25 +199,26 @@ export function normalizeSpecs(list: unknown): NormalSpec[] {
 }
 
 export function checkSeed(seed: unknown): number {
-  if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) {
+  if (!Number.isSafeInteger(seed) || (seed as number) < 0) {
     throw new InvalidArgumentError("seed", `seed: must be an integer from 0 to 2^53-1, got ${describe(seed)}`);
   }
-  return seed;
+  return seed as number;
 }
 
 export function checkOk(options: ReleaseOptions | undefined): boolean {
   if (options === undefined) return true;
   const { ok } = checkOptions(options, "options");
   if (ok === undefined) return true;
-  if (typeof ok !== "boolean") throw invalid("ok", undefined, "a boolean", ok);
+  if (typeof ok !== "boolean") throw invalid("ok", "a boolean", ok);
   return ok;
 }
 
 export function checkSignal(signal: unknown): AbortSignal | undefined {
   if (signal === undefined) return undefined;
-  const s = signal as AbortSignal;
-  if (s === null || typeof s !== "object" || typeof s.aborted !== "boolean" || typeof s.addEventListener !== "function") {
-    throw invalid("signal", undefined, "an AbortSignal", signal);
+  const s = signal as AbortSignal | null;
+  // Optional chaining also turns away null and every primitive.
+  if (typeof s?.aborted !== "boolean" || typeof s.addEventListener !== "function") {
+    throw invalid("signal", "an AbortSignal", signal);
   }
   return s;
 }

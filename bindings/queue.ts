@@ -1,7 +1,11 @@
 // The Balancer's one FIFO queue of waiters for a backend slot. An intrusive
 // doubly linked list: push and shift at the ends, and O(1) removal of a
 // waiter that gave up (aborted or timed out) from anywhere in it, so storms
-// of give-ups cost no scans and leave no tombstones behind.
+// of give-ups cost no scans and leave no tombstones behind. Also here: the
+// queue's one wake-up timer, and acquireAsync()'s promise (a signal and a
+// timeout) over the Balancer's synchronous enqueue.
+
+import { QueueTimeoutError } from "./errors.js";
 
 /**
  * One caller waiting for a slot. `grant` gets the lease (already counted);
@@ -13,34 +17,40 @@ export interface Waiter<L> {
   fail(error: Error): void;
 }
 
-/** @internal */
-export class Entry<L> {
-  prev: Entry<L> | null = null;
-  next: Entry<L> | null = null;
+/** A queued waiter's side of the queue: cancel() takes it out; true if it was still waiting. @internal */
+export type CancelWait = () => boolean;
+/** What enqueue returns for a waiter answered at once. @internal */
+export const NOT_QUEUED: CancelWait = () => false;
+
+/** One queued waiter, linked to its neighbours. @internal */
+export interface Entry<L> {
+  prev: Entry<L> | null;
+  next: Entry<L> | null;
   /** In the queue: false once granted, failed or cancelled. */
-  queued = true;
-  constructor(
-    readonly waiter: Waiter<L>,
-    /** The algorithm the waiter asked for. */
-    readonly algorithm: number,
-    /** The Balancer's clock when it started waiting. */
-    readonly since: number,
-  ) {}
+  queued: boolean;
+  readonly waiter: Waiter<L>;
+  /** The algorithm the waiter asked for. */
+  readonly pickWith: number;
+  /** The Balancer's clock when it started waiting. */
+  readonly since: number;
+}
+
+/** An entry for `waiter`, to push. @internal */
+export function newEntry<L>(waiter: Waiter<L>, pickWith: number, since: number): Entry<L> {
+  return { prev: null, next: null, queued: true, waiter, pickWith, since };
 }
 
 /** @internal */
 export class WaitQueue<L> {
-  private head: Entry<L> | null = null;
+  /** The first waiter (the next served), or null. */
+  first: Entry<L> | null = null;
   private tail: Entry<L> | null = null;
   length = 0;
-
-  get first(): Entry<L> | null {
-    return this.head;
-  }
+  private wakeTimer: ReturnType<typeof setTimeout> | undefined;
 
   push(e: Entry<L>): void {
     e.prev = this.tail;
-    if (this.tail === null) this.head = e;
+    if (this.tail === null) this.first = e;
     else this.tail.next = e;
     this.tail = e;
     this.length++;
@@ -50,7 +60,7 @@ export class WaitQueue<L> {
   delete(e: Entry<L>): boolean {
     if (!e.queued) return false;
     e.queued = false;
-    if (e.prev === null) this.head = e.next;
+    if (e.prev === null) this.first = e.next;
     else e.prev.next = e.next;
     if (e.next === null) this.tail = e.prev;
     else e.next.prev = e.prev;
@@ -58,4 +68,74 @@ export class WaitQueue<L> {
     this.length--;
     return true;
   }
+
+  /**
+   * Calls `fn` once, `ms()` ms from now, unless armed already (then `ms` is
+   * not called); unref'd where the runtime can, so it never keeps a process alive.
+   */
+  armWake(ms: () => number, fn: () => void): void {
+    if (this.wakeTimer !== undefined) return;
+    const timer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      fn();
+    }, ms());
+    (timer as { unref?: () => void }).unref?.();
+    this.wakeTimer = timer;
+  }
+
+  disarmWake(): void {
+    if (this.wakeTimer === undefined) return;
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+  }
+}
+
+/**
+ * acquireAsync()'s promise: `enqueue` answers at once or queues the waiter;
+ * the wait ends with a grant, a failure, `timeoutMs` (QueueTimeoutError) or
+ * the signal's abort (its reason), and whichever comes first cancels the
+ * rest, so nothing (timer, listener, queue entry) outlives it.
+ */
+export function waitInQueue<L>(
+  enqueue: (waiter: Waiter<L>) => CancelWait,
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+  resolve: (lease: L) => void,
+  reject: (reason: unknown) => void,
+): void {
+  if (signal?.aborted) {
+    reject(signal.reason);
+    return;
+  }
+  let settled = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const cleanup = (): void => {
+    settled = true;
+    if (timer !== undefined) clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  };
+  const onAbort = (): void => {
+    if (cancel()) {
+      cleanup();
+      reject(signal!.reason);
+    }
+  };
+  const cancel = enqueue({
+    grant: (lease) => {
+      cleanup();
+      resolve(lease);
+    },
+    fail: (error) => {
+      cleanup();
+      reject(error);
+    },
+  });
+  if (settled) return;
+  timer = setTimeout(() => {
+    if (cancel()) {
+      cleanup();
+      reject(new QueueTimeoutError(timeoutMs));
+    }
+  }, timeoutMs);
+  signal?.addEventListener("abort", onAbort, { once: true });
 }

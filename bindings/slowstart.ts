@@ -1,8 +1,10 @@
-// Slow start's arithmetic: the ramp a backend's weight is scaled by, as an
-// integer out of RAMP_ONE (the core's unit), exact in every runtime, and the
-// coarse step at which ramping backends are refreshed.
+// Slow start: the ramp a backend's weight is scaled by, as an integer out of
+// RAMP_ONE (the core's unit), exact in every runtime; the coarse step at which
+// ramping backends are refreshed; and the set of ramping backends (Ramps),
+// which the Balancer drives from its clock.
 
-import { RAMP_ONE } from "./core.js";
+import { type CoreTable, RAMP_ONE } from "./core.js";
+import type { Slot } from "./lease.js";
 import type { SlowStartConfig } from "./options.js";
 
 /**
@@ -26,4 +28,54 @@ export function rampStep(cfg: SlowStartConfig): number {
 export function effectiveWeight(weight: number, ramp: number): number {
   if (ramp === RAMP_ONE || weight === 0) return weight;
   return Math.max(1, Math.floor((weight * ramp) / RAMP_ONE));
+}
+
+/**
+ * The backends ramping now, refreshed all at once on the coarse step (at most
+ * once per rampStep), so a backend that is not ramping is never touched and
+ * a ramping one costs one setRamp per step. With slow start off (no config)
+ * nothing ever ramps.
+ */
+export class Ramps {
+  readonly ramping = new Set<Slot>();
+  /** When the next step is due (a lower bound); Infinity while nothing ramps. */
+  nextRampAt = Infinity;
+  private readonly rampStepMs: number;
+  // Not parameter properties (esbuild keeps a parameter property's declaration under its long name in the minified files).
+  private readonly cfg: SlowStartConfig | undefined;
+  private readonly core: CoreTable;
+
+  constructor(cfg: SlowStartConfig | undefined, core: CoreTable) {
+    this.cfg = cfg;
+    this.core = core;
+    this.rampStepMs = cfg === undefined ? Infinity : rampStep(cfg);
+  }
+
+  /** Starts `slot`'s ramp at `now` (after add(), markUp() from down, the end of an ejection). */
+  startRamp(slot: Slot, now: number): void {
+    const cfg = this.cfg;
+    if (cfg === undefined) return;
+    const ramp = rampAt(cfg, 0);
+    if (ramp === RAMP_ONE) return;
+    slot.rampStart = now;
+    this.ramping.add(slot);
+    this.core.setRamp(slot.index, ramp);
+    if (this.nextRampAt === Infinity) this.nextRampAt = now + this.rampStepMs;
+  }
+
+  /** Ends `slot`'s ramp at once (full weight), if it is ramping. */
+  stopRamp(slot: Slot): void {
+    if (this.ramping.delete(slot) && !slot.gone) this.core.setRamp(slot.index, RAMP_ONE);
+  }
+
+  /** The coarse step: every ramping backend to its ramp at `now`. */
+  refreshRamps(now: number): void {
+    const cfg = this.cfg!;
+    for (const slot of this.ramping) {
+      const ramp = rampAt(cfg, now - slot.rampStart);
+      this.core.setRamp(slot.index, ramp);
+      if (ramp === RAMP_ONE) this.ramping.delete(slot);
+    }
+    this.nextRampAt = this.ramping.size === 0 ? Infinity : now + this.rampStepMs;
+  }
 }

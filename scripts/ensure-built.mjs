@@ -15,6 +15,7 @@ export const OUTPUTS = [
   "build/core.threads.wasm",
   "build/core-wasm.js",
   "build/core-threads-wasm.js",
+  "build/core-wasm-deflated.js",
   "dist/index.js",
   "dist/shared.js",
   "dist/index.min.js",
