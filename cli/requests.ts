@@ -49,6 +49,11 @@ export class OpenRequests {
     return this.count >= this.limit;
   }
 
+  /** Open tracked requests. */
+  get size(): number {
+    return this.count;
+  }
+
   /** Tracks a routed request (id and deadline optional); check `full` first. */
   open(backend: string, id: number | undefined, at: number | undefined): number {
     if (this.full) throw new RangeError(`more than ${this.limit} open requests`);
