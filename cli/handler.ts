@@ -62,6 +62,12 @@ const camel = (s: string): string => s.replace(/_([a-z])/g, (_, c: string) => c.
 // The Balancer names options in camelCase; the replies of these types say the protocol's names.
 const SNAKE_CASE_ERRORS = new Set(["init", "add_backend", "set_max_connections"]);
 const FAILED = { ok: false };
+// send_requests' error 22, by whyNot()'s reason.
+const NO_TRAFFIC: Record<string, string> = {
+  "": "none, or all down, draining or weight 0",
+  full: "every backend that is up is at its max_connections",
+  ejected: "every backend that could take traffic is ejected",
+};
 
 /** A request waiting in the Balancer's queue: where its reply goes, and until when it may wait. */
 interface Queued {
@@ -505,10 +511,7 @@ export class Handler {
       const lease = b.acquire(options);
       if (lease === null) {
         // Nothing can take traffic; that is known at the first pick, before any change.
-        if (k === 0) {
-          const why = this.whyNot("all full");
-          fail(ERR_PRECONDITION, `no backend can take traffic (${why === undefined ? "none, or all down, draining or weight 0" : why})`);
-        }
+        if (k === 0) fail(ERR_PRECONDITION, `no backend can take traffic (${NO_TRAFFIC[this.whyNot("full") ?? ""]})`);
         break;
       }
       const name = lease.backend;
