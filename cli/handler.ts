@@ -14,7 +14,15 @@
 import { type CancelWait, checkActive, checkAlgorithm, checkName, checkWeight } from "../bindings/balancer.js";
 import { describe } from "../bindings/errors.js";
 import type { BackendEvent, BackendSpec, BalancerOptions, ErrorCode, Lease } from "../bindings/index.js";
-import { Balancer, ChoiceLease, InvalidArgumentError, LeastconnError, MAX_ACTIVE, QueueFullError, UnderflowError } from "../bindings/index.js";
+import {
+  Balancer,
+  ChoiceLease,
+  InvalidArgumentError,
+  LeastconnError,
+  MAX_ACTIVE,
+  QueueFullError,
+  UnderflowError,
+} from "../bindings/index.js";
 import { checkMaxConnections, checkOk, intIn, normalizeQueue } from "../bindings/options.js";
 import { type Counts, quote, type Reply, type ReplyBody, type Shown } from "./format.js";
 import { type Json, JsonObject } from "./json.js";
@@ -146,6 +154,15 @@ export class Handler {
   setTime(now: number): void {
     if (now > this.now) this.now = now;
     this.catchUp();
+  }
+
+  /**
+   * When the clock next makes something print while requests are queued (a
+   * wait runs out, or a deadline frees a slot for one), or undefined.
+   */
+  get wakeAt(): number | undefined {
+    const head = this.queued[this.queuedHead];
+    return head === undefined ? undefined : Math.min(head.until, this.requests.nextDeadline);
   }
 
   /** End of input: every queued request is answered (503, reason "end_of_input"). */
@@ -411,7 +428,15 @@ export class Handler {
       if (lease === null) reason = this.whyNot(this.queueMs === undefined ? "full" : "queue_full");
     } else {
       const [src, dest] = this.replyTo;
-      const q: Queued = { src, dest, id, duration: duration as number | undefined, until: this.now + this.queueMs, cancel: () => false, done: false };
+      const q: Queued = {
+        src,
+        dest,
+        id,
+        duration: duration as number | undefined,
+        until: this.now + this.queueMs,
+        cancel: () => false,
+        done: false,
+      };
       let waiting = false;
       q.cancel = b._enqueue(
         {
@@ -657,8 +682,14 @@ function outcome(ok: Json | undefined, status: Json | undefined): boolean {
 // The counts as they are now, for a reply written after later changes.
 function countsNow(b: Balancer): Counts {
   const list: Array<[string, number]> = [];
-  b.forEachActive((name, n) => list.push([name, n]));
-  return { forEachActive: (visit) => list.forEach(([name, n]) => visit(name, n)) };
+  b.forEachActive((name, n) => {
+    list.push([name, n]);
+  });
+  return {
+    forEachActive: (visit) => {
+      for (const [name, n] of list) visit(name, n);
+    },
+  };
 }
 
 function errorBody(code: number, text: string): ReplyBody {

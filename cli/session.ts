@@ -68,6 +68,21 @@ export class Session implements FrameSink {
     return this.out.take();
   }
 
+  /**
+   * With a real clock: when (on that clock) poll() should next be called, as
+   * the time itself may answer a queued request; undefined when nothing waits.
+   */
+  get wakeAt(): number | undefined {
+    return this.realClock === undefined ? undefined : this.handler.wakeAt;
+  }
+
+  /** With a real clock: reads it and returns the replies that the time alone made due. */
+  poll(): Uint8Array {
+    // Held messages come first; resume() reads the clock for them.
+    if (!this.waiting) this.tick();
+    return this.out.take();
+  }
+
   /** Messages framed but not yet handled: call resume() (after writing the output) until false. */
   get waiting(): boolean {
     return this.rest !== undefined || this.heldAt < this.held.length;
