@@ -127,7 +127,9 @@ export class Handler {
   // Requests waiting in the Balancer's queue, in its order (FIFO: grants and timeouts come from the head).
   private queued: Queued[] = [];
   private queuedHead = 0;
-  private replyTo: [src: string, dest: string] = ["", ""];
+  // Where the reply of the message being handled goes (for a queued request's later reply).
+  private replySrc = "";
+  private replyDest = "";
   /**
    * Replies to queued requests (served or refused), in order, for the
    * session to write: extra[0..extraBefore) before the reply of the message
@@ -213,7 +215,8 @@ export class Handler {
       inReplyTo = rawId;
     }
     let out: ReplyBody | null;
-    this.replyTo = [dest, src];
+    this.replySrc = dest;
+    this.replyDest = src;
     try {
       if (typeof type !== "string") {
         if (type === undefined) this.diagnose(`message from ${JSON.stringify(src)} has no body.type`);
@@ -427,10 +430,9 @@ export class Handler {
       lease = algorithm === undefined ? b.acquire() : b.acquire({ algorithm });
       if (lease === null) reason = this.whyNot(this.queueMs === undefined ? "full" : "queue_full");
     } else {
-      const [src, dest] = this.replyTo;
       const q: Queued = {
-        src,
-        dest,
+        src: this.replySrc,
+        dest: this.replyDest,
         id,
         duration: duration as number | undefined,
         until: this.now + this.queueMs,
