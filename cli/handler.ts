@@ -55,6 +55,7 @@ const MAX_DURATION_MS = 0x7fffffff;
 /** Default of `maxOpen`: at 32 bytes each, 32 MB of open tracked requests. */
 const DEFAULT_MAX_OPEN = 1_000_000;
 
+const MEMBERSHIP = { remove_backend: "remove", backend_down: "markDown", backend_up: "markUp" } as const;
 const REQUEST_COMPLETE_TYPES = new Set(["request_complete", "http_request_complete", "request_done", "release"]);
 
 // init's resilience settings: each key, and each field inside, is the
@@ -191,7 +192,6 @@ export class Handler {
     }
     // Arrival time is a fact about every message, whatever becomes of it:
     // the manual clock moves and due deadlines fire before anything else.
-    this.extraBefore = this.extra.length;
     const clockError = this.manual ? this.advance(body) : undefined;
     this.extraBefore = this.extra.length;
     const type = body.get("type");
@@ -288,7 +288,7 @@ export class Handler {
     this.balancer.tick();
     this.fireDue();
     for (let q = this.queued[this.queuedHead]; q !== undefined && q.until <= this.now; q = this.queued[this.queuedHead]) {
-      if (q.cancel()) this.refused(q, "queue_timeout");
+      if (q.cancel()) this.answer(q, null, "queue_timeout");
       this.unqueue(q);
     }
   }
@@ -309,14 +309,10 @@ export class Handler {
         });
         return { type: "add_backend_ok", active: b };
       case "remove_backend":
-        b.remove(body.get("backend") as string);
-        return { type: "remove_backend_ok", active: b };
       case "backend_down":
-        b.markDown(body.get("backend") as string);
-        return { type: "backend_down_ok", active: b };
       case "backend_up":
-        b.markUp(body.get("backend") as string);
-        return { type: "backend_up_ok", active: b };
+        b[MEMBERSHIP[type]](body.get("backend") as string);
+        return { type: `${type}_ok`, active: b };
       case "set_weight":
       case "set_max_connections":
         return this.setLimit(type, body);
@@ -442,7 +438,13 @@ export class Handler {
       let waiting = false;
       q.cancel = b._enqueue(
         {
-          grant: (l) => (waiting ? this.served(q, l) : (lease = l)),
+          grant: (l) => {
+            if (!waiting) lease = l;
+            else {
+              this.unqueue(q);
+              this.answer(q, l);
+            }
+          },
           fail: (err) => (reason = err instanceof QueueFullError ? "queue_full" : this.whyNot("full")),
         },
         algorithm,
@@ -481,15 +483,12 @@ export class Handler {
 
   // ---- the queue ----
 
-  // A queued request was handed a slot: its reply, with the counts as they are now.
-  private served(q: Queued, lease: Lease): void {
-    this.unqueue(q);
-    const body = this.routed(lease, q.id, q.duration, countsNow(this.balancer));
-    this.extra.push({ src: q.src, dest: q.dest, inReplyTo: q.id, body });
-  }
-
-  private refused(q: Queued, reason: string): void {
-    const body: ReplyBody = { type: "http_response", backend: null, active: countsNow(this.balancer), reason };
+  // A queued request was handed a slot (lease) or refused (reason): its
+  // reply, with the counts as they are now.
+  private answer(q: Queued, lease: Lease | null, reason?: string): void {
+    const active = countsNow(this.balancer);
+    const body: ReplyBody =
+      lease === null ? { type: "http_response", backend: null, active, reason } : this.routed(lease, q.id, q.duration, active);
     this.extra.push({ src: q.src, dest: q.dest, inReplyTo: q.id, body });
   }
 
@@ -507,7 +506,7 @@ export class Handler {
   private dropQueue(reason: string): void {
     for (let i = this.queuedHead; i < this.queued.length; i++) {
       const q = this.queued[i]!;
-      if (!q.done && q.cancel()) this.refused(q, reason);
+      if (!q.done && q.cancel()) this.answer(q, null, reason);
     }
     this.queued = [];
     this.queuedHead = 0;
