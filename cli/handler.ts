@@ -161,11 +161,15 @@ export class Handler {
 
   /**
    * When the clock next makes something print while requests are queued (a
-   * wait runs out, or a deadline frees a slot for one), or undefined.
+   * wait runs out, a deadline or the end of an ejection frees a slot for
+   * one), or undefined.
    */
   get wakeAt(): number | undefined {
     const head = this.queued[this.queuedHead];
-    return head === undefined ? undefined : Math.min(head.until, this.requests.nextDeadline);
+    if (head === undefined) return undefined;
+    let at = Math.min(head.until, this.requests.nextDeadline);
+    for (const s of this.balancer.snapshot()) if (s.ejectedUntil !== null && s.ejectedUntil < at) at = s.ejectedUntil;
+    return at;
   }
 
   /** End of input: every queued request is answered (503, reason "end_of_input"). */
