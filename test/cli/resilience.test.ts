@@ -5,6 +5,7 @@
 // resets that must end with every count at 0. Exact timelines are in the
 // golden transcripts (limits, queue, ejection, slow-start, outcomes).
 
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Handler } from "../../cli/handler.js";
 import { type Json, Parser } from "../../cli/json.js";
@@ -311,5 +312,131 @@ describe("queue storms through the node", () => {
   });
   it("the end of input answers every queued request (reason end_of_input)", () => {
     storm(3, 3_000, "end-of-input");
+  });
+});
+
+const FUZZ_SEED = 20261203;
+
+describe("fuzz: limits, queue, outcomes, ejection and slow start together", () => {
+  const names = ["a", "b", "c"];
+  const small = fc.oneof({ weight: 6, arbitrary: fc.nat(4) }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 1 }) });
+  const opt = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined, freq: 2 });
+  const backend = opt(
+    fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...names) }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 1 }) }),
+  );
+  const algorithm = opt(fc.constantFrom("least-connections", "p2c", "round-robin", "weighted-round-robin", "peak-ewma"));
+  const backends = fc.constant(names.map((name, i) => ({ name, max_connections: i + 1 })));
+  // The first init is valid, with every feature likely on; later ones may be anything.
+  const valid = fc.record({
+    type: fc.constant("init"),
+    backends,
+    queue: opt(fc.record({ limit: fc.nat(4), timeout_ms: fc.nat(50) })),
+    ejection: opt(
+      fc.record({
+        consecutive_failures: fc.integer({ min: 1, max: 3 }),
+        base_ms: fc.integer({ min: 1, max: 60 }),
+        max_percent: fc.integer({ min: 40, max: 100 }),
+      }),
+    ),
+    slow_start: opt(fc.record({ window_ms: fc.integer({ min: 1, max: 100 }) })),
+    algorithm,
+  });
+  const init = fc.record({
+    type: fc.constant("init"),
+    backends,
+    queue: opt(fc.record({ limit: opt(small), timeout_ms: opt(fc.nat(50)) })),
+    ejection: opt(fc.record({ consecutive_failures: opt(small), base_ms: opt(fc.nat(60)), max_percent: opt(fc.nat(100)) })),
+    slow_start: opt(fc.record({ window_ms: fc.nat(100), min_percent: opt(small) })),
+    algorithm,
+  });
+  const body = fc.oneof(
+    { weight: 1, arbitrary: init },
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        type: fc.constant("http_request"),
+        duration_ms: opt(fc.nat(40)),
+        active_connections: opt(fc.dictionary(fc.constantFrom(...names), small, { maxKeys: 2 })),
+      }),
+    },
+    {
+      weight: 5,
+      arbitrary: fc.record({
+        type: fc.constantFrom("request_complete", "release"),
+        backend,
+        request_id: opt(fc.nat(40)),
+        ok: opt(fc.oneof(fc.boolean(), small)),
+        status: opt(fc.oneof(fc.constantFrom(200, 404, 500, 503), small)),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({ type: fc.constant("set_max_connections"), backend, max_connections: opt(fc.oneof(small, fc.constant(null))) }),
+    },
+    { weight: 1, arbitrary: fc.record({ type: fc.constantFrom("backend_down", "backend_up", "add_backend", "remove_backend"), backend }) },
+    { weight: 1, arbitrary: fc.record({ type: fc.constantFrom("stats", "send_requests"), count: opt(small) }) },
+    { weight: 3, arbitrary: fc.record({ type: fc.constant("tick"), by: fc.nat(30) }) },
+  );
+
+  it("no crash, well-formed lines, errors change nothing, every request answered exactly once", () => {
+    const latin1 = new TextDecoder("latin1");
+    const enc = new TextEncoder();
+    let messages = 0;
+    const seen = new Map<string, number>();
+    fc.assert(
+      fc.property(valid, fc.array(body, { minLength: 5, maxLength: 40 }), (first, rest) => {
+        const bodies = [first, ...rest];
+        const session = new Session({ clock: "manual" });
+        const h = (session as unknown as { handler: Handler }).handler;
+        const answers = new Map<number, number>();
+        const requests: number[] = [];
+        let now = 0;
+        const take = (bytes: Uint8Array): void => {
+          for (const line of latin1.decode(bytes).split("\n")) {
+            if (line === "") continue;
+            expect(line).toMatch(/^[\x20-\x7e]*$/);
+            for (const what of ["queue_timeout", "queue_full", "end_of_input", "reset", '"full"', '"effective_weight": 1,']) {
+              if (line.includes(what)) seen.set(what, (seen.get(what) ?? 0) + 1);
+            }
+            const reply = JSON.parse(line) as { body: { type: string; code?: number; in_reply_to?: number } };
+            expect(reply.body.code, line).not.toBe(13);
+            const id = reply.body.in_reply_to;
+            if (id !== undefined) answers.set(id, (answers.get(id) ?? 0) + 1);
+          }
+        };
+        bodies.forEach((b, i) => {
+          messages++;
+          // The clock moves through ignored replies, so a request's error can be checked to change nothing.
+          const body =
+            b.type === "tick" ? { type: "http_response", in_reply_to: 0, now: (now += (b as { by: number }).by) } : { ...b, msg_id: i + 1 };
+          if (b.type === "http_request") requests.push(i + 1);
+          h.catchUp();
+          take(session.push(new Uint8Array(0)));
+          const before = fingerprint(h);
+          const bytes = session.push(enc.encode(JSON.stringify({ src: "c", dest: "lb", body }) + "\n"));
+          const text = latin1.decode(bytes);
+          take(bytes);
+          if (text.includes(`"type": "error", "in_reply_to": ${i + 1},`)) expect(fingerprint(h), text).toBe(before);
+          const state = (h as unknown as { balancer: { snapshot(): Array<{ state: string }> } }).balancer.snapshot();
+          if (state.some((x) => x.state === "ejected")) seen.set("ejected", (seen.get("ejected") ?? 0) + 1);
+        });
+        take(session.end());
+        for (const id of requests) expect(answers.get(id), `request ${id}`).toBe(1);
+        const internals = h as unknown as {
+          queued: unknown[];
+          queuedHead: number;
+          balancer: { snapshot(): { queue: { length: number } } };
+        };
+        expect(internals.queued.length - internals.queuedHead).toBe(0);
+        expect(internals.balancer.snapshot().queue.length).toBe(0);
+      }),
+      // A fixed seed: the reach checked below must not depend on luck.
+      { numRuns: 500, seed: FUZZ_SEED },
+    );
+    expect(messages).toBeGreaterThan(5000);
+    // The runs reached what they are about.
+    for (const what of ["queue_timeout", "queue_full", "end_of_input", "reset", '"full"', "ejected", '"effective_weight": 1,']) {
+      expect(seen.get(what) ?? 0, what).toBeGreaterThan(0);
+    }
   });
 });
