@@ -95,12 +95,14 @@ export class Session implements FrameSink {
     return this.out.take();
   }
 
-  // The real clock, read once per chunk; what it makes due (a queued request's timeout) is answered first.
+  // The real clock, read once per chunk; what it makes due (a queued
+  // request's timeout) is answered first, or, while messages are held (a
+  // reply may be half written), before the next one's reply.
   private tick(): void {
     if (this.realClock === undefined) return;
     this.handler.setTime(this.realClock());
     this.handler.extraBefore = this.handler.extra.length;
-    this.write(null);
+    if (!this.waiting) this.write(null);
   }
 
   private handleHeld(): void {
