@@ -101,7 +101,6 @@ export class Session implements FrameSink {
   private tick(): void {
     if (this.realClock === undefined) return;
     this.handler.setTime(this.realClock());
-    this.handler.extraBefore = this.handler.extra.length;
     if (!this.waiting) this.write(null);
   }
 
@@ -139,9 +138,7 @@ export class Session implements FrameSink {
     while (this.waiting) this.handleHeld();
     this.framer.end();
     this.handler.close();
-    this.handler.extraBefore = this.handler.extra.length;
     this.write(null);
-    while (this.waiting) this.handleHeld();
     return this.out.take();
   }
 
