@@ -67,6 +67,7 @@ const INIT_OPTIONS: Record<string, readonly string[] | null> = {
   slow_start: ["window_ms", "min_percent"],
   decay_ms: null,
 };
+const BACKEND_FIELDS = ["name", "weight", "connections", "max_connections"];
 const camel = (s: string): string => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 // The Balancer names options in camelCase; the replies of these types say the protocol's names.
 const SNAKE_CASE_ERRORS = new Set(["init", "add_backend", "set_max_connections"]);
@@ -340,16 +341,7 @@ export class Handler {
     const options: BalancerOptions = {
       // Objects arrive as JsonObjects; the Balancer checks every name, weight, count and limit.
       backends: Array.isArray(raw)
-        ? raw.map((item) =>
-            item instanceof JsonObject
-              ? ({
-                  name: item.get("name"),
-                  weight: item.get("weight"),
-                  connections: item.get("connections"),
-                  maxConnections: item.get("max_connections"),
-                } as BackendSpec)
-              : (item as string),
-          )
+        ? raw.map((item) => (item instanceof JsonObject ? (renamed(item, BACKEND_FIELDS) as unknown as BackendSpec) : (item as string)))
         : (raw as undefined),
       algorithm: body.get("algorithm") as string | undefined,
       seed: body.get("seed") as number | undefined,
@@ -668,12 +660,17 @@ function choiceOf(lease: ChoiceLease): { sampled: readonly string[]; selected: s
 function initOption(body: JsonObject, key: string): unknown {
   const value = body.get(key);
   const fields = INIT_OPTIONS[key];
-  if (!(value instanceof JsonObject) || !fields) return value;
+  return value instanceof JsonObject && fields ? renamed(value, fields, key) : value;
+}
+
+// An object's known fields under the Balancer's names; other fields are
+// error 12 when the object is named (`what`), else ignored.
+function renamed(o: JsonObject, fields: readonly string[], what?: string): Record<string, Json> {
   const out: Record<string, Json> = {};
-  for (let k = 0; k < value.size; k++) {
-    const field = value.keyAt(k);
-    if (!fields.includes(field)) fail(ERR_MALFORMED, `${key} has no field ${describe(field)}; its fields are ${fields.join(", ")}`);
-    out[camel(field)] = value.valueAt(k);
+  for (let k = 0; k < o.size; k++) {
+    const field = o.keyAt(k);
+    if (fields.includes(field)) out[camel(field)] = o.valueAt(k);
+    else if (what !== undefined) fail(ERR_MALFORMED, `${what} has no field ${describe(field)}; its fields are ${fields.join(", ")}`);
   }
   return out;
 }
