@@ -390,9 +390,7 @@ export class Handler {
       }
     }
     const duration = body.get("duration_ms");
-    if (duration !== undefined && !isCount(duration, MAX_DURATION_MS)) {
-      fail(ERR_MALFORMED, `duration_ms must be an integer from 0 to ${MAX_DURATION_MS}, got ${describe(duration)}`);
-    }
+    if (duration !== undefined) intIn(duration, 0, MAX_DURATION_MS, "duration_ms");
     // Only a request that can be named later (by id or by its deadline) is
     // tracked; queued requests count too, since the node must remember them.
     const tracked = id !== undefined || duration !== undefined;
@@ -509,10 +507,7 @@ export class Handler {
   }
 
   private sendRequests(body: JsonObject): ReplyBody {
-    const count = body.get("count");
-    if (!isCount(count, MAX_SEND_COUNT) || count === 0) {
-      fail(ERR_MALFORMED, `count must be an integer from 1 to ${MAX_SEND_COUNT}, got ${describe(count)}`);
-    }
+    const count = intIn(body.get("count"), 1, MAX_SEND_COUNT, "count");
     const algorithm = optionalAlgorithm(body);
     const b = this.balancer;
     // The reply lists every pick: refuse one that could outgrow any buffer.
