@@ -8,7 +8,7 @@
 // string is built, joined or encoded on the way to stdout. Quoted names are
 // cached as bytes, since the same few names repeat on every reply.
 
-import type { BackendSnapshot } from "../bindings/index.js";
+import type { Snapshot } from "../bindings/balancer.js";
 
 /**
  * Counts per backend, in backend order, visited without building a list:
@@ -17,6 +17,13 @@ import type { BackendSnapshot } from "../bindings/index.js";
  */
 export interface Counts {
   forEachActive(visit: (name: string, count: number) => void): void;
+}
+
+/** What stats shows beyond the basic fields: what init configured. */
+export interface Shown {
+  ejection: boolean;
+  slowStart: boolean;
+  queue: boolean;
 }
 
 export type ReplyBody =
@@ -28,14 +35,16 @@ export type ReplyBody =
       active: Counts;
       /** Power-of-two-choices only: what the choice was made on. */
       choice?: { sampled: readonly string[]; selected: string; reason: string };
+      /** A 503 only, when backends are full or ejected (docs/PROTOCOL.md 4.2). */
+      reason?: string;
     }
   | { type: "request_complete_ok"; backend: string; active: Counts }
   | { type: "send_requests_ok"; picks: readonly string[]; distribution: Counts }
   | {
-      type: "add_backend_ok" | "remove_backend_ok" | "backend_down_ok" | "backend_up_ok" | "set_weight_ok";
+      type: "add_backend_ok" | "remove_backend_ok" | "backend_down_ok" | "backend_up_ok" | "set_weight_ok" | "set_max_connections_ok";
       active: Counts;
     }
-  | { type: "stats_ok"; algorithm: string; backends: readonly BackendSnapshot[] }
+  | { type: "stats_ok"; algorithm: string; backends: Snapshot; shown: Shown }
   | { type: "error"; code: number; text: string };
 
 export interface Reply {
@@ -149,6 +158,12 @@ const F_STATS_TOTAL = enc(', "total_requests": ');
 const F_STATS_LAST = enc(', "last_used": ');
 const F_STATS_WEIGHT = enc(', "weight": ');
 const F_STATS_STATE = enc(', "state": ');
+const F_STATS_MAX = enc(', "max_connections": ');
+const F_STATS_EFFECTIVE = enc(', "effective_weight": ');
+const F_STATS_FAILURES = enc(', "failures": ');
+const F_STATS_UNTIL = enc(', "ejected_until": ');
+const F_STATS_QUEUE = enc(', "queue": {"length": ');
+const F_STATS_OLDEST = enc(', "oldest_wait_ms": ');
 // Replies share a few prefixes, `{"src": S, "dest": D, "body": {"type": "T`:
 // the last HEADS_KEPT are kept as bytes. The parser hands out the same
 // string objects for repeated names, so the lookup is a few identity checks.
@@ -200,6 +215,10 @@ export function writeReply(out: Output, r: Reply, limit = Infinity, from = 0): n
         out.put(F_REASON);
         out.str(b.choice.reason);
       }
+      if (b.reason !== undefined) {
+        out.put(F_REASON);
+        out.str(b.reason);
+      }
       break;
     case "request_complete_ok":
       out.put(cached(completeHead, b.backend, ', "backend": ', ', "active_connections": '));
@@ -216,7 +235,14 @@ export function writeReply(out: Output, r: Reply, limit = Infinity, from = 0): n
       out.put(F_ALGORITHM);
       out.str(b.algorithm);
       out.put(F_BACKENDS);
-      stats(out, b.backends);
+      stats(out, b.backends, b.shown);
+      if (b.shown.queue) {
+        out.put(F_STATS_QUEUE);
+        out.int(b.backends.queue.length);
+        out.put(F_STATS_OLDEST);
+        intOrNull(out, b.backends.queue.oldestWaitMs);
+        out.reserve(1)[out.length++] = 0x7d;
+      }
       break;
     case "error":
       out.put(F_CODE);
@@ -280,7 +306,12 @@ function names(out: Output, list: readonly string[], limit = Infinity, from = 0)
   return list.length;
 }
 
-function stats(out: Output, list: readonly BackendSnapshot[]): void {
+function intOrNull(out: Output, n: number | null): void {
+  if (n === null) out.put(F_NULL);
+  else out.int(n);
+}
+
+function stats(out: Output, list: Snapshot, shown: Shown): void {
   if (list.length === 0) {
     out.put(F_EMPTY_OBJECT);
     return;
@@ -295,12 +326,26 @@ function stats(out: Output, list: readonly BackendSnapshot[]): void {
     out.put(F_STATS_TOTAL);
     out.int(e.total);
     out.put(F_STATS_LAST);
-    if (e.lastUsed === null) out.put(F_NULL);
-    else out.int(e.lastUsed);
+    intOrNull(out, e.lastUsed);
     out.put(F_STATS_WEIGHT);
     out.int(e.weight);
     out.put(F_STATS_STATE);
     out.str(e.state);
+    // Only what was configured: a backend's limit, the ramp, the failure run and ejection.
+    if (e.maxConnections !== null) {
+      out.put(F_STATS_MAX);
+      out.int(e.maxConnections);
+    }
+    if (shown.slowStart) {
+      out.put(F_STATS_EFFECTIVE);
+      out.int(e.effectiveWeight);
+    }
+    if (shown.ejection) {
+      out.put(F_STATS_FAILURES);
+      out.int(e.failures);
+      out.put(F_STATS_UNTIL);
+      intOrNull(out, e.ejectedUntil);
+    }
     out.reserve(1)[out.length++] = 0x7d;
   }
   out.reserve(1)[out.length++] = 0x7d;

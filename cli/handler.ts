@@ -8,12 +8,23 @@
 // that errs changes no state (docs/PROTOCOL.md, "Errors"). The clock is
 // injected: the session sets it (real time, or the manual clock that only
 // moves through a `now` field), and deadlines fire when it reaches them.
+// With a `queue` in init, a request that finds every backend full waits in
+// the Balancer's queue; its reply comes later, in `extra` (see handle()).
 
-import { checkActive, checkAlgorithm, checkName, checkWeight } from "../bindings/balancer.js";
+import { type CancelWait, checkActive, checkAlgorithm, checkName, checkWeight } from "../bindings/balancer.js";
 import { describe } from "../bindings/errors.js";
-import type { BackendEvent, BackendSpec, ErrorCode } from "../bindings/index.js";
-import { Balancer, ChoiceLease, LeastconnError, MAX_ACTIVE, UnderflowError } from "../bindings/index.js";
-import { type Counts, quote, type Reply, type ReplyBody } from "./format.js";
+import type { BackendEvent, BackendSpec, BalancerOptions, ErrorCode, Lease } from "../bindings/index.js";
+import {
+  Balancer,
+  ChoiceLease,
+  InvalidArgumentError,
+  LeastconnError,
+  MAX_ACTIVE,
+  QueueFullError,
+  UnderflowError,
+} from "../bindings/index.js";
+import { checkMaxConnections, checkOk, intIn, normalizeQueue } from "../bindings/options.js";
+import { type Counts, quote, type Reply, type ReplyBody, type Shown } from "./format.js";
 import { type Json, JsonObject } from "./json.js";
 import { OpenRequests } from "./requests.js";
 
@@ -44,7 +55,40 @@ const MAX_DURATION_MS = 0x7fffffff;
 /** Default of `maxOpen`: at 32 bytes each, 32 MB of open tracked requests. */
 const DEFAULT_MAX_OPEN = 1_000_000;
 
+const MEMBERSHIP = { remove_backend: "remove", backend_down: "markDown", backend_up: "markUp" } as const;
 const REQUEST_COMPLETE_TYPES = new Set(["request_complete", "http_request_complete", "request_done", "release"]);
+
+// init's resilience settings: each key, and each field inside, is the
+// Balancer's option in snake_case (null: a plain value, not an object).
+// The Balancer checks every value; the node only refuses unknown fields.
+const INIT_OPTIONS: Record<string, readonly string[] | null> = {
+  queue: ["limit", "timeout_ms"],
+  ejection: ["consecutive_failures", "base_ms", "max_ms", "max_percent"],
+  slow_start: ["window_ms", "min_percent"],
+  decay_ms: null,
+};
+const BACKEND_FIELDS = ["name", "weight", "connections", "max_connections"];
+const camel = (s: string): string => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+// The Balancer names options in camelCase; the replies of these types say the protocol's names.
+const SNAKE_CASE_ERRORS = new Set(["init", "add_backend", "set_max_connections"]);
+const FAILED = { ok: false };
+// send_requests' error 22, by whyNot()'s reason.
+const NO_TRAFFIC: Record<string, string> = {
+  "": "none, or all down, draining or weight 0",
+  full: "every backend that is up is at its max_connections",
+  ejected: "every backend that could take traffic is ejected",
+};
+
+/** A request waiting in the Balancer's queue: where its reply goes, and until when it may wait. */
+interface Queued {
+  src: string;
+  dest: string;
+  id: number | undefined;
+  duration: number | undefined;
+  until: number;
+  cancel: CancelWait;
+  done: boolean;
+}
 
 class ProtocolError extends Error {
   constructor(
@@ -79,6 +123,22 @@ export class Handler {
   private balancer!: Balancer;
   private requests!: OpenRequests;
   private warnedFull = false;
+  // What init configured, so stats shows its fields only then; queueMs: the queue's timeout_ms (undefined: no queue).
+  private shown: Shown = { ejection: false, slowStart: false, queue: false };
+  private queueMs: number | undefined;
+  // Requests waiting in the Balancer's queue, in its order (FIFO: grants and timeouts come from the head).
+  private queued: Queued[] = [];
+  private queuedHead = 0;
+  // Where the reply of the message being handled goes (for a queued request's later reply).
+  private replySrc = "";
+  private replyDest = "";
+  /**
+   * Replies to queued requests (served or refused), in order, for the
+   * session to write: extra[0..extraBefore) before the reply of the message
+   * just handled (their cause was its arrival time), the rest after it.
+   */
+  readonly extra: Reply[] = [];
+  extraBefore = 0;
 
   constructor(options: HandlerOptions = {}) {
     this.manual = options.manualClock ?? false;
@@ -97,7 +157,25 @@ export class Handler {
   /** Moves the clock forward (never back) and completes requests whose deadline passed. */
   setTime(now: number): void {
     if (now > this.now) this.now = now;
-    this.fireDue();
+    this.catchUp();
+  }
+
+  /**
+   * When the clock next makes something print while requests are queued (a
+   * wait runs out, a deadline or the end of an ejection frees a slot for
+   * one), or undefined.
+   */
+  get wakeAt(): number | undefined {
+    const head = this.queued[this.queuedHead];
+    if (head === undefined) return undefined;
+    let at = Math.min(head.until, this.requests.nextDeadline);
+    for (const s of this.balancer.snapshot()) if (s.ejectedUntil !== null && s.ejectedUntil < at) at = s.ejectedUntil;
+    return at;
+  }
+
+  /** End of input: every queued request is answered (503, reason "end_of_input"). */
+  close(): void {
+    this.dropQueue("end_of_input");
   }
 
   /** Handles one message; returns its reply, or null when nothing is to be sent. */
@@ -120,6 +198,7 @@ export class Handler {
     // Arrival time is a fact about every message, whatever becomes of it:
     // the manual clock moves and due deadlines fire before anything else.
     const clockError = this.manual ? this.advance(body) : undefined;
+    this.extraBefore = this.extra.length;
     const type = body.get("type");
     if (type === "http_response" || body.has("in_reply_to")) {
       if (clockError !== undefined) this.diagnose(`${clockError}; the clock did not move`);
@@ -140,7 +219,9 @@ export class Handler {
       }
       inReplyTo = rawId;
     }
-    let out: ReplyBody;
+    let out: ReplyBody | null;
+    this.replySrc = dest;
+    this.replyDest = src;
     try {
       if (typeof type !== "string") {
         if (type === undefined) this.diagnose(`message from ${JSON.stringify(src)} has no body.type`);
@@ -151,7 +232,7 @@ export class Handler {
     } catch (err) {
       out = this.errorReply(err, type);
     }
-    return { src: dest, dest: src, inReplyTo, body: out };
+    return out === null ? null : { src: dest, dest: src, inReplyTo, body: out };
   }
 
   /**
@@ -175,7 +256,11 @@ export class Handler {
     if (err instanceof ProtocolError) return errorBody(err.code, err.message);
     if (err instanceof LeastconnError && Object.hasOwn(ERROR_CODES, err.code)) {
       const code = err.code === "LC_ERR_DUPLICATE_BACKEND" && type === "add_backend" ? ERR_KEY_EXISTS : ERROR_CODES[err.code];
-      return errorBody(code, err.message);
+      const { message } = err;
+      if (err instanceof InvalidArgumentError && SNAKE_CASE_ERRORS.has(type as string) && message.startsWith(err.field)) {
+        return errorBody(code, err.field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) + message.slice(err.field.length));
+      }
+      return errorBody(code, message);
     }
     // A bug, not bad input: say so on both streams and keep serving.
     const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
@@ -194,11 +279,26 @@ export class Handler {
         return `now must be an integer from ${this.now} (the clock) to 2^53-1, got ${describe(now)}`;
       this.now = now;
     }
-    this.fireDue();
+    this.catchUp();
     return undefined;
   }
 
-  private dispatch(type: string, body: JsonObject, id: number | undefined): ReplyBody {
+  /**
+   * Applies what the clock says now, in this order: the Balancer's own
+   * changes (ejections end, ramps advance), requests whose deadline passed
+   * complete, then queued requests whose wait ran out are refused (so a slot
+   * freed at that very moment still serves them).
+   */
+  catchUp(): void {
+    this.balancer.tick();
+    this.fireDue();
+    for (let q = this.queued[this.queuedHead]; q !== undefined && q.until <= this.now; q = this.queued[this.queuedHead]) {
+      if (q.cancel()) this.answer(q, null, "queue_timeout");
+      this.unqueue(q);
+    }
+  }
+
+  private dispatch(type: string, body: JsonObject, id: number | undefined): ReplyBody | null {
     const b = this.balancer;
     switch (type) {
       case "init":
@@ -208,21 +308,21 @@ export class Handler {
       case "send_requests":
         return this.sendRequests(body);
       case "add_backend":
-        b.add(body.get("backend") as string, { weight: body.get("weight") as number | undefined });
+        b.add(body.get("backend") as string, {
+          weight: body.get("weight") as number | undefined,
+          maxConnections: body.get("max_connections") as number | undefined,
+        });
         return { type: "add_backend_ok", active: b };
       case "remove_backend":
-        b.remove(body.get("backend") as string);
-        return { type: "remove_backend_ok", active: b };
       case "backend_down":
-        b.markDown(body.get("backend") as string);
-        return { type: "backend_down_ok", active: b };
       case "backend_up":
-        b.markUp(body.get("backend") as string);
-        return { type: "backend_up_ok", active: b };
+        b[MEMBERSHIP[type]](body.get("backend") as string);
+        return { type: `${type}_ok`, active: b };
       case "set_weight":
-        return this.setWeight(body);
+      case "set_max_connections":
+        return this.setLimit(type, body);
       case "stats":
-        return { type: "stats_ok", algorithm: b.algorithm, backends: b.snapshot() };
+        return { type: "stats_ok", algorithm: b.algorithm, backends: b.snapshot(), shown: this.shown };
       default:
         if (REQUEST_COMPLETE_TYPES.has(type)) return this.requestComplete(body);
         return fail(ERR_NOT_SUPPORTED, `unknown message type ${JSON.stringify(type)}`);
@@ -232,25 +332,28 @@ export class Handler {
   // ---- init ----
 
   // Problems are reported in the order of the fields (docs/PROTOCOL.md 4.1):
-  // the Balancer checks backends, algorithm and seed in that order; then
-  // tie_break, node_id and node_ids here. Nothing is replaced until all pass.
+  // the Balancer checks backends, algorithm, seed, queue, ejection,
+  // slow_start and decay_ms in that order; then tie_break, node_id and
+  // node_ids here. Nothing is replaced until all pass.
   private init(body: JsonObject): ReplyBody {
     const raw = body.get("backends");
     const tie = body.get("tie_break");
-    const next = new Balancer({
-      // Objects arrive as JsonObjects; the Balancer checks every name, weight and count.
+    const options: BalancerOptions = {
+      // Objects arrive as JsonObjects; the Balancer checks every name, weight, count and limit.
       backends: Array.isArray(raw)
-        ? raw.map((item) =>
-            item instanceof JsonObject
-              ? ({ name: item.get("name"), weight: item.get("weight"), connections: item.get("connections") } as BackendSpec)
-              : (item as string),
-          )
+        ? raw.map((item) => (item instanceof JsonObject ? (renamed(item, BACKEND_FIELDS) as unknown as BackendSpec) : (item as string)))
         : (raw as undefined),
       algorithm: body.get("algorithm") as string | undefined,
       seed: body.get("seed") as number | undefined,
       tieBreak: tie === "rotate" ? "rotate" : "first",
       clock: this.clock,
-    });
+    };
+    for (const key of Object.keys(INIT_OPTIONS)) {
+      // A getter: the Balancer reads each option when it checks it, so an
+      // unknown field is reported in the same order as a bad value.
+      Object.defineProperty(options, camel(key), { get: () => initOption(body, key) });
+    }
+    const next = new Balancer(options);
     if (tie !== undefined && tie !== "first" && tie !== "rotate") {
       fail(ERR_MALFORMED, `tie_break must be "first" or "rotate", got ${describe(tie)}`);
     }
@@ -260,13 +363,17 @@ export class Handler {
     if (nodeIds !== undefined && !(Array.isArray(nodeIds) && nodeIds.every((n) => typeof n === "string"))) {
       fail(ERR_MALFORMED, `node_ids must be an array of strings, got ${describe(nodeIds)}`);
     }
+    this.dropQueue("reset");
     this.use(next);
+    const has = (key: string): boolean => body.get(key) !== undefined;
+    this.shown = { ejection: has("ejection"), slowStart: has("slow_start"), queue: has("queue") };
+    this.queueMs = has("queue") ? normalizeQueue(initOption(body, "queue") as BalancerOptions["queue"]).timeoutMs : undefined;
     return { type: "init_ok" };
   }
 
   // ---- routing ----
 
-  private httpRequest(body: JsonObject, id: number | undefined): ReplyBody {
+  private httpRequest(body: JsonObject, id: number | undefined): ReplyBody | null {
     optionalString(body, "method");
     optionalString(body, "path");
     const algorithm = optionalAlgorithm(body);
@@ -283,12 +390,12 @@ export class Handler {
       }
     }
     const duration = body.get("duration_ms");
-    if (duration !== undefined && !isCount(duration, MAX_DURATION_MS)) {
-      fail(ERR_MALFORMED, `duration_ms must be an integer from 0 to ${MAX_DURATION_MS}, got ${describe(duration)}`);
-    }
-    // Only a request that can be named later (by id or by its deadline) is tracked.
+    if (duration !== undefined) intIn(duration, 0, MAX_DURATION_MS, "duration_ms");
+    // Only a request that can be named later (by id or by its deadline) is
+    // tracked; queued requests count too, since the node must remember them.
     const tracked = id !== undefined || duration !== undefined;
-    if (tracked && this.requests.full) {
+    const room = this.requests.size + this.queued.length - this.queuedHead < this.maxOpen;
+    if (tracked && !room) {
       const text = `too many open requests: ${this.maxOpen} are tracked (the --max-open limit); complete some first`;
       // Said on stderr once per init too, for whoever runs the node.
       if (!this.warnedFull) this.diagnose(text);
@@ -307,20 +414,100 @@ export class Handler {
         else b.add(name, { connections: count });
       }
     }
-    const lease = algorithm === undefined ? b.acquire() : b.acquire({ algorithm });
-    if (lease === null) return { type: "http_response", backend: null, active: b };
+    let lease: Lease | null = null;
+    let reason: string | undefined;
+    if (this.queueMs === undefined || !room) {
+      lease = algorithm === undefined ? b.acquire() : b.acquire({ algorithm });
+      if (lease === null) reason = this.whyNot(this.queueMs === undefined ? "full" : "queue_full");
+    } else {
+      const q: Queued = {
+        src: this.replySrc,
+        dest: this.replyDest,
+        id,
+        duration: duration as number | undefined,
+        until: this.now + this.queueMs,
+        cancel: () => false,
+        done: false,
+      };
+      let waiting = false;
+      q.cancel = b._enqueue(
+        {
+          grant: (l) => {
+            if (!waiting) lease = l;
+            else {
+              this.unqueue(q);
+              this.answer(q, l);
+            }
+          },
+          fail: (err) => (reason = err instanceof QueueFullError ? "queue_full" : this.whyNot("full")),
+        },
+        algorithm,
+      );
+      if (lease === null && reason === undefined) {
+        waiting = true;
+        this.queued.push(q);
+        return null; // answered when served, refused or dropped
+      }
+    }
+    const got = lease as Lease | null; // set by the waiter
+    if (got === null) return { type: "http_response", backend: null, active: b, reason };
+    return this.routed(got, tracked ? id : undefined, duration as number | undefined, b);
+  }
+
+  private routed(lease: Lease, id: number | undefined, duration: number | undefined, active: Counts): ReplyBody {
     const name = lease.backend;
-    if (tracked) this.requests.open(name, id, duration === undefined ? undefined : this.now + (duration as number));
-    const out: ReplyBody = { type: "http_response", backend: name, active: b };
+    if (id !== undefined || duration !== undefined) this.requests.open(name, id, duration === undefined ? undefined : this.now + duration);
+    const out: ReplyBody = { type: "http_response", backend: name, active };
     if (lease instanceof ChoiceLease) out.choice = choiceOf(lease);
     return out;
   }
 
-  private sendRequests(body: JsonObject): ReplyBody {
-    const count = body.get("count");
-    if (!isCount(count, MAX_SEND_COUNT) || count === 0) {
-      fail(ERR_MALFORMED, `count must be an integer from 1 to ${MAX_SEND_COUNT}, got ${describe(count)}`);
+  // Why nothing could take a request, for the 503's reason: `full` when a
+  // backend is up (every one that is is at its limit), "ejected" when none
+  // is but one is ejected; nothing (the plain 503) when none is either.
+  private whyNot(full: string): string | undefined {
+    let reason: string | undefined;
+    for (const s of this.balancer.snapshot()) {
+      if (s.weight === 0) continue;
+      if (s.state === "up") return full;
+      if (s.state === "ejected") reason = "ejected";
     }
+    return reason;
+  }
+
+  // ---- the queue ----
+
+  // A queued request was handed a slot (lease) or refused (reason): its
+  // reply, with the counts as they are now.
+  private answer(q: Queued, lease: Lease | null, reason?: string): void {
+    const active = countsNow(this.balancer);
+    const body: ReplyBody =
+      lease === null ? { type: "http_response", backend: null, active, reason } : this.routed(lease, q.id, q.duration, active);
+    this.extra.push({ src: q.src, dest: q.dest, inReplyTo: q.id, body });
+  }
+
+  // Leaves the queue; entries leave from the head (FIFO), the array is compacted as it goes.
+  private unqueue(q: Queued): void {
+    q.done = true;
+    while (this.queuedHead < this.queued.length && this.queued[this.queuedHead]!.done) this.queuedHead++;
+    if (this.queuedHead === this.queued.length) this.queued = [];
+    else if (this.queuedHead < 1024 || this.queuedHead * 2 < this.queued.length) return;
+    else this.queued = this.queued.slice(this.queuedHead);
+    this.queuedHead = 0;
+  }
+
+  // A second init or the end of input: every queued request leaves the queue, answered with a 503.
+  private dropQueue(reason: string): void {
+    for (let i = this.queuedHead; i < this.queued.length; i++) {
+      const q = this.queued[i]!;
+      if (!q.done && q.cancel()) this.answer(q, null, reason);
+    }
+    this.queued = [];
+    this.queuedHead = 0;
+  }
+
+  private sendRequests(body: JsonObject): ReplyBody {
+    const count = intIn(body.get("count"), 1, MAX_SEND_COUNT, "count");
     const algorithm = optionalAlgorithm(body);
     const b = this.balancer;
     // The reply lists every pick: refuse one that could outgrow any buffer.
@@ -341,7 +528,7 @@ export class Handler {
       const lease = b.acquire(options);
       if (lease === null) {
         // Nothing can take traffic; that is known at the first pick, before any change.
-        if (k === 0) fail(ERR_PRECONDITION, "no backend can take traffic (none, or all down, draining or weight 0)");
+        if (k === 0) fail(ERR_PRECONDITION, `no backend can take traffic (${NO_TRAFFIC[this.whyNot("full") ?? ""]})`);
         break;
       }
       const name = lease.backend;
@@ -361,6 +548,7 @@ export class Handler {
       fail(ERR_MALFORMED, `request_id must be an integer from 0 to 2^53-1, got ${describe(rid)}`);
     }
     if (backend !== undefined) checkName(backend);
+    const ok = outcome(body.get("ok"), body.get("status"));
     if (rid === undefined && backend === undefined) fail(ERR_MALFORMED, "request_complete needs a backend or a request_id");
     const r = this.requests;
     let name: string;
@@ -381,7 +569,7 @@ export class Handler {
     }
     // A request stays open while its backend's count is 0 (a snapshot set it so).
     if (this.balancer.active(name) === 0) throw new UnderflowError(name);
-    this.finish(name, slot);
+    this.finish(name, slot, ok);
     // A draining backend whose count reached 0 has left the table: not listed.
     return { type: "request_complete_ok", backend: name, active: this.balancer };
   }
@@ -398,36 +586,47 @@ export class Handler {
       this.diagnose(`ignored an http_response from ${JSON.stringify(src)}: it has no active connection`);
       return;
     }
+    let ok: boolean;
+    try {
+      ok = outcome(undefined, body.get("status"));
+    } catch (err) {
+      this.diagnose(`ignored an http_response from ${JSON.stringify(src)}: ${(err as Error).message}`);
+      return;
+    }
     const r = this.requests;
     const answered = body.get("in_reply_to");
     let slot = typeof answered === "number" ? r.withId(answered) : -1;
     if (slot < 0 || r.backendOf(slot) !== src) slot = r.oldest(src);
-    this.finish(src, slot);
+    this.finish(src, slot, ok);
   }
 
   // Completes one request on `name`: a tracked one (slot >= 0) or an
   // untracked one. The request is closed before the count goes down, since
   // that can remove a draining backend (and close its other requests).
-  private finish(name: string, slot: number): void {
+  // A failure (ok false) counts towards the backend's ejection.
+  private finish(name: string, slot: number, ok = true): void {
     if (slot >= 0) this.requests.close(slot);
-    if (this.balancer.active(name) > 0) this.balancer.release(name);
+    if (this.balancer.active(name) > 0) this.balancer.release(name, ok ? undefined : FAILED);
   }
 
-  /** Completes, silently, every open request whose deadline the clock has reached. */
-  fireDue(): void {
+  // Completes, silently, every open request whose deadline the clock has reached.
+  private fireDue(): void {
     const r = this.requests;
     for (let s = r.due(this.now); s >= 0; s = r.due(this.now)) this.finish(r.backendOf(s), s);
   }
 
   // ---- membership and health ----
 
-  private setWeight(body: JsonObject): ReplyBody {
-    // The fields in order, then the table: a bad weight is reported for any name.
+  // set_weight and set_max_connections (null: no limit). The fields in
+  // order, then the table: a bad value is reported for any name.
+  private setLimit(type: "set_weight" | "set_max_connections", body: JsonObject): ReplyBody {
     const name = checkName(body.get("backend"));
-    const weight = body.get("weight");
-    if (weight === undefined) fail(ERR_MALFORMED, "set_weight needs a weight");
-    this.balancer.setWeight(name, checkWeight(weight));
-    return { type: "set_weight_ok", active: this.balancer };
+    const field = type === "set_weight" ? "weight" : "max_connections";
+    const value = body.get(field);
+    if (value === undefined) fail(ERR_MALFORMED, `${type} needs a ${field}`);
+    if (type === "set_weight") this.balancer.setWeight(name, checkWeight(value));
+    else this.balancer.setMaxConnections(name, value === null ? undefined : checkMaxConnections(value, MAX_ACTIVE, field));
+    return { type: `${type}_ok` as const, active: this.balancer };
   }
 }
 
@@ -449,6 +648,45 @@ function choiceOf(lease: ChoiceLease): { sampled: readonly string[]; selected: s
           : `${a} > ${other} connections, but ${JSON.stringify(sampled[1 - mine])} cannot take more`;
   }
   return { sampled, selected, reason };
+}
+
+// One of init's resilience settings as the Balancer's option: an object's
+// fields renamed (an unknown one is error 12), anything else as it is.
+function initOption(body: JsonObject, key: string): unknown {
+  const value = body.get(key);
+  const fields = INIT_OPTIONS[key];
+  return value instanceof JsonObject && fields ? renamed(value, fields, key) : value;
+}
+
+// An object's known fields under the Balancer's names; other fields are
+// error 12 when the object is named (`what`), else ignored.
+function renamed(o: JsonObject, fields: readonly string[], what?: string): Record<string, Json> {
+  const out: Record<string, Json> = {};
+  for (let k = 0; k < o.size; k++) {
+    const field = o.keyAt(k);
+    if (fields.includes(field)) out[camel(field)] = o.valueAt(k);
+    else if (what !== undefined) fail(ERR_MALFORMED, `${what} has no field ${describe(field)}; its fields are ${fields.join(", ")}`);
+  }
+  return out;
+}
+
+// How a request ended: a failure if `ok` is false or `status` is 500 or more (either says so).
+function outcome(ok: Json | undefined, status: Json | undefined): boolean {
+  const good = checkOk({ ok: ok as boolean | undefined });
+  return (status === undefined || intIn(status, 100, 599, "status") < 500) && good;
+}
+
+// The counts as they are now, for a reply written after later changes.
+function countsNow(b: Balancer): Counts {
+  const list: Array<[string, number]> = [];
+  b.forEachActive((name, n) => {
+    list.push([name, n]);
+  });
+  return {
+    forEachActive: (visit) => {
+      for (const [name, n] of list) visit(name, n);
+    },
+  };
 }
 
 function errorBody(code: number, text: string): ReplyBody {

@@ -155,6 +155,20 @@ const MAX_QUEUED = 4 << 20;
 
 function send(session: Session, out: Uint8Array): void {
   if (out.length > 0 && !stopping) process.stdout.write(out, () => session.recycle(out));
+  wake(session);
+}
+
+// While requests wait in the queue, the clock alone can answer them (a
+// queue timeout, a deadline that frees a slot): one timer, set to the next
+// such time, polls the session. No timer is kept once nothing waits.
+let wakeTimer: ReturnType<typeof setTimeout> | undefined;
+function wake(session: Session): void {
+  clearTimeout(wakeTimer);
+  const at = session.wakeAt;
+  wakeTimer =
+    at === undefined || stopping || session.waiting
+      ? undefined
+      : setTimeout(() => send(session, session.poll()), Math.max(0, at - Date.now()));
 }
 
 function isRegularFile(fd: number): boolean {

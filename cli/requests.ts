@@ -49,6 +49,16 @@ export class OpenRequests {
     return this.count >= this.limit;
   }
 
+  /** Open tracked requests. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** The first deadline of an open request, or Infinity. */
+  get nextDeadline(): number {
+    return this.heapLen > 0 ? this.heapAt[0]! : Infinity;
+  }
+
   /** Tracks a routed request (id and deadline optional); check `full` first. */
   open(backend: string, id: number | undefined, at: number | undefined): number {
     if (this.full) throw new RangeError(`more than ${this.limit} open requests`);

@@ -63,8 +63,23 @@ export class Session implements FrameSink {
    * one per line, as ASCII bytes (the caller's to keep, or to recycle()).
    */
   push(chunk: Uint8Array): Uint8Array {
-    if (this.realClock !== undefined) this.handler.setTime(this.realClock());
+    this.tick();
     this.framer.push(chunk);
+    return this.out.take();
+  }
+
+  /**
+   * With a real clock: when (on that clock) poll() should next be called, as
+   * the time itself may answer a queued request; undefined when nothing waits.
+   */
+  get wakeAt(): number | undefined {
+    return this.realClock === undefined ? undefined : this.handler.wakeAt;
+  }
+
+  /** With a real clock: reads it and returns the replies that the time alone made due. */
+  poll(): Uint8Array {
+    // Held messages come first; resume() reads the clock for them.
+    if (!this.waiting) this.tick();
     return this.out.take();
   }
 
@@ -75,9 +90,18 @@ export class Session implements FrameSink {
 
   /** Handles held messages up to the output limit; returns their replies. */
   resume(): Uint8Array {
-    if (this.realClock !== undefined) this.handler.setTime(this.realClock());
+    this.tick();
     this.handleHeld();
     return this.out.take();
+  }
+
+  // The real clock, read once per chunk; what it makes due (a queued
+  // request's timeout) is answered first, or, while messages are held (a
+  // reply may be half written), before the next one's reply.
+  private tick(): void {
+    if (this.realClock === undefined) return;
+    this.handler.setTime(this.realClock());
+    if (!this.waiting) this.write(null);
   }
 
   private handleHeld(): void {
@@ -85,7 +109,7 @@ export class Session implements FrameSink {
       const rest = this.rest;
       this.rest = undefined;
       if (rest !== undefined) {
-        this.write(rest.reply, rest.from);
+        this.writeFrom(rest.reply, rest.from);
         continue;
       }
       const f = this.held[this.heldAt]!;
@@ -109,10 +133,12 @@ export class Session implements FrameSink {
     this.out.recycle(output);
   }
 
-  /** End of input: reports a message cut short; returns any last output. */
+  /** End of input: reports a message cut short, answers queued requests; returns any last output. */
   end(): Uint8Array {
     while (this.waiting) this.handleHeld();
     this.framer.end();
+    this.handler.close();
+    this.write(null);
     return this.out.take();
   }
 
@@ -137,10 +163,23 @@ export class Session implements FrameSink {
       this.onDiagnostic(`line ${line}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       return;
     }
-    if (reply !== null) this.write(reply, 0);
+    this.write(reply);
   }
 
-  private write(reply: Reply, from: number): void {
+  // Writes a message's reply among the handler's replies to queued requests
+  // (those its arrival caused first). Only a send_requests reply is written
+  // in pieces, and it serves no queued request: nothing follows it.
+  private write(reply: Reply | null): void {
+    const h = this.handler;
+    const extra = h.extra;
+    for (let i = 0; i < h.extraBefore; i++) this.writeFrom(extra[i]!, 0);
+    if (reply !== null) this.writeFrom(reply, 0);
+    for (let i = h.extraBefore; i < extra.length; i++) this.writeFrom(extra[i]!, 0);
+    extra.length = 0;
+    h.extraBefore = 0;
+  }
+
+  private writeFrom(reply: Reply, from: number): void {
     const next = writeReply(this.out, reply, this.maxOutput, from);
     if (next >= 0) this.rest = { reply, from: next };
   }

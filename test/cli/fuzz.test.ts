@@ -171,7 +171,7 @@ describe("fuzz: the message handler", () => {
           messages.forEach((m, i) => {
             inputs++;
             const msg = m !== null && typeof m === "object" && "body" in m ? { ...m, body: withId(m.body as object, i) } : m;
-            h.fireDue();
+            h.catchUp();
             const before = fingerprint(h);
             const out = latin1.decode(s.push(enc.encode(JSON.stringify(msg) + "\n")));
             if (out === "") return;

@@ -1,6 +1,7 @@
 // The node as a process under stress: memory stays bounded whatever the
 // input asks for and wherever it comes from, a stderr or stdout that goes
-// away or fills up, and signals. Peak memory is the process's maxRSS (what
+// away or fills up, signals, and the real clock answering queued requests
+// while stdin stays open. Peak memory is the process's maxRSS (what
 // `/usr/bin/time -f %M` reports), read by a preload at exit: ArrayBuffers
 // escape --max-old-space-size, so the JS heap alone would hide them.
 
@@ -188,5 +189,40 @@ describe("signals", () => {
     expect(lines).toBeLessThan(20_001);
     expect(waited).toBeGreaterThanOrEqual(1900);
     expect(waited).toBeLessThan(5000);
+  });
+});
+
+describe("the real clock and the queue", () => {
+  it("answers a queued request when its wait runs out, and serves one when a deadline frees a slot, with stdin still open", async () => {
+    const child = spawn(process.execPath, [cli], { stdio: ["pipe", "pipe", "pipe"] });
+    const lines: Array<{ at: number; body: { in_reply_to?: number; status?: number; reason?: string } }> = [];
+    const start = Date.now();
+    let buffered = "";
+    child.stdout!.setEncoding("utf8").on("data", (text: string) => {
+      buffered += text;
+      for (let i = buffered.indexOf("\n"); i >= 0; i = buffered.indexOf("\n")) {
+        lines.push({ at: Date.now() - start, body: JSON.parse(buffered.slice(0, i)).body });
+        buffered = buffered.slice(i + 1);
+      }
+    });
+    child.stdin!.write(
+      line({ type: "init", msg_id: 1, backends: [{ name: "a", max_connections: 1 }], queue: { timeout_ms: 300 } }) +
+        line({ type: "http_request", msg_id: 2, duration_ms: 150 }) +
+        line({ type: "http_request", msg_id: 3 }) +
+        line({ type: "http_request", msg_id: 4 }),
+    );
+    // 3 is served when 2's deadline passes (about 150 ms), 4 times out (about 300 ms); no more input comes.
+    while (lines.length < 4 && Date.now() - start < 5000) await new Promise((r) => setTimeout(r, 20));
+    child.stdin!.end();
+    await new Promise((r) => child.on("exit", r));
+    expect(lines.map((l) => [l.body.in_reply_to, l.body.status ?? null, l.body.reason ?? null])).toEqual([
+      [1, null, null],
+      [2, 200, null],
+      [3, 200, null],
+      [4, 503, "queue_timeout"],
+    ]);
+    // Not answered early: the input was written after `start`, so its deadlines are at least this far from it.
+    expect(lines[2]!.at).toBeGreaterThanOrEqual(150);
+    expect(lines[3]!.at).toBeGreaterThanOrEqual(300);
   });
 });
