@@ -625,7 +625,7 @@ export class Handler {
     const value = body.get(field);
     if (value === undefined) fail(ERR_MALFORMED, `${type} needs a ${field}`);
     if (type === "set_weight") this.balancer.setWeight(name, checkWeight(value));
-    else this.balancer.setMaxConnections(name, value === null ? undefined : checkMaxConnections(value, MAX_ACTIVE, field));
+    else this.balancer.setMaxConnections(name, value === null ? undefined : checkMaxConnections(value, field));
     return { type: `${type}_ok` as const, active: this.balancer };
   }
 }
