@@ -85,7 +85,7 @@ function wlcBestOfChildren(k: u32): u32 {
 export function buildTrees(bits: u32): void {
   const n = count();
   for (let i: u32 = 0; i < leafCount; i++) {
-    if (bits & F_LC_OK) lcSet(leafBase + i, i < n ? lcLeaf(i) : FULL);
+    if (bits & F_LC_OK) lcSet(leafBase + i, i < n && isRoutable(i) && rampOf(i) == ONE ? activeOf(i) : FULL);
     if (bits & F_WLC_OK) wlcSet(leafBase + i, i < n ? i : NIL);
   }
   for (let k = <i32>leafBase - 1; k >= 0; k--) {
@@ -96,11 +96,14 @@ export function buildTrees(bits: u32): void {
 }
 
 // Brings backend i's leaf and its ancestors up to date in each live tree.
-@inline export function touch(i: u32): void {
-  if (flags() & (F_LC_OK | F_WLC_OK)) touchTrees(i);
+// `was`: i's active count before the change when only the count changed
+// (acquire, release), else NIL.
+@inline export function touch(i: u32, was: u32 = NIL): void {
+  touchTrees(i, was);
 }
 
-function touchTrees(i: u32): void {
+// The flag test stays in here: one call per site is smaller than inlining it.
+function touchTrees(i: u32, was: u32): void {
   if (!ASC_NO_ASSERT) assert(i < count(), "touch: index out of range");
   const f = flags();
   if (f & F_LC_OK) {
@@ -115,13 +118,28 @@ function touchTrees(i: u32): void {
   }
   if (f & F_WLC_OK) {
     // Stop at a node whose winner is unchanged and is not i: that winner's
-    // ratio did not change, so no ancestor's input did.
+    // ratio did not change, so no ancestor's input did. When the winner
+    // changed but its ratio equals the old winner's before the change (i
+    // took or gave up a node tied with a sibling), the node's key is
+    // unchanged: every ancestor picks the same child as before, so only the
+    // new index passes up, through the ancestors the old winner held.
     let node = leafBase + i;
     while (node != 0) {
       node = (node - 1) >> 2;
+      const old = wlctAt(node);
       const best = wlcBestOfChildren(node);
-      if (best == wlctAt(node) && best != i) break;
+      if (best == old && best != i) break;
       wlcSet(node, best);
+      // (A node's winner is routable, so `old` was before the change.)
+      if (best != old && best != NIL && old != NIL && was != NIL &&
+        <u64>activeOf(best) * effWeight(old) == <u64>(old == i ? was : activeOf(old)) * effWeight(best)) {
+        while (node != 0) {
+          node = (node - 1) >> 2;
+          if (wlctAt(node) != old) break;
+          wlcSet(node, best);
+        }
+        break;
+      }
     }
   }
 }

@@ -36,17 +36,18 @@ export const AlgorithmId = {
 } as const;
 export type AlgorithmId = (typeof AlgorithmId)[keyof typeof AlgorithmId];
 
+// The core's numbers themselves (constants the bundler inlines).
 const ALIASES: Record<string, AlgorithmId> = {
-  "least-connections": AlgorithmId.LeastConnections,
-  leastconn: AlgorithmId.LeastConnections,
-  "least-conn": AlgorithmId.LeastConnections,
-  "weighted-least-connections": AlgorithmId.WeightedLeastConnections,
-  "round-robin": AlgorithmId.RoundRobin,
-  "weighted-round-robin": AlgorithmId.WeightedRoundRobin,
-  "power-of-two-choices": AlgorithmId.PowerOfTwoChoices,
-  p2c: AlgorithmId.PowerOfTwoChoices,
-  random: AlgorithmId.Random,
-  "peak-ewma": AlgorithmId.PeakEwma,
+  "least-connections": ALG_LEAST_CONN,
+  leastconn: ALG_LEAST_CONN,
+  "least-conn": ALG_LEAST_CONN,
+  "weighted-least-connections": ALG_WEIGHTED_LEAST_CONN,
+  "round-robin": ALG_ROUND_ROBIN,
+  "weighted-round-robin": ALG_WEIGHTED_ROUND_ROBIN,
+  "power-of-two-choices": ALG_P2C,
+  p2c: ALG_P2C,
+  random: ALG_RANDOM,
+  "peak-ewma": ALG_PEAK_EWMA,
 };
 
 // Raw spellings already seen, so a per-request algorithm costs one lookup.
@@ -64,17 +65,8 @@ export function algorithmId(name: unknown): AlgorithmId {
   return id;
 }
 
-// Keyed by id, so the order of ALGORITHMS need not follow the core's numbers.
-const NAMES: Record<AlgorithmId, Algorithm> = {
-  [AlgorithmId.LeastConnections]: "least-connections",
-  [AlgorithmId.WeightedLeastConnections]: "weighted-least-connections",
-  [AlgorithmId.RoundRobin]: "round-robin",
-  [AlgorithmId.WeightedRoundRobin]: "weighted-round-robin",
-  [AlgorithmId.PowerOfTwoChoices]: "power-of-two-choices",
-  [AlgorithmId.Random]: "random",
-  [AlgorithmId.PeakEwma]: "peak-ewma",
-};
-
+// ALGORITHMS lists the names in the core's order (ALG_* are 0..6 in it), so
+// an id is its own index; test/core checks the two agree.
 export function algorithmName(id: AlgorithmId): Algorithm {
-  return NAMES[id];
+  return ALGORITHMS[id];
 }

@@ -3,8 +3,11 @@
 // Node, Deno or DOM API is used here (setTimeout and EventTarget are in all).
 //
 // Slots mirror the core's indices one to one. Removing a backend compacts
-// the core, so leases hold their Slot (whose index is kept current), never
-// a raw index; a Slot marked gone makes late releases harmless.
+// the core, so a lease holds its index with the membership epoch it was
+// granted in (lease.ts): while no removal has happened since, the index is
+// current and a release reads no Slot; after one, the lease finds its Slot
+// by replaying the removals, and a Slot marked gone makes late releases
+// harmless.
 //
 // Time-driven changes (the end of an ejection, a slow-start ramp's next
 // step) are applied lazily: every acquire, snapshot and tick() compares the
@@ -12,7 +15,8 @@
 // That keeps them deterministic under a manual clock; the only timer is a
 // wake-up, kept only while waiters are queued and an ejection is pending.
 
-import { type Algorithm, AlgorithmId, algorithmName } from "./algorithms.js";
+import { ALG_LEAST_CONN, ALG_P2C, ALG_PEAK_EWMA } from "../assembly/constants.js";
+import { type Algorithm, type AlgorithmId, algorithmName } from "./algorithms.js";
 import { coarseClock } from "./clock.js";
 import {
   CoreTable,
@@ -39,7 +43,7 @@ import {
   UnsupportedError,
 } from "./errors.js";
 import { BackendEvent, type BalancerEventMap, StateChangeEvent, type StateChangeReason } from "./events.js";
-import { ChoiceLease, Lease, Slot } from "./lease.js";
+import { ChoiceLease, Epoch, type FailureRuns, Lease, Slot } from "./lease.js";
 import {
   checkActive,
   checkAlgorithm,
@@ -203,6 +207,10 @@ export class Balancer extends EventTarget {
   private readonly core: CoreTable;
   private readonly slots: Slot[] = [];
   private readonly byName = new Map<string, Slot>();
+  /** The current membership epoch: indices leases hold in it are valid. */
+  private epoch = new Epoch();
+  /** Slots with a failure run going: while 0, a successful release skips the Slot. */
+  private readonly runs: FailureRuns = { failing: 0 };
   private readonly clock: () => number;
   private algorithmValue: AlgorithmId;
   private readonly rotate: boolean;
@@ -234,8 +242,8 @@ export class Balancer extends EventTarget {
     super();
     if (options === null || typeof options !== "object") throw invalid("options", undefined, "an object", options);
     const specs = normalizeSpecs(options.backends === undefined ? [] : options.backends);
-    this.algorithmValue = options.algorithm === undefined ? AlgorithmId.LeastConnections : checkAlgorithm(options.algorithm);
-    this.timed = this.algorithmValue === AlgorithmId.PeakEwma;
+    this.algorithmValue = options.algorithm === undefined ? ALG_LEAST_CONN : checkAlgorithm(options.algorithm);
+    this.timed = this.algorithmValue === ALG_PEAK_EWMA;
     const seed = options.seed === undefined ? 0 : checkSeed(options.seed);
     if (options.clock !== undefined && typeof options.clock !== "function") {
       throw invalid("clock", undefined, "a function returning milliseconds", options.clock);
@@ -283,7 +291,7 @@ export class Balancer extends EventTarget {
 
   set algorithm(name: string) {
     this.algorithmValue = checkAlgorithm(name);
-    if (this.algorithmValue === AlgorithmId.PeakEwma) this.timed = true;
+    if (this.algorithmValue === ALG_PEAK_EWMA) this.timed = true;
   }
 
   get tieBreak(): "first" | "rotate" {
@@ -422,15 +430,16 @@ export class Balancer extends EventTarget {
     return false;
   }
 
+  // No Slot is read: at 100,000 backends the pick's Slot is a cache miss
+  // (docs/CORE.md, "Speed at n = 100,000"); the lease holds the index.
   private pick(alg: AlgorithmId, now: number): Lease | null {
     const i = this.core.exports.acquire(alg, now);
     if (i < 0) return null;
-    const slot = this.slots[i]!;
-    if (alg >= AlgorithmId.PowerOfTwoChoices) {
-      if (alg === AlgorithmId.PowerOfTwoChoices) return this.choiceLease(slot, now);
-      if (alg === AlgorithmId.PeakEwma) this.timed = true;
+    if (alg >= ALG_P2C) {
+      if (alg === ALG_P2C) return this.choiceLease(i, now);
+      if (alg === ALG_PEAK_EWMA) this.timed = true;
     }
-    return new Lease(this, slot, now);
+    return new Lease(this, this.epoch, i, now);
   }
 
   /** Hands slots to the head of the queue while picks succeed: FIFO, no overtaking. */
@@ -547,15 +556,14 @@ export class Balancer extends EventTarget {
     return algorithm === undefined ? this.algorithmValue : checkAlgorithm(algorithm);
   }
 
-  private choiceLease(slot: Slot, now: number): ChoiceLease {
+  private choiceLease(i: number, now: number): ChoiceLease {
     const core = this.core;
     const first = core.exports.sample(SAMPLE_FIRST);
     const second = core.exports.sample(SAMPLE_SECOND);
     // The pick was counted already; report the counts it was chosen on.
-    const before = (i: number): number => core.active(i) - (i === slot.index ? 1 : 0);
-    const slots = this.slots;
-    if (second < 0) return new ChoiceLease(this, slot, now, slots[first]!, before(first), null, 0);
-    return new ChoiceLease(this, slot, now, slots[first]!, before(first), slots[second]!, before(second));
+    const firstActive = core.active(first) - (first === i ? 1 : 0);
+    const secondActive = second < 0 ? 0 : core.active(second) - (second === i ? 1 : 0);
+    return new ChoiceLease(this, this.epoch, i, now, first, firstActive, second, secondActive);
   }
 
   /**
@@ -570,14 +578,48 @@ export class Balancer extends EventTarget {
     if (!this._releaseSlot(slot, ok, Number.NaN)) throw new UnderflowError(name);
   }
 
+  /**
+   * A lease's release: index `i` of `epoch`. The common case (no removal
+   * since the acquire, a success, no failure run anywhere to reset) reads no
+   * Slot: only a draining backend's, to finish its removal.
+   * @internal
+   */
+  _release(epoch: Epoch, i: number, ok: boolean, acquiredAt: number): boolean {
+    if (epoch.next !== null || !ok || this.runs.failing !== 0) return this._releaseSlot(this._slotOf(epoch, i), ok, acquiredAt);
+    const core = this.core;
+    // The clock only for a duration (peak-ewma) or for waiters.
+    const done = this.releaseAt(i, acquiredAt, this.timed ? this.clock() : 0);
+    // Only remove() drains (markUp ends both), so a removing Slot's backend is draining.
+    if (core.state(i) === STATE_DRAINING) {
+      const slot = this.slots[i]!;
+      if (slot.removing && core.active(i) === 0) this.finishRemoval(slot);
+    }
+    if (this.waiting.length !== 0) this.drain(this.clock());
+    return done;
+  }
+
+  /** The Slot that index `i` of `epoch` names now: replays the removals since (a removed one is the Slot, gone). @internal */
+  _slotOf(epoch: Epoch, i: number): Slot {
+    for (let e = epoch; e.next !== null; e = e.next) {
+      if (i === e.removedAt) return e.slot!;
+      if (i > e.removedAt) i--;
+    }
+    return this.slots[i]!;
+  }
+
+  // One count off backend i in the core; true if there was one.
+  private releaseAt(i: number, acquiredAt: number, now: number): boolean {
+    // The duration on the Balancer's clock, for peak-ewma (-1: unknown; a
+    // clock that went back counts 0).
+    const rtt = !this.timed ? -1 : now >= acquiredAt ? now - acquiredAt : acquiredAt > now ? 0 : -1;
+    return this.core.exports.release(i, rtt, now) === 1;
+  }
+
   /** @internal */
   _releaseSlot(slot: Slot, ok: boolean, acquiredAt: number): boolean {
     if (slot.gone) return false;
     const now = this.clock();
-    // The duration on the Balancer's clock, for peak-ewma (-1: unknown; a
-    // clock that went back counts 0).
-    const rtt = !this.timed ? -1 : now >= acquiredAt ? now - acquiredAt : acquiredAt > now ? 0 : -1;
-    const done = this.core.exports.release(slot.index, rtt, now) === 1;
+    const done = this.releaseAt(slot.index, acquiredAt, now);
     if (!ok) this.fail(slot, now);
     else if (slot.failures !== 0) slot.failures = 0;
     if (slot.removing && this.core.active(slot.index) === 0) this.finishRemoval(slot);
@@ -664,7 +706,7 @@ export class Balancer extends EventTarget {
   }
 
   private addSlot(name: string, index: number): Slot {
-    const slot = new Slot(name, index);
+    const slot = new Slot(name, index, this.runs);
     this.slots.push(slot);
     this.byName.set(name, slot);
     return slot;
@@ -709,6 +751,13 @@ export class Balancer extends EventTarget {
     for (let j = at; j < this.slots.length; j++) this.slots[j]!.index = j;
     this.byName.delete(slot.name);
     slot.gone = true;
+    // Indices after `at` moved down: the epoch ends, recording the removal for older leases.
+    const ended = this.epoch;
+    ended.removedAt = at;
+    ended.slot = slot;
+    this.epoch = ended.next = new Epoch();
+    // A gone Slot's run can never be reset by a release: it stops counting.
+    slot.failures = 0;
     this.ramping.delete(slot);
     this.ejected.delete(slot);
     const waiters = slot.waiters ?? [];
