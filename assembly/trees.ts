@@ -63,14 +63,18 @@ export function wlcLess(i: u32, j: u32): bool {
 // The best of node k's four children, the earliest on ties; NIL when none
 // is routable. Each child's count and weight are read once (wlcLess would
 // read the running best's again for every comparison).
+// Only leaves need the routability test: a node above them holds a winner,
+// which is routable (every change of routability touches the backend's
+// path), or NIL.
 function wlcBestOfChildren(k: u32): u32 {
   const c = (k << 2) + 1;
+  const leaves = c >= leafBase;
   let best = NIL;
   let bestActive: u64 = 0;
   let bestWeight: u64 = 0;
   for (let j: u32 = 0; j < 4; j++) {
     const w = wlctAt(c + j);
-    if (w == NIL || !routable(w)) continue;
+    if (w == NIL || (leaves && !routable(w))) continue;
     const a = <u64>activeOf(w);
     const wt = effWeight(w);
     if (best == NIL || a * bestWeight < bestActive * wt) {
