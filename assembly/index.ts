@@ -38,7 +38,7 @@ import {
   capCache, clearFlags, count, ensureMemory, flags, hget, hset, isRoutable, leafBase, limitOf, offCost, offCurw, offEnd,
   offRamping, offRec, offStamp, rampOf, rampingAt, rec, relayout, setFlags, slotWidth,
 } from "./table";
-import { touch, wlcSet } from "./trees";
+import { touch, touchIfLive, wlcSet } from "./trees";
 
 // ---- the public surface ----
 
@@ -252,7 +252,7 @@ export function acquire(algorithm: u32, now: f64): i32 {
   }
   store<f64>(r, now, R_LAST);
   if (flags() & F_ROTATE) hset(H_ROT, pick + 1);
-  touch(pick, was);
+  touchIfLive(pick, was);
   return <i32>pick;
 }
 
@@ -281,7 +281,7 @@ export function release(i: u32, rtt: f64, now: f64): i32 {
     const a = load<u32>(p);
     if (a == 0) return 0;
     store<u32>(p, a - 1);
-    touch(i, a);
+    touchIfLive(i, a);
   }
   // Under a lock held too long by a live thread the duration goes unobserved.
   if (rtt >= 0 && lock()) {

@@ -102,11 +102,15 @@ export function buildTrees(bits: u32): void {
 // Brings backend i's leaf and its ancestors up to date in each live tree.
 // `was`: i's active count before the change when only the count changed
 // (acquire, release), else NIL.
+// The flag test is in touchTrees, one call per site (smaller), except on the
+// hot paths (acquire, release), which skip the call while no tree is live.
 @inline export function touch(i: u32, was: u32 = NIL): void {
   touchTrees(i, was);
 }
+@inline export function touchIfLive(i: u32, was: u32): void {
+  if (flags() & (F_LC_OK | F_WLC_OK)) touchTrees(i, was);
+}
 
-// The flag test stays in here: one call per site is smaller than inlining it.
 function touchTrees(i: u32, was: u32): void {
   if (!ASC_NO_ASSERT) assert(i < count(), "touch: index out of range");
   const f = flags();

@@ -36,18 +36,12 @@ export const AlgorithmId = {
 } as const;
 export type AlgorithmId = (typeof AlgorithmId)[keyof typeof AlgorithmId];
 
-// The core's numbers themselves (constants the bundler inlines).
+// ALGORITHMS lists the names in the core's order (ALG_* are 0..6 in it), so
+// a name's index is its number; these are the other spellings.
 const ALIASES: Record<string, AlgorithmId> = {
-  "least-connections": ALG_LEAST_CONN,
   leastconn: ALG_LEAST_CONN,
   "least-conn": ALG_LEAST_CONN,
-  "weighted-least-connections": ALG_WEIGHTED_LEAST_CONN,
-  "round-robin": ALG_ROUND_ROBIN,
-  "weighted-round-robin": ALG_WEIGHTED_ROUND_ROBIN,
-  "power-of-two-choices": ALG_P2C,
   p2c: ALG_P2C,
-  random: ALG_RANDOM,
-  "peak-ewma": ALG_PEAK_EWMA,
 };
 
 // Raw spellings already seen, so a per-request algorithm costs one lookup.
@@ -59,14 +53,14 @@ export function algorithmId(name: unknown): AlgorithmId {
   const hit = seen.get(name);
   if (hit !== undefined) return hit;
   const key = name.toLowerCase().replaceAll("_", "-");
-  if (!Object.hasOwn(ALIASES, key)) throw new UnknownAlgorithmError(name);
-  const id = ALIASES[key]!;
+  const at = (ALGORITHMS as readonly string[]).indexOf(key);
+  if (at < 0 && !Object.hasOwn(ALIASES, key)) throw new UnknownAlgorithmError(name);
+  const id = at < 0 ? ALIASES[key]! : (at as AlgorithmId);
   if (seen.size < 256) seen.set(name, id);
   return id;
 }
 
-// ALGORITHMS lists the names in the core's order (ALG_* are 0..6 in it), so
-// an id is its own index; test/core checks the two agree.
+// An id is its name's index (test/core/leases.test.ts checks that they agree).
 export function algorithmName(id: AlgorithmId): Algorithm {
   return ALGORITHMS[id];
 }

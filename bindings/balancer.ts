@@ -208,7 +208,7 @@ export class Balancer extends EventTarget {
   private readonly slots: Slot[] = [];
   private readonly byName = new Map<string, Slot>();
   /** The current membership epoch: indices leases hold in it are valid. */
-  private epoch = new Epoch();
+  private epoch = new Epoch(this);
   /** Slots with a failure run going: while 0, a successful release skips the Slot. */
   private readonly runs: FailureRuns = { failing: 0 };
   private readonly clock: () => number;
@@ -439,7 +439,7 @@ export class Balancer extends EventTarget {
       if (alg === ALG_P2C) return this.choiceLease(i, now);
       if (alg === ALG_PEAK_EWMA) this.timed = true;
     }
-    return new Lease(this, this.epoch, i, now);
+    return new Lease(this.epoch, i, now);
   }
 
   /** Hands slots to the head of the queue while picks succeed: FIFO, no overtaking. */
@@ -563,7 +563,7 @@ export class Balancer extends EventTarget {
     // The pick was counted already; report the counts it was chosen on.
     const firstActive = core.active(first) - (first === i ? 1 : 0);
     const secondActive = second < 0 ? 0 : core.active(second) - (second === i ? 1 : 0);
-    return new ChoiceLease(this, this.epoch, i, now, first, firstActive, second, secondActive);
+    return new ChoiceLease(this.epoch, i, now, first, firstActive, second, secondActive);
   }
 
   /**
@@ -588,7 +588,7 @@ export class Balancer extends EventTarget {
     if (epoch.next !== null || !ok || this.runs.failing !== 0) return this._releaseSlot(this._slotOf(epoch, i), ok, acquiredAt);
     const core = this.core;
     // The clock only for a duration (peak-ewma) or for waiters.
-    const done = this.releaseAt(i, acquiredAt, this.timed ? this.clock() : 0);
+    const done = this.off(i, acquiredAt, this.timed ? this.clock() : Number.NaN);
     // Only remove() drains (markUp ends both), so a removing Slot's backend is draining.
     if (core.state(i) === STATE_DRAINING) {
       const slot = this.slots[i]!;
@@ -601,25 +601,24 @@ export class Balancer extends EventTarget {
   /** The Slot that index `i` of `epoch` names now: replays the removals since (a removed one is the Slot, gone). @internal */
   _slotOf(epoch: Epoch, i: number): Slot {
     for (let e = epoch; e.next !== null; e = e.next) {
-      if (i === e.removedAt) return e.slot!;
-      if (i > e.removedAt) i--;
+      if (i === e.at) return e.slot!;
+      if (i > e.at) i--;
     }
     return this.slots[i]!;
   }
 
-  // One count off backend i in the core; true if there was one.
-  private releaseAt(i: number, acquiredAt: number, now: number): boolean {
-    // The duration on the Balancer's clock, for peak-ewma (-1: unknown; a
-    // clock that went back counts 0).
-    const rtt = !this.timed ? -1 : now >= acquiredAt ? now - acquiredAt : acquiredAt > now ? 0 : -1;
-    return this.core.exports.release(i, rtt, now) === 1;
+  // One count off backend i in the core; true if there was one. `now` is
+  // NaN unless durations are observed (peak-ewma): the duration is then
+  // unknown (-1); a clock that went back counts 0.
+  private off(i: number, acquiredAt: number, now: number): boolean {
+    return this.core.exports.release(i, now >= acquiredAt ? now - acquiredAt : acquiredAt > now ? 0 : -1, now) === 1;
   }
 
   /** @internal */
   _releaseSlot(slot: Slot, ok: boolean, acquiredAt: number): boolean {
     if (slot.gone) return false;
     const now = this.clock();
-    const done = this.releaseAt(slot.index, acquiredAt, now);
+    const done = this.off(slot.index, acquiredAt, this.timed ? now : Number.NaN);
     if (!ok) this.fail(slot, now);
     else if (slot.failures !== 0) slot.failures = 0;
     if (slot.removing && this.core.active(slot.index) === 0) this.finishRemoval(slot);
@@ -753,9 +752,9 @@ export class Balancer extends EventTarget {
     slot.gone = true;
     // Indices after `at` moved down: the epoch ends, recording the removal for older leases.
     const ended = this.epoch;
-    ended.removedAt = at;
+    ended.at = at;
     ended.slot = slot;
-    this.epoch = ended.next = new Epoch();
+    this.epoch = ended.next = new Epoch(this);
     // A gone Slot's run can never be reset by a release: it stops counting.
     slot.failures = 0;
     this.ramping.delete(slot);

@@ -37,7 +37,7 @@ export class Slot {
   /** Clock value when its slow-start ramp began (meaningful while ramping). */
   rampStart = 0;
   readonly name: string;
-  private failRun = 0;
+  private fails = 0;
   private readonly runs: FailureRuns;
   constructor(name: string, index: number, runs: FailureRuns) {
     this.name = name;
@@ -47,31 +47,35 @@ export class Slot {
 
   /** Current run of failed requests; `runs` counts the Slots where it is not 0. */
   get failures(): number {
-    return this.failRun;
+    return this.fails;
   }
 
   set failures(n: number) {
-    this.runs.failing += (n ? 1 : 0) - (this.failRun ? 1 : 0);
-    this.failRun = n;
+    this.runs.failing += (n ? 1 : 0) - (this.fails ? 1 : 0);
+    this.fails = n;
   }
 }
 
 /**
  * One stretch of a Balancer's membership between two removals. Core indices
  * held in an epoch stay valid while it is current (`next === null`); the
- * removal that ends it sets `removedAt` (the index removed, later ones moved down
+ * removal that ends it sets `at` (the index removed, later ones moved down
  * one) and `slot` (the Slot removed).
  * @internal
  */
 export class Epoch {
-  removedAt = -1;
+  /** The Balancer whose membership this is (leases reach it through here: one field less per lease). */
+  readonly owner: Balancer;
+  at = -1;
   slot: Slot | null = null;
   next: Epoch | null = null;
+  constructor(owner: Balancer) {
+    this.owner = owner;
+  }
 }
 
 /** One request counted on one backend, until released. */
 export class Lease {
-  protected readonly owner: Balancer;
   protected readonly epoch: Epoch;
   private readonly index: number;
   /** The Balancer's clock when the lease was granted; release() reports the difference to peak-ewma. */
@@ -79,8 +83,7 @@ export class Lease {
   private ended = false;
 
   /** @internal */
-  constructor(owner: Balancer, epoch: Epoch, index: number, acquiredAt: number) {
-    this.owner = owner;
+  constructor(epoch: Epoch, index: number, acquiredAt: number) {
     this.epoch = epoch;
     this.index = index;
     this.acquiredAt = acquiredAt;
@@ -88,7 +91,7 @@ export class Lease {
 
   /** The backend's name. */
   get backend(): string {
-    return this.owner._slotOf(this.epoch, this.index).name;
+    return this.slot().name;
   }
 
   get released(): boolean {
@@ -97,7 +100,7 @@ export class Lease {
 
   /** True once the backend has left the table (removed and drained); releasing then does nothing. */
   get removed(): boolean {
-    return this.owner._slotOf(this.epoch, this.index).gone;
+    return this.slot().gone;
   }
 
   /**
@@ -111,7 +114,12 @@ export class Lease {
     if (this.ended) return false;
     const ok = options === undefined || checkOk(options);
     this.ended = true;
-    return this.owner._release(this.epoch, this.index, ok, this.acquiredAt);
+    return this.epoch.owner._release(this.epoch, this.index, ok, this.acquiredAt);
+  }
+
+  /** The Slot of index `i` in this lease's epoch (its own by default). @internal */
+  protected slot(i: number = this.index): Slot {
+    return this.epoch.owner._slotOf(this.epoch, i);
   }
 }
 
@@ -131,17 +139,8 @@ export class ChoiceLease extends Lease {
   private sampledCounts: readonly number[] | undefined;
 
   /** @internal */
-  constructor(
-    owner: Balancer,
-    epoch: Epoch,
-    index: number,
-    acquiredAt: number,
-    first: number,
-    firstActive: number,
-    second: number,
-    secondActive: number,
-  ) {
-    super(owner, epoch, index, acquiredAt);
+  constructor(epoch: Epoch, index: number, acquiredAt: number, first: number, firstActive: number, second: number, secondActive: number) {
+    super(epoch, index, acquiredAt);
     this.first = first;
     this.firstActive = firstActive;
     this.second = second;
@@ -150,9 +149,7 @@ export class ChoiceLease extends Lease {
 
   /** The sampled backends, in the order drawn (one when only one can take traffic). */
   get sampled(): readonly string[] {
-    return (this.sampledNames ??= (this.second < 0 ? [this.first] : [this.first, this.second]).map(
-      (i) => this.owner._slotOf(this.epoch, i).name,
-    ));
+    return (this.sampledNames ??= (this.second < 0 ? [this.first] : [this.first, this.second]).map((i) => this.slot(i).name));
   }
 
   /** Their active counts when compared. */

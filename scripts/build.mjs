@@ -77,7 +77,7 @@ const INTERNAL = [
   ...["sampledNames", "sampledCounts", "firstActive", "secondActive", "index", "core", "drain", "advance"],
   ...["prev", "next", "head", "tail", "u16", "u32", "f64", "activeAt", "weightAt", "stateAt", "totalAt", "lastAt"],
   ...["limitAt", "rampAt", "costAt"],
-  ...["epoch", "runs", "failRun", "_release", "_slotOf", "releaseAt", "removedAt", "first", "second", "failing", "ended"],
+  ...["epoch", "runs", "_release", "_slotOf", "off", "first", "second", "failing", "ended", "fails"],
 ];
 // The Wasm's exports are read by name: none may be mangled.
 for (const e of WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(join(root, "build", "core.wasm"))))) {

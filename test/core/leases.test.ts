@@ -6,9 +6,20 @@
 // leases and ChoiceLeases, after one or several removals, and the failure
 // runs that let a release skip the backend's record. The last case checks
 // the weighted-least-connections tree (which passes an index up without
-// re-reading children when a node's ratio holds) against a plain scan.
+// re-reading children when a node's ratio holds) against a plain scan, and
+// algorithm names against the core's numbers (a name's index is its number).
 
 import { describe, expect, it } from "vitest";
+import {
+  ALG_LEAST_CONN,
+  ALG_P2C,
+  ALG_PEAK_EWMA,
+  ALG_RANDOM,
+  ALG_ROUND_ROBIN,
+  ALG_WEIGHTED_LEAST_CONN,
+  ALG_WEIGHTED_ROUND_ROBIN,
+} from "../../assembly/constants.js";
+import { ALGORITHMS, type AlgorithmId, algorithmId, algorithmName } from "../../bindings/algorithms.js";
 import { Balancer, type ChoiceLease, type Lease } from "../../bindings/index.js";
 
 const counts = (bal: Balancer): Array<[string, number]> => bal.snapshot().map((b) => [b.name, b.active]);
@@ -178,5 +189,29 @@ describe("the weighted-least-connections tree", () => {
       }
     }
     expect(picks).toBeGreaterThan(15_000);
+  });
+});
+
+describe("algorithm names and the core's numbers", () => {
+  it("a name's index in ALGORITHMS is its number in the core, both ways, and the aliases map to theirs", () => {
+    const expected: Record<string, number> = {
+      "least-connections": ALG_LEAST_CONN,
+      "weighted-least-connections": ALG_WEIGHTED_LEAST_CONN,
+      "round-robin": ALG_ROUND_ROBIN,
+      "weighted-round-robin": ALG_WEIGHTED_ROUND_ROBIN,
+      "power-of-two-choices": ALG_P2C,
+      random: ALG_RANDOM,
+      "peak-ewma": ALG_PEAK_EWMA,
+    };
+    expect([...ALGORITHMS]).toEqual(Object.keys(expected));
+    for (const name of ALGORITHMS) {
+      expect(algorithmId(name)).toBe(expected[name]);
+      expect(algorithmId(name.toUpperCase().replaceAll("-", "_"))).toBe(expected[name]);
+      expect(algorithmName(expected[name] as AlgorithmId)).toBe(name);
+    }
+    expect([algorithmId("leastconn"), algorithmId("Least_Conn"), algorithmId("P2C")]).toEqual([ALG_LEAST_CONN, ALG_LEAST_CONN, ALG_P2C]);
+    for (const bad of ["constructor", "__proto__", "toString", "least connections", ""]) {
+      expect(() => algorithmId(bad)).toThrow(expect.objectContaining({ code: "LC_ERR_UNKNOWN_ALGORITHM" }));
+    }
   });
 });
