@@ -22,9 +22,11 @@
 // routable) because active/weight has no exact packed form (the weight is the
 // effective weight, weight * ramp: slow start changes a leaf through touch); the earliest
 // child wins ties, so the root is the pick. An update stops at the first
-// node whose winner is unchanged and is not the touched backend; a pick
-// changes the winner of every level it wins, so acquire and release of the
-// pick still climb to the root (docs/CORE.md, "Speed").
+// node whose winner is unchanged and is not the touched backend, and stops
+// comparing at the first node whose key (its winner's ratio) is unchanged:
+// from there only the new index passes up (touchTrees). A change of key all
+// the way up still compares at every level (docs/CORE.md, "Speed at
+// n = 100,000").
 
 import {
   F_LC_OK, F_WLC_OK, FULL, NIL, ONE, activeOf, count, flags, hget, H_ROT, isRoutable, leafBase, leafCount,
