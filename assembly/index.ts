@@ -38,7 +38,7 @@ import {
   capCache, clearFlags, count, ensureMemory, flags, hget, hset, isRoutable, leafBase, limitOf, offCost, offCurw, offEnd,
   offRamping, offRec, offStamp, rampOf, rampingAt, rec, relayout, setFlags, slotWidth,
 } from "./table";
-import { touch, wlcSet } from "./trees";
+import { touch, touchIfLive, wlcSet } from "./trees";
 
 // ---- the public surface ----
 
@@ -227,6 +227,7 @@ export function acquire(algorithm: u32, now: f64): i32 {
   if (pick == NIL) return NONE;
   if (!ASC_NO_ASSERT) assert(pick < count() && isRoutable(pick), "acquire: picked a backend that cannot take traffic");
   const r = rec(pick);
+  let was = NIL;
   if (ASC_FEATURE_THREADS) {
     // Another thread may have taken the last slot below the limit since the
     // pick: count one more only from a count below it.
@@ -245,12 +246,13 @@ export function acquire(algorithm: u32, now: f64): i32 {
     atomic.add<u64>(r + R_TOTAL, 1);
     confirmLease(pick);
   } else {
-    store<u32>(r, load<u32>(r) + 1);
+    was = load<u32>(r);
+    store<u32>(r, was + 1);
     store<u64>(r, load<u64>(r, R_TOTAL) + 1, R_TOTAL);
   }
   store<f64>(r, now, R_LAST);
   if (flags() & F_ROTATE) hset(H_ROT, pick + 1);
-  touch(pick);
+  touchIfLive(pick, was);
   return <i32>pick;
 }
 
@@ -279,7 +281,7 @@ export function release(i: u32, rtt: f64, now: f64): i32 {
     const a = load<u32>(p);
     if (a == 0) return 0;
     store<u32>(p, a - 1);
-    touch(i);
+    touchIfLive(i, a);
   }
   // Under a lock held too long by a live thread the duration goes unobserved.
   if (rtt >= 0 && lock()) {

@@ -22,9 +22,11 @@
 // routable) because active/weight has no exact packed form (the weight is the
 // effective weight, weight * ramp: slow start changes a leaf through touch); the earliest
 // child wins ties, so the root is the pick. An update stops at the first
-// node whose winner is unchanged and is not the touched backend; a pick
-// changes the winner of every level it wins, so acquire and release of the
-// pick still climb to the root (docs/CORE.md, "Speed").
+// node whose winner is unchanged and is not the touched backend, and stops
+// comparing at the first node whose key (its winner's ratio) is unchanged:
+// from there only the new index passes up (touchTrees). A change of key all
+// the way up still compares at every level (docs/CORE.md, "Speed at
+// n = 100,000").
 
 import {
   F_LC_OK, F_WLC_OK, FULL, NIL, ONE, activeOf, count, flags, hget, H_ROT, isRoutable, leafBase, leafCount,
@@ -63,14 +65,18 @@ export function wlcLess(i: u32, j: u32): bool {
 // The best of node k's four children, the earliest on ties; NIL when none
 // is routable. Each child's count and weight are read once (wlcLess would
 // read the running best's again for every comparison).
+// Only leaves need the routability test: a node above them holds a winner,
+// which is routable (every change of routability touches the backend's
+// path), or NIL.
 function wlcBestOfChildren(k: u32): u32 {
   const c = (k << 2) + 1;
+  const leaves = c >= leafBase;
   let best = NIL;
   let bestActive: u64 = 0;
   let bestWeight: u64 = 0;
   for (let j: u32 = 0; j < 4; j++) {
     const w = wlctAt(c + j);
-    if (w == NIL || !routable(w)) continue;
+    if (w == NIL || (leaves && !routable(w))) continue;
     const a = <u64>activeOf(w);
     const wt = effWeight(w);
     if (best == NIL || a * bestWeight < bestActive * wt) {
@@ -85,7 +91,7 @@ function wlcBestOfChildren(k: u32): u32 {
 export function buildTrees(bits: u32): void {
   const n = count();
   for (let i: u32 = 0; i < leafCount; i++) {
-    if (bits & F_LC_OK) lcSet(leafBase + i, i < n ? lcLeaf(i) : FULL);
+    if (bits & F_LC_OK) lcSet(leafBase + i, i < n && isRoutable(i) && rampOf(i) == ONE ? activeOf(i) : FULL);
     if (bits & F_WLC_OK) wlcSet(leafBase + i, i < n ? i : NIL);
   }
   for (let k = <i32>leafBase - 1; k >= 0; k--) {
@@ -96,11 +102,18 @@ export function buildTrees(bits: u32): void {
 }
 
 // Brings backend i's leaf and its ancestors up to date in each live tree.
-@inline export function touch(i: u32): void {
-  if (flags() & (F_LC_OK | F_WLC_OK)) touchTrees(i);
+// `was`: i's active count before the change when only the count changed
+// (acquire, release), else NIL.
+// The flag test is in touchTrees, one call per site (smaller), except on the
+// hot paths (acquire, release), which skip the call while no tree is live.
+@inline export function touch(i: u32, was: u32 = NIL): void {
+  touchTrees(i, was);
+}
+@inline export function touchIfLive(i: u32, was: u32): void {
+  if (flags() & (F_LC_OK | F_WLC_OK)) touchTrees(i, was);
 }
 
-function touchTrees(i: u32): void {
+function touchTrees(i: u32, was: u32): void {
   if (!ASC_NO_ASSERT) assert(i < count(), "touch: index out of range");
   const f = flags();
   if (f & F_LC_OK) {
@@ -115,13 +128,28 @@ function touchTrees(i: u32): void {
   }
   if (f & F_WLC_OK) {
     // Stop at a node whose winner is unchanged and is not i: that winner's
-    // ratio did not change, so no ancestor's input did.
+    // ratio did not change, so no ancestor's input did. When the winner
+    // changed but its ratio equals the old winner's before the change (i
+    // took or gave up a node tied with a sibling), the node's key is
+    // unchanged: every ancestor picks the same child as before, so only the
+    // new index passes up, through the ancestors the old winner held.
     let node = leafBase + i;
     while (node != 0) {
       node = (node - 1) >> 2;
+      const old = wlctAt(node);
       const best = wlcBestOfChildren(node);
-      if (best == wlctAt(node) && best != i) break;
+      if (best == old && best != i) break;
       wlcSet(node, best);
+      // (A node's winner is routable, so `old` was before the change.)
+      if (best != old && best != NIL && old != NIL && was != NIL &&
+        <u64>activeOf(best) * effWeight(old) == <u64>(old == i ? was : activeOf(old)) * effWeight(best)) {
+        while (node != 0) {
+          node = (node - 1) >> 2;
+          if (wlctAt(node) != old) break;
+          wlcSet(node, best);
+        }
+        break;
+      }
     }
   }
 }

@@ -36,22 +36,13 @@ export const AlgorithmId = {
 } as const;
 export type AlgorithmId = (typeof AlgorithmId)[keyof typeof AlgorithmId];
 
-// Every name (in ALGORITHMS' order) with its number, then the other spellings.
-const IDS: readonly AlgorithmId[] = [
-  ALG_LEAST_CONN,
-  ALG_WEIGHTED_LEAST_CONN,
-  ALG_ROUND_ROBIN,
-  ALG_WEIGHTED_ROUND_ROBIN,
-  ALG_P2C,
-  ALG_RANDOM,
-  ALG_PEAK_EWMA,
-];
-const ALIASES = new Map<string, AlgorithmId>([
-  ...ALGORITHMS.map((name, i) => [name, IDS[i]!] as const),
-  ["leastconn", ALG_LEAST_CONN],
-  ["least-conn", ALG_LEAST_CONN],
-  ["p2c", ALG_P2C],
-]);
+// ALGORITHMS lists the names in the core's order (ALG_* are 0..6 in it), so
+// a name's index is its number; these are the other spellings.
+const ALIASES: Record<string, AlgorithmId> = {
+  leastconn: ALG_LEAST_CONN,
+  "least-conn": ALG_LEAST_CONN,
+  p2c: ALG_P2C,
+};
 
 // Raw spellings already seen, so a per-request algorithm costs one lookup.
 const seen = new Map<string, AlgorithmId>();
@@ -61,16 +52,15 @@ export function algorithmId(name: unknown): AlgorithmId {
   if (typeof name !== "string") throw new UnknownAlgorithmError(name);
   const hit = seen.get(name);
   if (hit !== undefined) return hit;
-  const id = ALIASES.get(name.toLowerCase().replaceAll("_", "-"));
-  if (id === undefined) throw new UnknownAlgorithmError(name);
+  const key = name.toLowerCase().replaceAll("_", "-");
+  const at = (ALGORITHMS as readonly string[]).indexOf(key);
+  if (at < 0 && !Object.hasOwn(ALIASES, key)) throw new UnknownAlgorithmError(name);
+  const id = at < 0 ? ALIASES[key]! : (at as AlgorithmId);
   if (seen.size < 256) seen.set(name, id);
   return id;
 }
 
-// Indexed by id, so the order of ALGORITHMS need not follow the core's numbers.
-const NAMES: Algorithm[] = [];
-for (const [i, name] of ALGORITHMS.entries()) NAMES[IDS[i]!] = name;
-
+// An id is its name's index (test/core/leases.test.ts checks that they agree).
 export function algorithmName(id: AlgorithmId): Algorithm {
-  return NAMES[id]!;
+  return ALGORITHMS[id];
 }

@@ -5,8 +5,11 @@
 // EventTarget are in all).
 //
 // Slots mirror the core's indices one to one. Removing a backend compacts
-// the core, so leases hold their Slot (whose index is kept current), never
-// a raw index; a Slot marked gone makes late releases harmless.
+// the core, so a lease holds its index with the membership epoch it was
+// granted in (lease.ts): while no removal has happened since, the index is
+// current and a release reads no Slot; after one, the lease finds its Slot
+// by replaying the removals, and a Slot marked gone makes late releases
+// harmless.
 //
 // Time-driven changes (the end of an ejection, a slow-start ramp's next
 // step) are applied lazily: every acquire, snapshot and tick() compares the
@@ -40,7 +43,7 @@ import {
   UnsupportedError,
 } from "./errors.js";
 import { BackendEvent, type BalancerEventMap, StateChangeEvent, type StateChangeReason } from "./events.js";
-import { ChoiceLease, Lease, Slot } from "./lease.js";
+import { ChoiceLease, Epoch, type FailureRuns, Lease, Slot } from "./lease.js";
 import {
   checkActive,
   checkAlgorithm,
@@ -198,6 +201,10 @@ export class Balancer extends EventTarget {
   private readonly core: CoreTable;
   private readonly slots: Slot[] = [];
   private readonly byName = new Map<string, Slot>();
+  /** The current membership epoch: indices leases hold in it are valid. */
+  private epoch = new Epoch(this);
+  /** Slots with a failure run going: while 0, a successful release skips the Slot. */
+  private readonly runs: FailureRuns = { failing: 0 };
   private readonly clock: () => number;
   private algorithmValue: AlgorithmId;
   private readonly rotate: boolean;
@@ -378,15 +385,16 @@ export class Balancer extends EventTarget {
     return false;
   }
 
+  // No Slot is read: at 100,000 backends the pick's Slot is a cache miss
+  // (docs/CORE.md, "Speed at n = 100,000"); the lease holds the index.
   private pick(alg: AlgorithmId, now: number): Lease | null {
     const i = this.core.exports.acquire(alg, now);
     if (i < 0) return null;
-    const slot = this.slots[i]!;
     if (alg >= ALG_P2C) {
-      if (alg === ALG_P2C) return this.choiceLease(slot, now);
+      if (alg === ALG_P2C) return this.choiceLease(i, now);
       if (alg === ALG_PEAK_EWMA) this.timed = true;
     }
-    return new Lease(this, slot, now);
+    return new Lease(this.epoch, i, now);
   }
 
   /** After a change that may free a slot: serves the queue, if anyone waits (the clock is read only then). */
@@ -457,15 +465,16 @@ export class Balancer extends EventTarget {
     return algorithm === undefined ? this.algorithmValue : checkAlgorithm(algorithm);
   }
 
-  private choiceLease(slot: Slot, now: number): ChoiceLease {
+  private choiceLease(i: number, now: number): ChoiceLease {
     const core = this.core;
-    const first = core.exports.sample(SAMPLE_FIRST);
+    // The pick is one of the two samples: when it is not the second, it is
+    // the first, and one call into the core is saved.
     const second = core.exports.sample(SAMPLE_SECOND);
+    const first = second !== i ? i : core.exports.sample(SAMPLE_FIRST);
     // The pick was counted already; report the counts it was chosen on.
-    const before = (i: number): number => core.active(i) - (i === slot.index ? 1 : 0);
-    const slots = this.slots;
-    const none = second < 0;
-    return new ChoiceLease(this, slot, now, slots[first]!, before(first), none ? null : slots[second]!, none ? 0 : before(second));
+    const firstActive = core.active(first) - (first === i ? 1 : 0);
+    const secondActive = second < 0 ? 0 : core.active(second) - (second === i ? 1 : 0);
+    return new ChoiceLease(this.epoch, i, now, first, firstActive, second, secondActive);
   }
 
   /**
@@ -480,14 +489,47 @@ export class Balancer extends EventTarget {
     if (!this._releaseSlot(slot, ok, Number.NaN)) throw new UnderflowError(name);
   }
 
+  /**
+   * A lease's release: index `i` of `epoch`. The common case (no removal
+   * since the acquire, a success, no failure run anywhere to reset) reads no
+   * Slot: only a draining backend's, to finish its removal.
+   * @internal
+   */
+  _release(epoch: Epoch, i: number, ok: boolean, acquiredAt: number): boolean {
+    if (epoch.next !== null || !ok || this.runs.failing !== 0) return this._releaseSlot(this._slotOf(epoch, i), ok, acquiredAt);
+    const core = this.core;
+    // The clock only for a duration (peak-ewma) or for waiters.
+    const done = this.off(i, acquiredAt, this.timed ? this.clock() : Number.NaN);
+    // Only remove() drains (markUp ends both), so a removing Slot's backend is draining.
+    if (core.state(i) === STATE_DRAINING) {
+      const slot = this.slots[i]!;
+      if (slot.removing && core.active(i) === 0) this.finishRemoval(slot);
+    }
+    if (this.waiting.length !== 0) this.drain(this.clock());
+    return done;
+  }
+
+  /** The Slot that index `i` of `epoch` names now: replays the removals since (a removed one is the Slot, gone). @internal */
+  _slotOf(epoch: Epoch, i: number): Slot {
+    for (let e = epoch; e.next !== null; e = e.next) {
+      if (i === e.at) return e.slot!;
+      if (i > e.at) i--;
+    }
+    return this.slots[i]!;
+  }
+
+  // One count off backend i in the core; true if there was one. `now` is
+  // NaN unless durations are observed (peak-ewma): the duration is then
+  // unknown (-1); a clock that went back counts 0.
+  private off(i: number, acquiredAt: number, now: number): boolean {
+    return this.core.exports.release(i, now >= acquiredAt ? now - acquiredAt : acquiredAt > now ? 0 : -1, now) === 1;
+  }
+
   /** @internal */
   _releaseSlot(slot: Slot, ok: boolean, acquiredAt: number): boolean {
     if (slot.gone) return false;
     const now = this.clock();
-    // The duration on the Balancer's clock, for peak-ewma (-1: unknown; a
-    // clock that went back counts 0).
-    const rtt = !this.timed ? -1 : now >= acquiredAt ? now - acquiredAt : acquiredAt > now ? 0 : -1;
-    const done = this.core.exports.release(slot.index, rtt, now) === 1;
+    const done = this.off(slot.index, acquiredAt, this.timed ? now : Number.NaN);
     if (!ok) this.fail(slot, now);
     else if (slot.failures !== 0) slot.failures = 0;
     if (slot.removing && this.core.active(slot.index) === 0) this.finishRemoval(slot);
@@ -560,7 +602,7 @@ export class Balancer extends EventTarget {
   }
 
   private addSlot(name: string, index: number): Slot {
-    const slot = new Slot(name, index);
+    const slot = new Slot(name, index, this.runs);
     this.slots.push(slot);
     this.byName.set(name, slot);
     return slot;
@@ -600,6 +642,13 @@ export class Balancer extends EventTarget {
     for (let j = at; j < this.slots.length; j++) this.slots[j]!.index = j;
     this.byName.delete(slot.name);
     slot.gone = true;
+    // Indices after `at` moved down: the epoch ends, recording the removal for older leases.
+    const ended = this.epoch;
+    ended.at = at;
+    ended.slot = slot;
+    this.epoch = ended.next = new Epoch(this);
+    // A gone Slot's run can never be reset by a release: it stops counting.
+    slot.failures = 0;
     this.ramps.ramping.delete(slot);
     this.ejections.ejected.delete(slot);
     const waiters = slot.waiters ?? [];

@@ -1,10 +1,28 @@
-// Leases and the per-backend record they hold. A Slot mirrors one core index
-// (kept current as removals compact the core); a Lease holds its Slot, never a
-// raw index, so a late release after removal is harmless. The Balancer does
-// the counting; a lease only remembers whether it was released.
+// Leases and the per-backend record behind them. A Slot mirrors one core
+// index (kept current as removals compact the core). A Lease holds the core
+// index it was granted on and the membership epoch it was valid in, never
+// its Slot: acquire and release then read no per-backend JS object, which
+// at 100,000 backends is a cache miss each (docs/CORE.md, "Speed at
+// n = 100,000"). A removal ends the epoch and records what it removed, so a
+// lease from an older epoch finds its backend, or learns it is gone, by
+// replaying the removals since (Balancer._slotOf). The Balancer does the
+// counting; a lease only remembers whether it was released.
+//
+// Fields are declared, not TypeScript parameter properties: esbuild emits a
+// parameter property's declaration under its own name while the minified
+// build renames its assignment, which gave every object both.
 
 import type { Balancer, ReleaseOptions } from "./balancer.js";
 import { checkOk } from "./options.js";
+
+/**
+ * How many of a Balancer's Slots have a failure run going (failures > 0).
+ * While none has, a successful release has no run to reset and skips the Slot.
+ * @internal
+ */
+export interface FailureRuns {
+  failing: number;
+}
 
 /** @internal */
 export class Slot {
@@ -13,45 +31,76 @@ export class Slot {
   /** remove() was called: leaves the table when its count reaches 0. */
   removing = false;
   waiters: Array<() => void> | undefined;
-  /** Current run of failed requests. */
-  failures = 0;
   /** How many times it was ejected (k of the next ejection is this + 1). */
   ejections = 0;
   ejectedUntil: number | null = null;
   /** Clock value when its slow-start ramp began (meaningful while ramping). */
   rampStart = 0;
-  constructor(
-    readonly name: string,
-    index: number,
-  ) {
+  readonly name: string;
+  private fails = 0;
+  private readonly runs: FailureRuns;
+  constructor(name: string, index: number, runs: FailureRuns) {
+    this.name = name;
     this.index = index;
+    this.runs = runs;
+  }
+
+  /** Current run of failed requests; `runs` counts the Slots where it is not 0. */
+  get failures(): number {
+    return this.fails;
+  }
+
+  set failures(n: number) {
+    this.runs.failing += (n ? 1 : 0) - (this.fails ? 1 : 0);
+    this.fails = n;
+  }
+}
+
+/**
+ * One stretch of a Balancer's membership between two removals. Core indices
+ * held in an epoch stay valid while it is current (`next === null`); the
+ * removal that ends it sets `at` (the index removed, later ones moved down
+ * one) and `slot` (the Slot removed).
+ * @internal
+ */
+export class Epoch {
+  /** The Balancer whose membership this is (leases reach it through here: one field less per lease). */
+  readonly owner: Balancer;
+  at = -1;
+  slot: Slot | null = null;
+  next: Epoch | null = null;
+  constructor(owner: Balancer) {
+    this.owner = owner;
   }
 }
 
 /** One request counted on one backend, until released. */
 export class Lease {
-  private done = false;
+  protected readonly epoch: Epoch;
+  private readonly index: number;
+  /** The Balancer's clock when the lease was granted; release() reports the difference to peak-ewma. */
+  readonly acquiredAt: number;
+  private ended = false;
 
   /** @internal */
-  constructor(
-    private readonly owner: Balancer,
-    private readonly slot: Slot,
-    /** The Balancer's clock when the lease was granted; release() reports the difference to peak-ewma. */
-    readonly acquiredAt: number,
-  ) {}
+  constructor(epoch: Epoch, index: number, acquiredAt: number) {
+    this.epoch = epoch;
+    this.index = index;
+    this.acquiredAt = acquiredAt;
+  }
 
   /** The backend's name. */
   get backend(): string {
-    return this.slot.name;
+    return this.slot().name;
   }
 
   get released(): boolean {
-    return this.done;
+    return this.ended;
   }
 
   /** True once the backend has left the table (removed and drained); releasing then does nothing. */
   get removed(): boolean {
-    return this.slot.gone;
+    return this.slot().gone;
   }
 
   /**
@@ -62,44 +111,49 @@ export class Lease {
    * the count to 0.
    */
   release(options?: ReleaseOptions): boolean {
-    if (this.done) return false;
+    if (this.ended) return false;
     const ok = options === undefined || checkOk(options);
-    this.done = true;
-    return this.owner._releaseSlot(this.slot, ok, this.acquiredAt);
+    this.ended = true;
+    return this.epoch.owner._release(this.epoch, this.index, ok, this.acquiredAt);
+  }
+
+  /** The Slot of index `i` in this lease's epoch (its own by default). @internal */
+  protected slot(i: number = this.index): Slot {
+    return this.epoch.owner._slotOf(this.epoch, i);
   }
 }
 
 /**
- * A power-of-two-choices lease, with what the choice was made on. The pick
- * saves only the sampled Slots (which keep their names through removals) and
- * the counts compared; the arrays are built on first read, so a pick that
- * never looks at them allocates none.
+ * A power-of-two-choices lease, with what the choice was made on: the two
+ * sampled indices (in the lease's epoch) and the counts compared. Names and
+ * arrays are built on first read, so a pick that never looks at them
+ * allocates none and reads no Slot.
  */
 export class ChoiceLease extends Lease {
+  private readonly first: number;
+  private readonly firstActive: number;
+  /** -1 when only one backend could take traffic. */
+  private readonly second: number;
+  private readonly secondActive: number;
   private sampledNames: readonly string[] | undefined;
   private sampledCounts: readonly number[] | undefined;
 
   /** @internal */
-  constructor(
-    owner: Balancer,
-    slot: Slot,
-    acquiredAt: number,
-    private readonly first: Slot,
-    private readonly firstActive: number,
-    /** null when only one backend could take traffic. */
-    private readonly second: Slot | null,
-    private readonly secondActive: number,
-  ) {
-    super(owner, slot, acquiredAt);
+  constructor(epoch: Epoch, index: number, acquiredAt: number, first: number, firstActive: number, second: number, secondActive: number) {
+    super(epoch, index, acquiredAt);
+    this.first = first;
+    this.firstActive = firstActive;
+    this.second = second;
+    this.secondActive = secondActive;
   }
 
   /** The sampled backends, in the order drawn (one when only one can take traffic). */
   get sampled(): readonly string[] {
-    return (this.sampledNames ??= this.second === null ? [this.first.name] : [this.first.name, this.second.name]);
+    return (this.sampledNames ??= (this.second < 0 ? [this.first] : [this.first, this.second]).map((i) => this.slot(i).name));
   }
 
   /** Their active counts when compared. */
   get sampledActive(): readonly number[] {
-    return (this.sampledCounts ??= this.second === null ? [this.firstActive] : [this.firstActive, this.secondActive]);
+    return (this.sampledCounts ??= this.second < 0 ? [this.firstActive] : [this.firstActive, this.secondActive]);
   }
 }
