@@ -166,9 +166,9 @@ const STATE_NAMES: readonly BackendState[] = ["up", "down", "draining", "ejected
 /**
  * A table from elsewhere than the default build. `own`: a private table over
  * another build (the debug build in tests). `create` sizes and fills a fresh
- * shared table, `attach` joins one that another thread filled; membership of
- * a shared table is fixed (names cannot follow to the other threads), so
- * add/remove throw.
+ * shared table; `attach` leaves the table as another thread filled it, for
+ * the subclass (shared.ts) to adopt its backends. Shared-table rules (fixed
+ * membership, attaching) live in shared.ts, not here.
  * @internal
  */
 export interface TableSource {
@@ -208,7 +208,6 @@ export class Balancer extends EventTarget {
   private readonly clock: () => number;
   private algorithmValue: AlgorithmId;
   private readonly rotate: boolean;
-  private readonly fixed: boolean;
 
   private readonly queueConfig: QueueConfig;
   private readonly waiting = new WaitQueue<Lease>();
@@ -248,23 +247,10 @@ export class Balancer extends EventTarget {
     const slowStart = normalizeSlowStart(options.slowStart);
     const decay = checkDecay(options.decayMs);
 
-    this.fixed = source !== undefined && source.mode !== "own";
     this.core = source?.core ?? CoreTable.instantiate();
     this.ramps = new Ramps(slowStart, this.core);
-    if (source?.mode === "attach") {
-      this.core.exports.attach();
-      this.core.refresh();
-      if (this.core.exports.size() !== specs.length) {
-        throw new InvalidArgumentError(
-          "backends",
-          `backends must match the shared table: it has ${this.core.exports.size()}, not ${specs.length}`,
-        );
-      }
-      specs.forEach((spec, i) => {
-        this.addSlot(spec.name, i);
-      });
-      return;
-    }
+    // An attached shared table is filled already; shared.ts adopts its backends.
+    if (source?.mode === "attach") return;
     if (this.core.exports.reset(specs.length, seed, this.rotate ? 1 : 0) < 0) {
       throw new CapacityError(`cannot allocate a table for ${specs.length} backends`);
     }
@@ -309,7 +295,7 @@ export class Balancer extends EventTarget {
     const alg = options === undefined ? this.algorithmValue : this.algorithmOf(options);
     const now = this.clock();
     if (now >= this.nextDue) this.advance(now);
-    if (this.waiting.length !== 0) return null;
+    if (this.waiting.count !== 0) return null;
     return this.pick(alg, now);
   }
 
@@ -342,7 +328,7 @@ export class Balancer extends EventTarget {
     const alg = algorithm === undefined ? this.algorithmValue : checkAlgorithm(algorithm);
     const now = this.clock();
     if (now >= this.nextDue) this.advance(now);
-    if (this.waiting.length === 0) {
+    if (this.waiting.count === 0) {
       const lease = this.pick(alg, now);
       if (lease !== null) {
         waiter.grant(lease);
@@ -353,7 +339,7 @@ export class Balancer extends EventTarget {
       waiter.fail(new UnavailableError(this.slots.length === 0 ? "there are no backends" : "no backend is up with a weight above 0"));
       return NOT_QUEUED;
     }
-    if (this.waiting.length >= this.queueConfig.limit) {
+    if (this.waiting.count >= this.queueConfig.limit) {
       waiter.fail(new QueueFullError(this.queueConfig.limit));
       return NOT_QUEUED;
     }
@@ -362,7 +348,7 @@ export class Balancer extends EventTarget {
     this.armWake();
     return () => {
       if (!this.waiting.delete(entry)) return false;
-      if (this.waiting.length === 0) this.waiting.disarmWake();
+      if (this.waiting.count === 0) this.waiting.disarmWake();
       return true;
     };
   }
@@ -399,7 +385,7 @@ export class Balancer extends EventTarget {
 
   /** After a change that may free a slot: serves the queue, if anyone waits (the clock is read only then). */
   private serve(): void {
-    if (this.waiting.length !== 0) this.drain(this.clock());
+    if (this.waiting.count !== 0) this.drain(this.clock());
   }
 
   /** Hands slots to the head of the queue while picks succeed: FIFO, no overtaking. */
@@ -416,7 +402,7 @@ export class Balancer extends EventTarget {
     } finally {
       this.serving = false;
     }
-    if (this.waiting.length === 0) this.waiting.disarmWake();
+    if (this.waiting.count === 0) this.waiting.disarmWake();
   }
 
   // Only a backend back from ejection can free a slot (a ramp changes
@@ -427,7 +413,7 @@ export class Balancer extends EventTarget {
     const back = now >= this.ejections.nextEjectionEnd && this.endEjections(now);
     if (now >= this.ramps.nextRampAt) this.ramps.refreshRamps(now);
     this.schedule();
-    if (back && this.waiting.length !== 0) this.drain(now);
+    if (back && this.waiting.count !== 0) this.drain(now);
   }
 
   private schedule(): void {
@@ -451,7 +437,7 @@ export class Balancer extends EventTarget {
   // Liveness for queued waiters when only the end of an ejection can free a
   // slot: one timer, alive only while both waiters and an ejection exist.
   private armWake(): void {
-    if (this.waiting.length === 0 || this.ejections.nextEjectionEnd === Infinity) return;
+    if (this.waiting.count === 0 || this.ejections.nextEjectionEnd === Infinity) return;
     this.waiting.armWake(() => Math.min(MAX_MS, Math.max(1, this.ejections.nextEjectionEnd - this.clock())), this.onWake);
   }
 
@@ -505,7 +491,7 @@ export class Balancer extends EventTarget {
       const slot = this.slots[i]!;
       if (slot.removing && core.active(i) === 0) this.finishRemoval(slot);
     }
-    if (this.waiting.length !== 0) this.drain(this.clock());
+    if (this.waiting.count !== 0) this.drain(this.clock());
     return done;
   }
 
@@ -533,7 +519,7 @@ export class Balancer extends EventTarget {
     if (!ok) this.fail(slot, now);
     else if (slot.failures !== 0) slot.failures = 0;
     if (slot.removing && this.core.active(slot.index) === 0) this.finishRemoval(slot);
-    if (this.waiting.length !== 0) this.drain(now);
+    if (this.waiting.count !== 0) this.drain(now);
     return done;
   }
 
@@ -578,7 +564,6 @@ export class Balancer extends EventTarget {
 
   /** Adds a backend at the end of the order (through slow start, when set). */
   add(name: string, options?: AddOptions): void {
-    this.checkMembershipOpen("add");
     checkName(name);
     const opts = checkOptions(options, "options");
     const weight = checkWeight(opts.weight, undefined, undefined, 1);
@@ -588,7 +573,7 @@ export class Balancer extends EventTarget {
     const slot = this.appendBackend(name, weight, connections, limit);
     const now = this.clock();
     this.startRamp(slot, now);
-    if (this.waiting.length !== 0) this.drain(now);
+    if (this.waiting.count !== 0) this.drain(now);
   }
 
   private appendBackend(name: string, weight: number, connections: number, limit: number | undefined): Slot {
@@ -598,18 +583,15 @@ export class Balancer extends EventTarget {
     if (connections !== 0) this.core.setActive(index, connections);
     if (limit !== undefined) this.core.setLimit(index, limit);
     this.core.refresh();
-    return this.addSlot(name, index);
+    return this._addSlot(name, index);
   }
 
-  private addSlot(name: string, index: number): Slot {
+  /** A Slot for core index `index` (the core has the backend already). @internal */
+  _addSlot(name: string, index: number): Slot {
     const slot = new Slot(name, index, this.runs);
     this.slots.push(slot);
     this.byName.set(name, slot);
     return slot;
-  }
-
-  private checkMembershipOpen(what: string): void {
-    if (this.fixed) throw new UnsupportedError(`${what}: a shared table has a fixed set of backends`);
   }
 
   /**
@@ -617,7 +599,6 @@ export class Balancer extends EventTarget {
    * count is 0 (at once if it is 0 now). Releases of its leases stay safe.
    */
   remove(name: string): void {
-    this.checkMembershipOpen("remove");
     const slot = this.slot(name);
     slot.removing = true;
     const from = this.core.state(slot.index);
@@ -683,7 +664,7 @@ export class Balancer extends EventTarget {
     if (state === STATE_UP) {
       const now = this.clock();
       this.moveTo(slot, from, state, "markUp", now);
-      if (this.waiting.length !== 0) this.drain(now);
+      if (this.waiting.count !== 0) this.drain(now);
     } else {
       this.moveTo(slot, from, state, "markDown", 0);
     }
@@ -706,11 +687,11 @@ export class Balancer extends EventTarget {
   /** Every backend's counters, in configuration order; `.queue` holds the queue's figures. */
   snapshot(): Snapshot {
     // The clock is read only when something may be due or someone waits.
-    const now = this.nextDue !== Infinity || this.waiting.length !== 0 ? this.clock() : 0;
+    const now = this.nextDue !== Infinity || this.waiting.count !== 0 ? this.clock() : 0;
     if (now >= this.nextDue) this.advance(now);
     const list = this.slots.map((s) => this.snapshotOf(s)) as Snapshot;
     const head = this.waiting.first;
-    const queue: QueueSnapshot = { length: this.waiting.length, oldestWaitMs: head === null ? null : Math.max(0, now - head.since) };
+    const queue: QueueSnapshot = { length: this.waiting.count, oldestWaitMs: head === null ? null : Math.max(0, now - head.since) };
     // Not enumerable, so the array still equals (and serializes as) a plain list of backends.
     Object.defineProperty(list, "queue", { value: queue, writable: true, configurable: true });
     return list;

@@ -45,7 +45,7 @@ export class WaitQueue<L> {
   /** The first waiter (the next served), or null. */
   first: Entry<L> | null = null;
   private tail: Entry<L> | null = null;
-  length = 0;
+  count = 0;
   private wakeTimer: ReturnType<typeof setTimeout> | undefined;
 
   push(e: Entry<L>): void {
@@ -53,7 +53,7 @@ export class WaitQueue<L> {
     if (this.tail === null) this.first = e;
     else this.tail.next = e;
     this.tail = e;
-    this.length++;
+    this.count++;
   }
 
   /** Takes `e` out (anywhere in the queue); false if it was not queued. */
@@ -65,7 +65,7 @@ export class WaitQueue<L> {
     if (e.next === null) this.tail = e.prev;
     else e.next.prev = e.prev;
     e.prev = e.next = null;
-    this.length--;
+    this.count--;
     return true;
   }
 

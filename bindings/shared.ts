@@ -10,9 +10,10 @@
 
 import { ERR_LOCK_TIMEOUT } from "../assembly/constants.js";
 import wasmText from "../build/core-threads-wasm.js";
-import { Balancer, type BalancerOptions, type TableSource } from "./balancer.js";
+import { type AddOptions, Balancer, type BalancerOptions, type TableSource } from "./balancer.js";
 import { CoreTable, decodeWasm } from "./core.js";
-import { CapacityError, describe, InvalidArgumentError } from "./errors.js";
+import { CapacityError, describe, InvalidArgumentError, UnsupportedError } from "./errors.js";
+import { normalizeSpecs } from "./options.js";
 
 /** Everything another thread needs to attach; structured-cloneable. */
 export interface SharedHandle {
@@ -108,6 +109,17 @@ export class SharedBalancer extends Balancer {
     super(options, source);
     const t = source.core.exports as unknown as ThreadExports;
     this.#threads = t;
+    if (source.mode === "attach") {
+      // The table is filled: take its backends, which must be the handle's names in order.
+      const specs = normalizeSpecs(options.backends ?? []);
+      const core = source.core.exports;
+      core.attach();
+      source.core.refresh();
+      if (core.size() !== specs.length) {
+        throw new InvalidArgumentError("backends", `backends must match the shared table: it has ${core.size()}, not ${specs.length}`);
+      }
+      for (const [i, spec] of specs.entries()) this._addSlot(spec.name, i);
+    }
     if (source.mode === "create" && t.initThreads(maxThreads) !== 0) {
       throw new CapacityError(`cannot allocate a thread table of ${maxThreads} threads for ${this.size} backends`);
     }
@@ -117,6 +129,15 @@ export class SharedBalancer extends Balancer {
     if (id < 0) throw new CapacityError("every thread slot of the shared table is taken (createShared's maxThreads)");
     if (t.bindThread(id) !== 0) throw new DetachedError(`thread ${id} of the shared table is not live (reclaimed before it attached?)`);
     this.thread = id;
+  }
+
+  /** Membership of a shared table is fixed: names cannot follow to the other threads. */
+  override add(_name: string, _options?: AddOptions): never {
+    throw new UnsupportedError("add: a shared table has a fixed set of backends");
+  }
+
+  override remove(_name: string): never {
+    throw new UnsupportedError("remove: a shared table has a fixed set of backends");
   }
 
   /** The handle other threads attach with (each claims a free thread id). */
