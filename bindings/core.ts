@@ -32,7 +32,7 @@ const REC_U16 = REC_SIZE / 2;
 const REC_U32 = REC_SIZE / 4;
 const REC_F64 = REC_SIZE / 8;
 
-import wasmText from "../build/core-wasm.js";
+import wasmBytes from "../build/core-wasm.js";
 import { CapacityError } from "./errors.js";
 
 // The numbers shared with the core come from its own constants file, never copies.
@@ -98,17 +98,9 @@ function check(call: string, rc: number): void {
 
 let compiled: WebAssembly.Module | undefined;
 
-/** The Wasm bytes from scripts/build.mjs's string: char 0 is an offset k, then (byte + k) mod 256 per char. */
-export function decodeWasm(text: string): Uint8Array<ArrayBuffer> {
-  const k = text.charCodeAt(0);
-  const bytes = new Uint8Array(text.length - 1);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = text.charCodeAt(i + 1) - k;
-  return bytes;
-}
-
 /** The compiled core, compiled on first use and shared by every table. */
 export function coreModule(): WebAssembly.Module {
-  return (compiled ??= new WebAssembly.Module(decodeWasm(wasmText)));
+  return (compiled ??= new WebAssembly.Module(wasmBytes));
 }
 
 // The core calls whose return code means "done" (0) or a defect (ERR_*):

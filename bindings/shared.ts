@@ -9,9 +9,9 @@
 // (assembly/lock.ts; docs/RUNTIMES.md, "After a thread dies").
 
 import { ERR_LOCK_TIMEOUT } from "../assembly/constants.js";
-import wasmText from "../build/core-threads-wasm.js";
+import wasmBytes from "../build/core-threads-wasm.js";
 import { type AddOptions, Balancer, type BalancerOptions, type TableSource } from "./balancer.js";
-import { CoreTable, decodeWasm } from "./core.js";
+import { CoreTable } from "./core.js";
 import { CapacityError, describe, InvalidArgumentError, UnsupportedError } from "./errors.js";
 import { normalizeSpecs } from "./options.js";
 
@@ -72,7 +72,7 @@ const MAX_PAGES = 4096;
 let compiled: WebAssembly.Module | undefined;
 
 export function threadsModule(): WebAssembly.Module {
-  return (compiled ??= new WebAssembly.Module(decodeWasm(wasmText)));
+  return (compiled ??= new WebAssembly.Module(wasmBytes));
 }
 
 // The core throws through this import (only the threads build has it), so
