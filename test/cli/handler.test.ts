@@ -14,20 +14,8 @@ import {
 } from "../../bindings/index.js";
 import { quote } from "../../cli/format.js";
 import { Handler } from "../../cli/handler.js";
-import { type Json, Parser } from "../../cli/json.js";
 import { COMPLETED_IDS_KEPT } from "../../cli/requests.js";
-import { fingerprint, formatReply } from "./helpers.js";
-
-const parser = new Parser();
-function msg(text: string): Json {
-  const bytes = new TextEncoder().encode(text);
-  return parser.parse(bytes, 0, bytes.length);
-}
-
-function send(h: Handler, body: string): string {
-  const reply = h.handle(msg(`{"src":"c","dest":"lb","body":${body}}`));
-  return reply === null ? "" : formatReply(reply);
-}
+import { fingerprint, send } from "./helpers.js";
 
 describe("handler", () => {
   it(`remembers the last ${COMPLETED_IDS_KEPT} completed ids: older ones are unknown (20), newer already completed (22)`, () => {

@@ -1,9 +1,10 @@
-// Test-side views of the node: a reply as its line of text, and a handler's
-// whole state (read from its private fields) for checking that an error
-// changed nothing.
+// Test-side views of the node: a message body sent straight to a handler,
+// a reply as its line of text, and a handler's whole state (read from its
+// private fields) for checking that an error changed nothing.
 
 import { Output, type Reply, writeReply } from "../../cli/format.js";
 import type { Handler } from "../../cli/handler.js";
+import { type Json, Parser } from "../../cli/json.js";
 
 const latin1 = new TextDecoder("latin1");
 
@@ -41,4 +42,18 @@ export function fingerprint(h: Handler): string {
             ? [...v]
             : v,
   );
+}
+
+const parser = new Parser();
+
+/** One message, parsed as the node parses it. */
+export function msg(text: string): Json {
+  const bytes = new TextEncoder().encode(text);
+  return parser.parse(bytes, 0, bytes.length);
+}
+
+/** Sends `body` from client "c" to `h`; its reply as one line, or "" for none. */
+export function send(h: Handler, body: string): string {
+  const reply = h.handle(msg(`{"src":"c","dest":"lb","body":${body}}`));
+  return reply === null ? "" : formatReply(reply);
 }

@@ -8,20 +8,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Handler } from "../../cli/handler.js";
-import { type Json, Parser } from "../../cli/json.js";
 import { Session } from "../../cli/session.js";
-import { fingerprint, formatReply } from "./helpers.js";
-
-const parser = new Parser();
-function msg(text: string): Json {
-  const bytes = new TextEncoder().encode(text);
-  return parser.parse(bytes, 0, bytes.length);
-}
-
-function send(h: Handler, body: string): string {
-  const reply = h.handle(msg(`{"src":"c","dest":"lb","body":${body}}`));
-  return reply === null ? "" : formatReply(reply);
-}
+import { fingerprint, formatReply, send } from "./helpers.js";
 
 const MAX = "an integer from 1 to 2147483647";
 const LIMIT = `backends[0].max_connections: a connection limit must be ${MAX}`;
