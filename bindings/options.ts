@@ -99,8 +99,8 @@ export function normalizeQueue(value: QueueOptions | undefined): QueueConfig {
 export function normalizeEjection(value: EjectionOptions | undefined): EjectionConfig | undefined {
   if (value === undefined) return undefined;
   return bag(value, "ejection", EJECTION_DEFAULTS, [
-    ["baseMs", 1, MAX_MS],
     ["consecutiveFailures", 1, MAX_MS],
+    ["baseMs", 1, MAX_MS],
     ["maxMs", "baseMs", MAX_MS],
     ["maxPercent", 0, 100],
   ]) as EjectionConfig;

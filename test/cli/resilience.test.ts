@@ -33,6 +33,8 @@ const INIT_ERRORS: Array<[string, number, string]> = [
   ['"ejection":true', 12, "ejection must be an object, got true"],
   ['"ejection":{"consecutive_failures":0}', 12, "ejection.consecutive_failures must be an integer from 1 to 2147483647, got 0"],
   ['"ejection":{"base_ms":0}', 12, "ejection.base_ms must be an integer from 1 to 2147483647, got 0"],
+  // Within an object, fields are checked in the order listed: consecutive_failures before base_ms.
+  ['"ejection":{"base_ms":0,"consecutive_failures":0}', 12, "ejection.consecutive_failures must be an integer from 1 to 2147483647, got 0"],
   ['"ejection":{"base_ms":100,"max_ms":50}', 12, "ejection.max_ms must be an integer from 100 to 2147483647, got 50"],
   ['"ejection":{"max_percent":101}', 12, "ejection.max_percent must be an integer from 0 to 100, got 101"],
   ['"ejection":{"max_percent":"10"}', 12, 'ejection.max_percent must be an integer from 0 to 100, got \\"10\\"'],
