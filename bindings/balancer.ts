@@ -205,6 +205,8 @@ export class Balancer extends EventTarget {
   private epoch = new Epoch(this);
   /** Slots with a failure run going: while 0, a successful release skips the Slot. */
   private readonly runs: FailureRuns = { failing: 0 };
+  /** Slots whose remove() waits for their count to reach 0: while 0, a release reads no state. */
+  private removals = 0;
   private readonly clock: () => number;
   private algorithmValue: AlgorithmId;
   private readonly rotate: boolean;
@@ -478,19 +480,14 @@ export class Balancer extends EventTarget {
   /**
    * A lease's release: index `i` of `epoch`. The common case (no removal
    * since the acquire, a success, no failure run anywhere to reset) reads no
-   * Slot: only a draining backend's, to finish its removal.
+   * Slot and no state: only while some remove() waits, the backend's Slot.
    * @internal
    */
   _release(epoch: Epoch, i: number, ok: boolean, acquiredAt: number): boolean {
     if (epoch.next !== null || !ok || this.runs.failing !== 0) return this._releaseSlot(this._slotOf(epoch, i), ok, acquiredAt);
-    const core = this.core;
     // The clock only for a duration (peak-ewma) or for waiters.
     const done = this.off(i, acquiredAt, this.timed ? this.clock() : Number.NaN);
-    // Only remove() drains (markUp ends both), so a removing Slot's backend is draining.
-    if (core.state(i) === STATE_DRAINING) {
-      const slot = this.slots[i]!;
-      if (slot.removing && core.active(i) === 0) this.finishRemoval(slot);
-    }
+    if (this.removals !== 0) this.settle(this.slots[i]!);
     if (this.waiting.count !== 0) this.drain(this.clock());
     return done;
   }
@@ -518,7 +515,7 @@ export class Balancer extends EventTarget {
     const done = this.off(slot.index, acquiredAt, this.timed ? now : Number.NaN);
     if (!ok) this.fail(slot, now);
     else if (slot.failures !== 0) slot.failures = 0;
-    if (slot.removing && this.core.active(slot.index) === 0) this.finishRemoval(slot);
+    this.settle(slot);
     if (this.waiting.count !== 0) this.drain(now);
     return done;
   }
@@ -550,7 +547,7 @@ export class Balancer extends EventTarget {
   setActive(name: string, active: number): void {
     const slot = this.slot(name);
     this.core.setActive(slot.index, checkActive(active));
-    if (slot.removing && active === 0) this.finishRemoval(slot);
+    this.settle(slot);
     this.serve();
   }
 
@@ -600,10 +597,11 @@ export class Balancer extends EventTarget {
    */
   remove(name: string): void {
     const slot = this.slot(name);
+    if (!slot.removing) this.removals++;
     slot.removing = true;
     const from = this.core.state(slot.index);
     if (from !== STATE_DRAINING) this.moveTo(slot, from, STATE_DRAINING, "remove", 0);
-    if (!slot.gone && this.core.active(slot.index) === 0) this.finishRemoval(slot);
+    this.settle(slot);
   }
 
   /** Resolves once `name` has left the table (at once if it is not in it). */
@@ -616,6 +614,11 @@ export class Balancer extends EventTarget {
     });
   }
 
+  /** A removing backend leaves the table once its count is 0. */
+  private settle(slot: Slot): void {
+    if (slot.removing && this.core.active(slot.index) === 0) this.finishRemoval(slot);
+  }
+
   private finishRemoval(slot: Slot): void {
     const at = slot.index;
     this.core.removeAt(at);
@@ -623,6 +626,8 @@ export class Balancer extends EventTarget {
     for (let j = at; j < this.slots.length; j++) this.slots[j]!.index = j;
     this.byName.delete(slot.name);
     slot.gone = true;
+    if (slot.removing) this.removals--;
+    slot.removing = false;
     // Indices after `at` moved down: the epoch ends, recording the removal for older leases.
     const ended = this.epoch;
     ended.at = at;
@@ -658,6 +663,7 @@ export class Balancer extends EventTarget {
       // Down on a draining backend changes nothing: it takes no traffic already.
       if (state === STATE_DOWN) return;
       // drained() waiters keep waiting for a removal that may come later.
+      if (slot.removing) this.removals--;
       slot.removing = false;
     }
     if (from === state) return;

@@ -77,15 +77,15 @@ export class Epoch {
 /** One request counted on one backend, until released. */
 export class Lease {
   protected readonly epoch: Epoch;
-  private readonly index: number;
+  /** The core index while held; ~index (negative) once released: one field less per lease. */
+  private held: number;
   /** The Balancer's clock when the lease was granted; release() reports the difference to peak-ewma. */
   readonly acquiredAt: number;
-  private ended = false;
 
   /** @internal */
   constructor(epoch: Epoch, index: number, acquiredAt: number) {
     this.epoch = epoch;
-    this.index = index;
+    this.held = index;
     this.acquiredAt = acquiredAt;
   }
 
@@ -95,7 +95,7 @@ export class Lease {
   }
 
   get released(): boolean {
-    return this.ended;
+    return this.held < 0;
   }
 
   /** True once the backend has left the table (removed and drained); releasing then does nothing. */
@@ -111,14 +111,15 @@ export class Lease {
    * the count to 0.
    */
   release(options?: ReleaseOptions): boolean {
-    if (this.ended) return false;
+    const i = this.held;
+    if (i < 0) return false;
     const ok = options === undefined || checkOk(options);
-    this.ended = true;
-    return this.epoch.owner._release(this.epoch, this.index, ok, this.acquiredAt);
+    this.held = ~i;
+    return this.epoch.owner._release(this.epoch, i, ok, this.acquiredAt);
   }
 
   /** The Slot of index `i` in this lease's epoch (its own by default). @internal */
-  protected slot(i: number = this.index): Slot {
+  protected slot(i: number = this.held < 0 ? ~this.held : this.held): Slot {
     return this.epoch.owner._slotOf(this.epoch, i);
   }
 }

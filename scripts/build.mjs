@@ -157,7 +157,8 @@ const INTERNAL = [
   ...["prev", "next", "head", "tail", "u16", "u32", "f64", "activeAt", "weightAt", "stateAt", "totalAt", "lastAt"],
   ...["limitAt", "rampAt", "costAt", "exports", "fixed", "ramps", "ejected", "refresh", "pick", "fail", "grant", "waiter"],
   ...["since", "queued", "first", "second", "cap", "cfg", "schedule", "dueAt", "failed", "appendBackend", "clock", "serve"],
-  ...["moveTo", "memoryBuffer", "pickWith", "count", "epoch", "runs", "_release", "_slotOf", "off", "failing", "ended", "fails"],
+  ...["moveTo", "memoryBuffer", "pickWith", "count", "epoch", "runs", "_release", "_slotOf", "off", "failing", "held", "fails"],
+  ...["removals", "settle"],
   // leastconn/fetch and its health checks
   ...["finished", "timer", "lease", "probe", "record", "arm", "run", "up", "checked", "states", "stopped"],
 ];

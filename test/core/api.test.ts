@@ -272,6 +272,24 @@ describe("drained()", () => {
     bal.remove("a");
     expect(await settled(p)).toBe(true);
   });
+
+  it("a lease's release finishes a pending removal, not a cancelled one (also when remove() came twice)", () => {
+    const bal = new Balancer({ backends: ["a", "b"] });
+    const la = bal.acquire()!;
+    const lb = bal.acquire()!;
+    expect([la.backend, lb.backend]).toEqual(["a", "b"]);
+    bal.remove("a");
+    bal.remove("a");
+    bal.markUp("a"); // cancels a's removal
+    bal.remove("b");
+    expect(la.release()).toBe(true);
+    expect(bal.names).toEqual(["a", "b"]);
+    expect(lb.release()).toBe(true); // b's count reaches 0: it leaves
+    expect(bal.names).toEqual(["a"]);
+    expect(lb.removed).toBe(true);
+    bal.remove("a");
+    expect(bal.names).toEqual([]);
+  });
 });
 
 describe("accessors", () => {
