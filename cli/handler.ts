@@ -200,7 +200,7 @@ export class Handler {
     const clockError = this.manual ? this.advance(body) : undefined;
     this.extraBefore = this.extra.length;
     const type = body.get("type");
-    if (type === "http_response" || body.has("in_reply_to")) {
+    if (type === "http_response" || body.get("in_reply_to") !== undefined) {
       if (clockError !== undefined) this.diagnose(`${clockError}; the clock did not move`);
       if (type === "http_response") this.backendResponse(src, body);
       else this.diagnose(`ignored a reply (type ${describe(type)}) from ${JSON.stringify(src)}: the node answers requests only`);
@@ -245,7 +245,7 @@ export class Handler {
     const src = msg.get("src");
     const dest = msg.get("dest");
     if (!(body instanceof JsonObject) || typeof src !== "string" || typeof dest !== "string") return null;
-    if (body.get("type") === "http_response" || body.has("in_reply_to")) return null;
+    if (body.get("type") === "http_response" || body.get("in_reply_to") !== undefined) return null;
     // An address decoded from bytes that are not UTF-8 names nobody: no reply.
     if (msg.invalidUtf8("src") || msg.invalidUtf8("dest")) return null;
     const id = body.get("msg_id");

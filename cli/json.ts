@@ -55,10 +55,6 @@ export class JsonObject {
     return at < 0 ? undefined : (this.entries[at + 1] as Json);
   }
 
-  has(key: string): boolean {
-    return this.find(key) >= 0;
-  }
-
   /** True when the value under `key` is a string decoded from bytes that are not UTF-8. */
   invalidUtf8(key: string): boolean {
     return lossyKeys.get(this)?.has(key) ?? false;
@@ -145,18 +141,15 @@ NUMBER_CLASS[0x2b] = 4;
 NUMBER_CLASS[0x2d] = 5;
 
 // Byte classes: 1 may appear in a string as it is (PLAIN_ASCII: and needs
-// no decoding); HEX_DIGIT.
+// no decoding); may follow '\' ("u": four hex digits follow); HEX_DIGIT.
 const IN_STRING = new Uint8Array(256);
 const PLAIN_ASCII = new Uint8Array(256);
-const HEX_DIGIT = new Uint8Array(256);
 for (let c = 0x20; c < 0x100; c++) IN_STRING[c] = c === 0x22 || c === 0x5c ? 0 : 1;
 for (let c = 0x20; c < 0x80; c++) PLAIN_ASCII[c] = IN_STRING[c]!;
-for (const c of "0123456789abcdefABCDEF") HEX_DIGIT[c.charCodeAt(0)] = 1;
-// What each escape stands for, by the byte after '\' ("u": four hex digits follow).
-const ESCAPES: Array<string | undefined> = [];
-for (const [c, text] of Object.entries({ '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", u: "" })) {
-  ESCAPES[c.charCodeAt(0)] = text;
-}
+const byteClass = (chars: string): Uint8Array =>
+  Uint8Array.from({ length: 256 }, (_, c) => (chars.includes(String.fromCharCode(c)) ? 1 : 0));
+const ESCAPABLE = byteClass('"\\/bfnrtu');
+const HEX_DIGIT = byteClass("0123456789abcdefABCDEF");
 
 // true, false and null by their first byte.
 const LITERALS: Record<number, [Uint8Array, Json]> = {
@@ -221,19 +214,6 @@ export class Parser {
     this.build = false;
     this.open.length = 0;
     this.carryLen = 0;
-  }
-
-  /** Parses bytes[start, end): one JSON value with optional whitespace around it; throws a SyntaxError on anything else. */
-  parse(bytes: Uint8Array, start: number, end: number): Json {
-    this.begin(1);
-    let at = this.feed(bytes, start, end);
-    if (at === MORE && this.feed(SPACE, 0, 1) >= 0) at = end; // a number ends with its input
-    if (at >= 0) {
-      while (at < end && (bytes[at] === 0x20 || bytes[at] === 0x0a || bytes[at] === 0x0d || bytes[at] === 0x09)) at++;
-      if (at === end) return this.value;
-      at = this.fail(bytes, at);
-    }
-    throw new SyntaxError(at === MORE ? "JSON input ended inside a value" : `${this.why} at byte ${this.at}`);
   }
 
   /**
@@ -461,7 +441,7 @@ export class Parser {
         if (b[i] !== 0x5c) return this.fail(b, i); // a control byte
         s = ESCAPE;
       } else if (s === ESCAPE) {
-        if (ESCAPES[c] === undefined) return this.fail(b, i);
+        if (ESCAPABLE[c] !== 1) return this.fail(b, i);
         s = c === 0x75 ? HEX : PLAIN;
       } else {
         if (HEX_DIGIT[c] !== 1) return this.fail(b, i);
@@ -504,45 +484,19 @@ export class Parser {
     return i;
   }
 
-  // The text of the checked string body b[begin, end).
+  // The text of the checked string body b[begin, end), which holds an escape
+  // or a byte >= 0x80 (string() interns plain ASCII). Its escapes were
+  // checked as they were scanned: JSON.parse reads them as the grammar says.
   private decode(b: Uint8Array, begin: number, end: number): string {
-    let i = begin;
-    while (i < end && PLAIN_ASCII[b[i]!] === 1) i++;
-    if (i === end) return intern(b, begin, end);
-    let out = ascii(b, begin, i);
-    while (i < end) {
-      if (b[i] === 0x5c) {
-        const e = b[i + 1]!;
-        i += 2;
-        if (e !== 0x75) out += ESCAPES[e];
-        else {
-          out += String.fromCharCode(parseInt(ascii(b, i, i + 4), 16));
-          i += 4;
-        }
-        continue;
-      }
-      // A run of raw bytes up to the next escape.
-      let j = i;
-      let high = false;
-      while (j < end && b[j] !== 0x5c) {
-        if (b[j]! >= 0x80) high = true;
-        j++;
-      }
-      if (high) {
-        const run = b.subarray(i, j);
-        try {
-          out += strict.decode(run);
-        } catch {
-          this.invalidUtf8 = true;
-          this.lossy = true;
-          out += lossy.decode(run);
-        }
-      } else {
-        out += ascii(b, i, j);
-      }
-      i = j;
+    const bytes = b.subarray(begin, end);
+    let text: string;
+    try {
+      text = strict.decode(bytes);
+    } catch {
+      this.invalidUtf8 = this.lossy = true;
+      text = lossy.decode(bytes);
     }
-    return out;
+    return text.includes("\\") ? JSON.parse(`"${text}"`) : text;
   }
 }
 

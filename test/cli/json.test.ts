@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { INVALID, type Json, JsonObject, MAX_DEPTH, MORE, Parser } from "../../cli/json.js";
 import { runSession } from "../../cli/session.js";
+import { parseAll } from "./helpers.js";
 
 const enc = new TextEncoder();
 const bytes = (...parts: Array<string | number[]>): Uint8Array =>
@@ -24,7 +25,7 @@ function plain(v: Json): unknown {
 
 function parse(text: string | Uint8Array): Json {
   const b = typeof text === "string" ? enc.encode(text) : text;
-  return new Parser().parse(b, 0, b.length);
+  return parseAll(b);
 }
 
 // Feeds `b` in pieces cut at `cuts`: what feed() last returned, and the parser.
@@ -134,7 +135,7 @@ describe("parser", () => {
   it("marks each string field that was not UTF-8, and only those", () => {
     const p = new Parser();
     const b = bytes('{"a":"x', [0xff], '","b":"\ufffd","c":["', [0xc0], '"],"d":"y', [0xe9], '","d":"z","e":{"f":"', [0x80], '"}}');
-    const o = p.parse(b, 0, b.length) as JsonObject;
+    const o = parseAll(b, p) as JsonObject;
     expect(p.invalidUtf8).toBe(true);
     expect(o.get("a")).toBe("x\ufffd");
     expect(o.get("b")).toBe("\ufffd");
