@@ -11,20 +11,11 @@
 // With a `queue` in init, a request that finds every backend full waits in
 // the Balancer's queue; its reply comes later, in `extra` (see handle()).
 
-import { type CancelWait, checkActive, checkAlgorithm, checkName, checkWeight } from "../bindings/balancer.js";
-import { describe } from "../bindings/errors.js";
+import { Balancer, type CancelWait, ChoiceLease, checkActive, checkAlgorithm } from "../bindings/balancer.js";
+import { describe, InvalidArgumentError, LeastconnError, QueueFullError, UnderflowError } from "../bindings/errors.js";
 import type { BackendEvent, BackendSpec, BalancerOptions, ErrorCode, Lease } from "../bindings/index.js";
-import {
-  Balancer,
-  ChoiceLease,
-  InvalidArgumentError,
-  LeastconnError,
-  MAX_ACTIVE,
-  QueueFullError,
-  UnderflowError,
-} from "../bindings/index.js";
-import { checkMaxConnections, checkOk, intIn, normalizeQueue } from "../bindings/options.js";
-import { type Counts, quote, type Reply, type ReplyBody, type Shown } from "./format.js";
+import { checkMaxConnections, checkName, checkOk, checkWeight, intIn, invalid, MAX_ACTIVE, normalizeQueue } from "../bindings/options.js";
+import { quote, type Reply, type ReplyBody, type Value } from "./format.js";
 import { type Json, JsonObject } from "./json.js";
 import { OpenRequests } from "./requests.js";
 
@@ -79,6 +70,20 @@ const NO_TRAFFIC: Record<string, string> = {
   ejected: "every backend that could take traffic is ejected",
 };
 
+// Optional fields the Balancer does not take: [field, rule, test]; each absent or passing, else error 12.
+type FieldRule = readonly [field: string, rule: string, ok: (v: Json) => boolean];
+const isString = (v: Json): boolean => typeof v === "string";
+const REQUEST_FIELDS: readonly FieldRule[] = [
+  ["method", "a string", isString],
+  ["path", "a string", isString],
+];
+// init's, checked after the Balancer's options (docs/PROTOCOL.md 4.1).
+const INIT_FIELDS: readonly FieldRule[] = [
+  ["tie_break", '"first" or "rotate"', (v) => v === "first" || v === "rotate"],
+  ["node_id", "a string", isString],
+  ["node_ids", "an array of strings", (v) => Array.isArray(v) && v.every(isString)],
+];
+
 /** A request waiting in the Balancer's queue: where its reply goes, and until when it may wait. */
 interface Queued {
   src: string;
@@ -87,20 +92,15 @@ interface Queued {
   duration: number | undefined;
   until: number;
   cancel: CancelWait;
-  done: boolean;
 }
 
+// An error the node finds itself, with its protocol code (the Balancer's are LeastconnErrors).
 class ProtocolError extends Error {
-  constructor(
-    readonly code: number,
-    text: string,
-  ) {
-    super(text);
-  }
+  code = 0;
 }
 
 function fail(code: number, text: string): never {
-  throw new ProtocolError(code, text);
+  throw Object.assign(new ProtocolError(text), { code });
 }
 
 export interface HandlerOptions {
@@ -124,7 +124,7 @@ export class Handler {
   private requests!: OpenRequests;
   private warnedFull = false;
   // What init configured, so stats shows its fields only then; queueMs: the queue's timeout_ms (undefined: no queue).
-  private shown: Shown = { ejection: false, slowStart: false, queue: false };
+  private shown = { ejection: false, slowStart: false, queue: false };
   private queueMs: number | undefined;
   // Requests waiting in the Balancer's queue, in its order (FIFO: grants and timeouts come from the head).
   private queued: Queued[] = [];
@@ -179,11 +179,7 @@ export class Handler {
   }
 
   /** Handles one message; returns its reply, or null when nothing is to be sent. */
-  handle(msg: Json): Reply | null {
-    if (!(msg instanceof JsonObject)) {
-      this.diagnose("message is not a JSON object; ignored it");
-      return null;
-    }
+  handle(msg: JsonObject): Reply | null {
     const body = msg.get("body");
     if (!(body instanceof JsonObject)) {
       this.diagnose(body === undefined ? "message without a body; ignored it" : "message body is not an object; ignored it");
@@ -200,52 +196,41 @@ export class Handler {
     const clockError = this.manual ? this.advance(body) : undefined;
     this.extraBefore = this.extra.length;
     const type = body.get("type");
-    if (type === "http_response" || body.get("in_reply_to") !== undefined) {
+    if (isReply(body)) {
       if (clockError !== undefined) this.diagnose(`${clockError}; the clock did not move`);
       if (type === "http_response") this.backendResponse(src, body);
       else this.diagnose(`ignored a reply (type ${describe(type)}) from ${JSON.stringify(src)}: the node answers requests only`);
       return null;
     }
-    const rawId = body.get("msg_id");
-    let inReplyTo: number | undefined;
-    if (rawId !== undefined) {
-      if (!isCount(rawId, Number.MAX_SAFE_INTEGER)) {
-        return {
-          src: dest,
-          dest: src,
-          inReplyTo: undefined,
-          body: errorBody(ERR_MALFORMED, `msg_id must be an integer from 0 to 2^53-1, got ${describe(rawId)}`),
-        };
-      }
-      inReplyTo = rawId;
-    }
+    const id = body.get("msg_id");
+    // A bad msg_id is reported first, and cannot be echoed faithfully.
+    const idOk = id === undefined || isCount(id, Number.MAX_SAFE_INTEGER);
     let out: ReplyBody | null;
     this.replySrc = dest;
     this.replyDest = src;
     try {
+      if (!idOk) throw invalid("msg_id", "an integer from 0 to 2^53-1", id);
       if (typeof type !== "string") {
         if (type === undefined) this.diagnose(`message from ${JSON.stringify(src)} has no body.type`);
         fail(ERR_MALFORMED, type === undefined ? "body.type is missing" : `body.type must be a string, got ${describe(type)}`);
       }
       if (clockError !== undefined) fail(ERR_MALFORMED, clockError);
-      out = this.dispatch(type, body, inReplyTo);
+      out = this.dispatch(type, body, id as number | undefined);
     } catch (err) {
       out = this.errorReply(err, type);
     }
-    return out === null ? null : { src: dest, dest: src, inReplyTo, body: out };
+    return out === null ? null : { src: dest, dest: src, inReplyTo: idOk ? (id as number | undefined) : undefined, body: out };
   }
 
   /**
    * Refuses a message without handling it (its bytes were not valid UTF-8):
    * an error 12 reply when it is a request with somewhere to reply to.
    */
-  refuse(msg: Json, text: string): Reply | null {
-    if (!(msg instanceof JsonObject)) return null;
+  refuse(msg: JsonObject, text: string): Reply | null {
     const body = msg.get("body");
     const src = msg.get("src");
     const dest = msg.get("dest");
-    if (!(body instanceof JsonObject) || typeof src !== "string" || typeof dest !== "string") return null;
-    if (body.get("type") === "http_response" || body.get("in_reply_to") !== undefined) return null;
+    if (!(body instanceof JsonObject) || typeof src !== "string" || typeof dest !== "string" || isReply(body)) return null;
     // An address decoded from bytes that are not UTF-8 names nobody: no reply.
     if (msg.invalidUtf8("src") || msg.invalidUtf8("dest")) return null;
     const id = body.get("msg_id");
@@ -293,8 +278,9 @@ export class Handler {
     this.balancer.tick();
     this.fireDue();
     for (let q = this.queued[this.queuedHead]; q !== undefined && q.until <= this.now; q = this.queued[this.queuedHead]) {
-      if (q.cancel()) this.answer(q, null, "queue_timeout");
-      this.unqueue(q);
+      q.cancel();
+      this.unqueue();
+      this.answer(q, null, "queue_timeout");
     }
   }
 
@@ -312,17 +298,17 @@ export class Handler {
           weight: body.get("weight") as number | undefined,
           maxConnections: body.get("max_connections") as number | undefined,
         });
-        return { type: "add_backend_ok", active: b };
+        return activeBody("add_backend_ok", b);
       case "remove_backend":
       case "backend_down":
       case "backend_up":
         b[MEMBERSHIP[type]](body.get("backend") as string);
-        return { type: `${type}_ok`, active: b };
+        return activeBody(`${type}_ok`, b);
       case "set_weight":
       case "set_max_connections":
         return this.setLimit(type, body);
       case "stats":
-        return { type: "stats_ok", algorithm: b.algorithm, backends: b.snapshot(), shown: this.shown };
+        return this.stats();
       default:
         if (REQUEST_COMPLETE_TYPES.has(type)) return this.requestComplete(body);
         return fail(ERR_NOT_SUPPORTED, `unknown message type ${JSON.stringify(type)}`);
@@ -337,7 +323,6 @@ export class Handler {
   // node_ids here. Nothing is replaced until all pass.
   private init(body: JsonObject): ReplyBody {
     const raw = body.get("backends");
-    const tie = body.get("tie_break");
     const options: BalancerOptions = {
       // Objects arrive as JsonObjects; the Balancer checks every name, weight, count and limit.
       backends: Array.isArray(raw)
@@ -345,7 +330,7 @@ export class Handler {
         : (raw as undefined),
       algorithm: body.get("algorithm") as string | undefined,
       seed: body.get("seed") as number | undefined,
-      tieBreak: tie === "rotate" ? "rotate" : "first",
+      tieBreak: body.get("tie_break") === "rotate" ? "rotate" : "first",
       clock: this.clock,
     };
     for (const key of Object.keys(INIT_OPTIONS)) {
@@ -354,33 +339,23 @@ export class Handler {
       Object.defineProperty(options, camel(key), { get: () => initOption(body, key) });
     }
     const next = new Balancer(options);
-    if (tie !== undefined && tie !== "first" && tie !== "rotate") {
-      fail(ERR_MALFORMED, `tie_break must be "first" or "rotate", got ${describe(tie)}`);
-    }
-    const nodeId = body.get("node_id");
-    if (nodeId !== undefined && typeof nodeId !== "string") fail(ERR_MALFORMED, `node_id must be a string, got ${describe(nodeId)}`);
-    const nodeIds = body.get("node_ids");
-    if (nodeIds !== undefined && !(Array.isArray(nodeIds) && nodeIds.every((n) => typeof n === "string"))) {
-      fail(ERR_MALFORMED, `node_ids must be an array of strings, got ${describe(nodeIds)}`);
-    }
+    checkFields(body, INIT_FIELDS);
     this.dropQueue("reset");
     this.use(next);
     const has = (key: string): boolean => body.get(key) !== undefined;
     this.shown = { ejection: has("ejection"), slowStart: has("slow_start"), queue: has("queue") };
     this.queueMs = has("queue") ? normalizeQueue(initOption(body, "queue") as BalancerOptions["queue"]).timeoutMs : undefined;
-    return { type: "init_ok" };
+    return { type: "init_ok", fields: [] };
   }
 
   // ---- routing ----
 
   private httpRequest(body: JsonObject, id: number | undefined): ReplyBody | null {
-    optionalString(body, "method");
-    optionalString(body, "path");
+    checkFields(body, REQUEST_FIELDS);
     const algorithm = optionalAlgorithm(body);
     const snapshot = body.get("active_connections");
     if (snapshot !== undefined) {
-      if (!(snapshot instanceof JsonObject))
-        fail(ERR_MALFORMED, `active_connections must be an object of name: count, got ${describe(snapshot)}`);
+      if (!(snapshot instanceof JsonObject)) throw invalid("active_connections", "an object of name: count", snapshot);
       for (let k = 0; k < snapshot.size; k++) {
         const name = snapshot.keyAt(k);
         const count = snapshot.valueAt(k);
@@ -389,7 +364,7 @@ export class Handler {
         if (!isCount(count, MAX_ACTIVE)) checkActive(count, `active_connections[${JSON.stringify(name)}]`);
       }
     }
-    const duration = body.get("duration_ms");
+    const duration = body.get("duration_ms") as number | undefined;
     if (duration !== undefined) intIn(duration, 0, MAX_DURATION_MS, "duration_ms");
     // Only a request that can be named later (by id or by its deadline) is
     // tracked; queued requests count too, since the node must remember them.
@@ -417,25 +392,17 @@ export class Handler {
     let lease: Lease | null = null;
     let reason: string | undefined;
     if (this.queueMs === undefined || !room) {
-      lease = algorithm === undefined ? b.acquire() : b.acquire({ algorithm });
+      lease = b.acquire(algorithm === undefined ? undefined : { algorithm });
       if (lease === null) reason = this.whyNot(this.queueMs === undefined ? "full" : "queue_full");
     } else {
-      const q: Queued = {
-        src: this.replySrc,
-        dest: this.replyDest,
-        id,
-        duration: duration as number | undefined,
-        until: this.now + this.queueMs,
-        cancel: () => false,
-        done: false,
-      };
+      const q: Queued = { src: this.replySrc, dest: this.replyDest, id, duration, until: this.now + this.queueMs, cancel: () => false };
       let waiting = false;
       q.cancel = b._enqueue(
         {
           grant: (l) => {
             if (!waiting) lease = l;
             else {
-              this.unqueue(q);
+              this.unqueue();
               this.answer(q, l);
             }
           },
@@ -450,16 +417,15 @@ export class Handler {
       }
     }
     const got = lease as Lease | null; // set by the waiter
-    if (got === null) return { type: "http_response", backend: null, active: b, reason };
-    return this.routed(got, tracked ? id : undefined, duration as number | undefined, b);
+    return got === null ? unavailable(b, reason) : this.routed(got, id, duration, b);
   }
 
-  private routed(lease: Lease, id: number | undefined, duration: number | undefined, active: Counts): ReplyBody {
+  private routed(lease: Lease, id: number | undefined, duration: number | undefined, active: Value): ReplyBody {
     const name = lease.backend;
     if (id !== undefined || duration !== undefined) this.requests.open(name, id, duration === undefined ? undefined : this.now + duration);
-    const out: ReplyBody = { type: "http_response", backend: name, active };
-    if (lease instanceof ChoiceLease) out.choice = choiceOf(lease);
-    return out;
+    const fields: Value[] = ["status", 200, "backend", name, "active_connections", active];
+    if (lease instanceof ChoiceLease) fields.push("sampled", lease.sampled, "selected", name, "reason", choiceReason(lease));
+    return { type: "http_response", fields };
   }
 
   // Why nothing could take a request, for the 503's reason: `full` when a
@@ -481,27 +447,22 @@ export class Handler {
   // reply, with the counts as they are now.
   private answer(q: Queued, lease: Lease | null, reason?: string): void {
     const active = countsNow(this.balancer);
-    const body: ReplyBody =
-      lease === null ? { type: "http_response", backend: null, active, reason } : this.routed(lease, q.id, q.duration, active);
+    const body = lease === null ? unavailable(active, reason) : this.routed(lease, q.id, q.duration, active);
     this.extra.push({ src: q.src, dest: q.dest, inReplyTo: q.id, body });
   }
 
-  // Leaves the queue; entries leave from the head (FIFO), the array is compacted as it goes.
-  private unqueue(q: Queued): void {
-    q.done = true;
-    while (this.queuedHead < this.queued.length && this.queued[this.queuedHead]!.done) this.queuedHead++;
-    if (this.queuedHead === this.queued.length) this.queued = [];
-    else if (this.queuedHead < 1024 || this.queuedHead * 2 < this.queued.length) return;
-    else this.queued = this.queued.slice(this.queuedHead);
+  // The head leaves the queue: the Balancer's queue is FIFO, and its grants
+  // and timeouts come from the head. The array is compacted as it goes.
+  private unqueue(): void {
+    const head = ++this.queuedHead;
+    if (head < this.queued.length && (head < 1024 || head * 2 < this.queued.length)) return;
+    this.queued = this.queued.slice(head);
     this.queuedHead = 0;
   }
 
   // A second init or the end of input: every queued request leaves the queue, answered with a 503.
   private dropQueue(reason: string): void {
-    for (let i = this.queuedHead; i < this.queued.length; i++) {
-      const q = this.queued[i]!;
-      if (!q.done && q.cancel()) this.answer(q, null, reason);
-    }
+    for (let i = this.queuedHead; i < this.queued.length; i++) if (this.queued[i]!.cancel()) this.answer(this.queued[i]!, null, reason);
     this.queued = [];
     this.queuedHead = 0;
   }
@@ -523,7 +484,8 @@ export class Handler {
     }
     const options = algorithm === undefined ? undefined : { algorithm };
     const picks: string[] = [];
-    const tally = new Map<string, number>();
+    const tally = new Map<string, number>(); // picks per backend, every backend in order
+    b.forEachActive((name) => tally.set(name, 0));
     for (let k = 0; k < count; k++) {
       const lease = b.acquire(options);
       if (lease === null) {
@@ -533,10 +495,9 @@ export class Handler {
       }
       const name = lease.backend;
       picks.push(name);
-      tally.set(name, (tally.get(name) ?? 0) + 1);
+      tally.set(name, tally.get(name)! + 1);
     }
-    const distribution: Counts = { forEachActive: (visit) => b.forEachActive((name) => visit(name, tally.get(name) ?? 0)) };
-    return { type: "send_requests_ok", picks, distribution };
+    return { type: "send_requests_ok", fields: ["backends", picks, "distribution", tally] };
   }
 
   // ---- completions ----
@@ -544,9 +505,7 @@ export class Handler {
   private requestComplete(body: JsonObject): ReplyBody {
     const rid = body.get("request_id");
     const backend = body.get("backend");
-    if (rid !== undefined && !isCount(rid, Number.MAX_SAFE_INTEGER)) {
-      fail(ERR_MALFORMED, `request_id must be an integer from 0 to 2^53-1, got ${describe(rid)}`);
-    }
+    if (rid !== undefined && !isCount(rid, Number.MAX_SAFE_INTEGER)) throw invalid("request_id", "an integer from 0 to 2^53-1", rid);
     if (backend !== undefined) checkName(backend);
     const ok = outcome(body.get("ok"), body.get("status"));
     if (rid === undefined && backend === undefined) fail(ERR_MALFORMED, "request_complete needs a backend or a request_id");
@@ -571,7 +530,7 @@ export class Handler {
     if (this.balancer.active(name) === 0) throw new UnderflowError(name);
     this.finish(name, slot, ok);
     // A draining backend whose count reached 0 has left the table: not listed.
-    return { type: "request_complete_ok", backend: name, active: this.balancer };
+    return { type: "request_complete_ok", fields: ["backend", name, "active_connections", this.balancer] };
   }
 
   // A backend's http_response ends one of its requests: the one it answers
@@ -626,28 +585,71 @@ export class Handler {
     if (value === undefined) fail(ERR_MALFORMED, `${type} needs a ${field}`);
     if (type === "set_weight") this.balancer.setWeight(name, checkWeight(value));
     else this.balancer.setMaxConnections(name, value === null ? undefined : checkMaxConnections(value, field));
-    return { type: `${type}_ok` as const, active: this.balancer };
+    return activeBody(`${type}_ok`, this.balancer);
+  }
+
+  // Only what init configured: a backend's limit, the ramp, the failure run and ejection, the queue.
+  private stats(): ReplyBody {
+    const { ejection, slowStart, queue } = this.shown;
+    const snap = this.balancer.snapshot();
+    const backends = new Map<string, Value>();
+    for (const e of snap) {
+      const fields = new Map<string, Value>([
+        ["active_connections", e.active],
+        ["total_requests", e.total],
+        ["last_used", e.lastUsed],
+        ["weight", e.weight],
+        ["state", e.state],
+      ]);
+      if (e.maxConnections !== null) fields.set("max_connections", e.maxConnections);
+      if (slowStart) fields.set("effective_weight", e.effectiveWeight);
+      if (ejection) fields.set("failures", e.failures).set("ejected_until", e.ejectedUntil);
+      backends.set(e.name, fields);
+    }
+    const fields: Value[] = ["algorithm", this.balancer.algorithm, "backends", backends];
+    if (queue)
+      fields.push(
+        "queue",
+        new Map<string, Value>([
+          ["length", snap.queue.length],
+          ["oldest_wait_ms", snap.queue.oldestWaitMs],
+        ]),
+      );
+    return { type: "stats_ok", fields };
   }
 }
 
-function choiceOf(lease: ChoiceLease): { sampled: readonly string[]; selected: string; reason: string } {
-  const selected = lease.backend;
-  const { sampled, sampledActive } = lease;
-  let reason: string;
-  if (sampled.length < 2) {
-    reason = "only one backend can take traffic";
-  } else {
-    const mine = sampled[0] === selected ? 0 : 1;
-    const a = sampledActive[mine]!;
-    const other = sampledActive[1 - mine]!;
-    reason =
-      a < other
-        ? `${a} < ${other} connections`
-        : a === other
-          ? `${a} = ${other} connections, earlier in order`
-          : `${a} > ${other} connections, but ${JSON.stringify(sampled[1 - mine])} cannot take more`;
+// Why power-of-two-choices picked lease.backend, from the counts it compared.
+function choiceReason({ backend, sampled, sampledActive }: ChoiceLease): string {
+  if (sampled.length < 2) return "only one backend can take traffic";
+  const mine = sampled[0] === backend ? 0 : 1;
+  const a = sampledActive[mine]!;
+  const other = sampledActive[1 - mine]!;
+  if (a < other) return `${a} < ${other} connections`;
+  if (a === other) return `${a} = ${other} connections, earlier in order`;
+  return `${a} > ${other} connections, but ${JSON.stringify(sampled[1 - mine])} cannot take more`;
+}
+
+// A 503: nothing could take the request; `reason` when limits or ejection are why.
+function unavailable(active: Value, reason: string | undefined): ReplyBody {
+  const fields: Value[] = ["status", 503, "backend", null, "active_connections", active];
+  if (reason !== undefined) fields.push("reason", reason);
+  return { type: "http_response", fields };
+}
+
+function activeBody(type: string, active: Balancer): ReplyBody {
+  return { type, fields: ["active_connections", active] };
+}
+
+function isReply(body: JsonObject): boolean {
+  return body.get("type") === "http_response" || body.get("in_reply_to") !== undefined;
+}
+
+function checkFields(body: JsonObject, rules: readonly FieldRule[]): void {
+  for (const [field, rule, ok] of rules) {
+    const v = body.get(field);
+    if (v !== undefined && !ok(v)) throw invalid(field, rule, v);
   }
-  return { sampled, selected, reason };
 }
 
 // One of init's resilience settings as the Balancer's option: an object's
@@ -677,30 +679,18 @@ function outcome(ok: Json | undefined, status: Json | undefined): boolean {
 }
 
 // The counts as they are now, for a reply written after later changes.
-function countsNow(b: Balancer): Counts {
-  const list: Array<[string, number]> = [];
-  b.forEachActive((name, n) => {
-    list.push([name, n]);
-  });
-  return {
-    forEachActive: (visit) => {
-      for (const [name, n] of list) visit(name, n);
-    },
-  };
+function countsNow(b: Balancer): Map<string, number> {
+  const counts = new Map<string, number>();
+  b.forEachActive((name, n) => counts.set(name, n));
+  return counts;
 }
 
 function errorBody(code: number, text: string): ReplyBody {
-  return { type: "error", code, text };
+  return { type: "error", fields: ["code", code, "text", text] };
 }
 
 function isCount(v: Json | undefined, max: number): v is number {
   return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max;
-}
-
-function optionalString(body: JsonObject, field: string): string | undefined {
-  const v = body.get(field);
-  if (v !== undefined && typeof v !== "string") fail(ERR_MALFORMED, `${field} must be a string, got ${describe(v)}`);
-  return v;
 }
 
 // Checked (12 for a non-string, 10 for an unknown name) before any change.

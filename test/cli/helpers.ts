@@ -4,7 +4,7 @@
 
 import { Output, type Reply, writeReply } from "../../cli/format.js";
 import type { Handler } from "../../cli/handler.js";
-import { describeByte, INVALID, type Json, MORE, Parser } from "../../cli/json.js";
+import { describeByte, INVALID, type Json, type JsonObject, MORE, Parser } from "../../cli/json.js";
 
 const latin1 = new TextDecoder("latin1");
 
@@ -57,8 +57,8 @@ export function parseAll(bytes: Uint8Array, p = new Parser()): Json {
 }
 
 /** One message, parsed as the node parses it. */
-export function msg(text: string): Json {
-  return parseAll(new TextEncoder().encode(text));
+export function msg(text: string): JsonObject {
+  return parseAll(new TextEncoder().encode(text)) as JsonObject;
 }
 
 /** Sends `body` from client "c" to `h`; its reply as one line, or "" for none. */
