@@ -63,6 +63,7 @@ const camel = (s: string): string => s.replace(/_([a-z])/g, (_, c: string) => c.
 // The Balancer names options in camelCase; the replies of these types say the protocol's names.
 const SNAKE_CASE_ERRORS = new Set(["init", "add_backend", "set_max_connections"]);
 const FAILED = { ok: false };
+const EMPTY = new JsonObject();
 // send_requests' error 22, by whyNot()'s reason.
 const NO_TRAFFIC: Record<string, string> = {
   "": "none, or all down, draining or weight 0",
@@ -196,7 +197,7 @@ export class Handler {
     const clockError = this.manual ? this.advance(body) : undefined;
     this.extraBefore = this.extra.length;
     const type = body.get("type");
-    if (isReply(body)) {
+    if (isReply(type, body)) {
       if (clockError !== undefined) this.diagnose(`${clockError}; the clock did not move`);
       if (type === "http_response") this.backendResponse(src, body);
       else this.diagnose(`ignored a reply (type ${describe(type)}) from ${JSON.stringify(src)}: the node answers requests only`);
@@ -230,7 +231,8 @@ export class Handler {
     const body = msg.get("body");
     const src = msg.get("src");
     const dest = msg.get("dest");
-    if (!(body instanceof JsonObject) || typeof src !== "string" || typeof dest !== "string" || isReply(body)) return null;
+    if (!(body instanceof JsonObject) || typeof src !== "string" || typeof dest !== "string" || isReply(body.get("type"), body))
+      return null;
     // An address decoded from bytes that are not UTF-8 names nobody: no reply.
     if (msg.invalidUtf8("src") || msg.invalidUtf8("dest")) return null;
     const id = body.get("msg_id");
@@ -315,8 +317,6 @@ export class Handler {
     }
   }
 
-  // ---- init ----
-
   // Problems are reported in the order of the fields (docs/PROTOCOL.md 4.1):
   // the Balancer checks backends, algorithm, seed, queue, ejection,
   // slow_start and decay_ms in that order; then tie_break, node_id and
@@ -348,21 +348,17 @@ export class Handler {
     return { type: "init_ok", fields: [] };
   }
 
-  // ---- routing ----
-
   private httpRequest(body: JsonObject, id: number | undefined): ReplyBody | null {
     checkFields(body, REQUEST_FIELDS);
     const algorithm = optionalAlgorithm(body);
-    const snapshot = body.get("active_connections");
-    if (snapshot !== undefined) {
-      if (!(snapshot instanceof JsonObject)) throw invalid("active_connections", "an object of name: count", snapshot);
-      for (let k = 0; k < snapshot.size; k++) {
-        const name = snapshot.keyAt(k);
-        const count = snapshot.valueAt(k);
-        if (name.length === 0) fail(ERR_MALFORMED, "active_connections: a backend name must be a non-empty string");
-        // The Balancer's check says what is wrong; the test before it spares building the field name.
-        if (!isCount(count, MAX_ACTIVE)) checkActive(count, `active_connections[${JSON.stringify(name)}]`);
-      }
+    const snapshot = body.get("active_connections") ?? EMPTY;
+    if (!(snapshot instanceof JsonObject)) throw invalid("active_connections", "an object of name: count", snapshot);
+    for (let k = 0; k < snapshot.size; k++) {
+      const name = snapshot.keyAt(k);
+      const count = snapshot.valueAt(k);
+      if (name.length === 0) fail(ERR_MALFORMED, "active_connections: a backend name must be a non-empty string");
+      // The Balancer's check says what is wrong; the test before it spares building the field name.
+      if (!isCount(count, MAX_ACTIVE)) checkActive(count, `active_connections[${JSON.stringify(name)}]`);
     }
     const duration = body.get("duration_ms") as number | undefined;
     if (duration !== undefined) intIn(duration, 0, MAX_DURATION_MS, "duration_ms");
@@ -379,15 +375,12 @@ export class Handler {
     }
 
     const b = this.balancer;
-    if (snapshot !== undefined) {
-      const snap = snapshot as JsonObject;
-      for (let k = 0; k < snap.size; k++) {
-        const name = snap.keyAt(k);
-        const count = snap.valueAt(k) as number;
-        // A draining backend set to 0 leaves the table (and "removed" closes its requests).
-        if (b.has(name)) b.setActive(name, count);
-        else b.add(name, { connections: count });
-      }
+    for (let k = 0; k < snapshot.size; k++) {
+      const name = snapshot.keyAt(k);
+      const count = snapshot.valueAt(k) as number;
+      // A draining backend set to 0 leaves the table (and "removed" closes its requests).
+      if (b.has(name)) b.setActive(name, count);
+      else b.add(name, { connections: count });
     }
     let lease: Lease | null = null;
     let reason: string | undefined;
@@ -399,13 +392,7 @@ export class Handler {
       let waiting = false;
       q.cancel = b._enqueue(
         {
-          grant: (l) => {
-            if (!waiting) lease = l;
-            else {
-              this.unqueue();
-              this.answer(q, l);
-            }
-          },
+          grant: (l) => (waiting ? this.answer(q, l) : (lease = l)),
           fail: (err) => (reason = err instanceof QueueFullError ? "queue_full" : this.whyNot("full")),
         },
         algorithm,
@@ -441,11 +428,10 @@ export class Handler {
     return reason;
   }
 
-  // ---- the queue ----
-
-  // A queued request was handed a slot (lease) or refused (reason): its
-  // reply, with the counts as they are now.
+  // A queued request was handed a slot (lease: it was the queue's head) or
+  // refused (reason): its reply, with the counts as they are now.
   private answer(q: Queued, lease: Lease | null, reason?: string): void {
+    if (lease !== null) this.unqueue();
     const active = countsNow(this.balancer);
     const body = lease === null ? unavailable(active, reason) : this.routed(lease, q.id, q.duration, active);
     this.extra.push({ src: q.src, dest: q.dest, inReplyTo: q.id, body });
@@ -500,8 +486,6 @@ export class Handler {
     return { type: "send_requests_ok", fields: ["backends", picks, "distribution", tally] };
   }
 
-  // ---- completions ----
-
   private requestComplete(body: JsonObject): ReplyBody {
     const rid = body.get("request_id");
     const backend = body.get("backend");
@@ -537,19 +521,15 @@ export class Handler {
   // (its in_reply_to), else the oldest tracked, else an untracked one.
   private backendResponse(src: string, body: JsonObject): void {
     const b = this.balancer;
-    if (!b.has(src)) {
-      this.diagnose(`ignored an http_response from ${JSON.stringify(src)}, which is not a backend`);
-      return;
-    }
-    if (b.active(src) === 0) {
-      this.diagnose(`ignored an http_response from ${JSON.stringify(src)}: it has no active connection`);
-      return;
-    }
-    let ok: boolean;
+    let ok = true;
+    let why = !b.has(src) ? ", which is not a backend" : b.active(src) === 0 ? ": it has no active connection" : undefined;
     try {
-      ok = outcome(undefined, body.get("status"));
+      if (why === undefined) ok = outcome(undefined, body.get("status"));
     } catch (err) {
-      this.diagnose(`ignored an http_response from ${JSON.stringify(src)}: ${(err as Error).message}`);
+      why = `: ${(err as Error).message}`;
+    }
+    if (why !== undefined) {
+      this.diagnose(`ignored an http_response from ${JSON.stringify(src)}${why}`);
       return;
     }
     const r = this.requests;
@@ -573,8 +553,6 @@ export class Handler {
     const r = this.requests;
     for (let s = r.due(this.now); s >= 0; s = r.due(this.now)) this.finish(r.backendOf(s), s);
   }
-
-  // ---- membership and health ----
 
   // set_weight and set_max_connections (null: no limit). The fields in
   // order, then the table: a bad value is reported for any name.
@@ -641,14 +619,14 @@ function activeBody(type: string, active: Balancer): ReplyBody {
   return { type, fields: ["active_connections", active] };
 }
 
-function isReply(body: JsonObject): boolean {
-  return body.get("type") === "http_response" || body.get("in_reply_to") !== undefined;
+function isReply(type: Json | undefined, body: JsonObject): boolean {
+  return type === "http_response" || body.get("in_reply_to") !== undefined;
 }
 
 function checkFields(body: JsonObject, rules: readonly FieldRule[]): void {
-  for (const [field, rule, ok] of rules) {
-    const v = body.get(field);
-    if (v !== undefined && !ok(v)) throw invalid(field, rule, v);
+  for (const r of rules) {
+    const v = body.get(r[0]);
+    if (v !== undefined && !r[2](v)) throw invalid(r[0], r[1], v);
   }
 }
 
