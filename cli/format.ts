@@ -1,9 +1,9 @@
 // The reply formatter: every reply as one line of text, byte-compatible
 // with the golden transcripts (Python's json.dumps defaults): separators
 // ", " and ": ", keys in the protocol's order, non-ASCII and control
-// characters as lowercase \uXXXX escapes. Strings are escaped here, never by
-// JSON.stringify, whose escaping differs. The handler gives each reply's
-// fields in order; their shapes are in docs/PROTOCOL.md.
+// characters as lowercase \uXXXX escapes (quote(): JSON.stringify leaves
+// non-ASCII raw). The handler gives each reply's fields in order; their
+// shapes are in docs/PROTOCOL.md.
 //
 // Replies are written as ASCII bytes straight into an output buffer: no
 // string is built, joined or encoded on the way to stdout. Quoted names and
@@ -75,20 +75,15 @@ export class Output {
 
   /** Appends a non-negative integer below 2^53. */
   int(n: number): void {
-    if (n < 10) {
-      this.byte(0x30 + n);
-      return;
-    }
     let digits = 1;
     for (let p = 10; p <= n; p *= 10) digits++;
     const out = this.reserve(digits);
-    let at = this.length + digits;
-    this.length = at;
-    while (n >= 1) {
+    let at = (this.length += digits);
+    do {
       const q = Math.floor(n / 10);
       out[--at] = 0x30 + (n - q * 10);
       n = q;
-    }
+    } while (n >= 1);
   }
 
   /** Appends a JSON string literal as Python's json.dumps writes it. */
@@ -275,27 +270,9 @@ function cached(cache: Map<string, Uint8Array>, name: string, before: string, af
   return bytes;
 }
 
-const HEX = "0123456789abcdef";
-const SHORT_ESCAPES = new Map([
-  [0x22, '\\"'],
-  [0x5c, "\\\\"],
-  [0x0a, "\\n"],
-  [0x0d, "\\r"],
-  [0x09, "\\t"],
-  [0x08, "\\b"],
-  [0x0c, "\\f"],
-]);
-
 /** A JSON string literal as Python's json.dumps writes it (ensure_ascii). */
 export function quote(s: string): string {
-  let out = '"';
-  let from = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c) continue;
-    out += s.slice(from, i);
-    from = i + 1;
-    out += SHORT_ESCAPES.get(c) ?? "\\u" + HEX[(c >> 12) & 15] + HEX[(c >> 8) & 15] + HEX[(c >> 4) & 15] + HEX[c & 15];
-  }
-  return out + s.slice(from) + '"';
+  // JSON.stringify escapes what Python does below 0x20, '"', '\\' and lone
+  // surrogates, in the same forms; Python also escapes DEL and all non-ASCII.
+  return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
 }
