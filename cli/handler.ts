@@ -227,7 +227,9 @@ export class Handler {
    * Refuses a message without handling it (its bytes were not valid UTF-8):
    * an error 12 reply when it is a request with somewhere to reply to.
    */
-  refuse(msg: JsonObject, text: string): Reply | null {
+  refuse(msg: JsonObject): Reply | null {
+    const text = "message is not valid UTF-8";
+    this.diagnose(`${text}; refused it`);
     const body = msg.get("body");
     const src = msg.get("src");
     const dest = msg.get("dest");
@@ -572,27 +574,15 @@ export class Handler {
     const snap = this.balancer.snapshot();
     const backends = new Map<string, Value>();
     for (const e of snap) {
-      const fields = new Map<string, Value>([
-        ["active_connections", e.active],
-        ["total_requests", e.total],
-        ["last_used", e.lastUsed],
-        ["weight", e.weight],
-        ["state", e.state],
-      ]);
-      if (e.maxConnections !== null) fields.set("max_connections", e.maxConnections);
-      if (slowStart) fields.set("effective_weight", e.effectiveWeight);
-      if (ejection) fields.set("failures", e.failures).set("ejected_until", e.ejectedUntil);
-      backends.set(e.name, fields);
+      const o = object("active_connections", e.active, "total_requests", e.total, "last_used", e.lastUsed, "weight", e.weight);
+      o.set("state", e.state);
+      if (e.maxConnections !== null) o.set("max_connections", e.maxConnections);
+      if (slowStart) o.set("effective_weight", e.effectiveWeight);
+      if (ejection) o.set("failures", e.failures).set("ejected_until", e.ejectedUntil);
+      backends.set(e.name, o);
     }
     const fields: Value[] = ["algorithm", this.balancer.algorithm, "backends", backends];
-    if (queue)
-      fields.push(
-        "queue",
-        new Map<string, Value>([
-          ["length", snap.queue.length],
-          ["oldest_wait_ms", snap.queue.oldestWaitMs],
-        ]),
-      );
+    if (queue) fields.push("queue", object("length", snap.queue.length, "oldest_wait_ms", snap.queue.oldestWaitMs));
     return { type: "stats_ok", fields };
   }
 }
@@ -613,6 +603,13 @@ function unavailable(active: Value, reason: string | undefined): ReplyBody {
   const fields: Value[] = ["status", 503, "backend", null, "active_connections", active];
   if (reason !== undefined) fields.push("reason", reason);
   return { type: "http_response", fields };
+}
+
+// An object of a reply from its keys and values in turn.
+function object(...kv: Value[]): Map<string, Value> {
+  const o = new Map<string, Value>();
+  for (let i = 0; i < kv.length; i += 2) o.set(kv[i] as string, kv[i + 1]!);
+  return o;
 }
 
 function activeBody(type: string, active: Balancer): ReplyBody {

@@ -152,12 +152,7 @@ export class Session implements FrameSink {
     let reply: Reply | null;
     this.line = line;
     try {
-      if (invalidUtf8) {
-        this.onDiagnostic(`line ${line}: message is not valid UTF-8; refused it`);
-        reply = this.handler.refuse(msg, "message is not valid UTF-8");
-      } else {
-        reply = this.handler.handle(msg);
-      }
+      reply = invalidUtf8 ? this.handler.refuse(msg) : this.handler.handle(msg);
     } catch (err) {
       // A bug, not bad input: no input may stop the node.
       this.onDiagnostic(`line ${line}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
