@@ -355,9 +355,7 @@ export class Handler {
     const algorithm = optionalAlgorithm(body);
     const snapshot = body.get("active_connections") ?? EMPTY;
     if (!(snapshot instanceof JsonObject)) throw invalid("active_connections", "an object of name: count", snapshot);
-    for (let k = 0; k < snapshot.size; k++) {
-      const name = snapshot.keyAt(k);
-      const count = snapshot.valueAt(k);
+    for (const [name, count] of snapshot) {
       if (name.length === 0) fail(ERR_MALFORMED, "active_connections: a backend name must be a non-empty string");
       // The Balancer's check says what is wrong; the test before it spares building the field name.
       if (!isCount(count, MAX_ACTIVE)) checkActive(count, `active_connections[${JSON.stringify(name)}]`);
@@ -377,9 +375,7 @@ export class Handler {
     }
 
     const b = this.balancer;
-    for (let k = 0; k < snapshot.size; k++) {
-      const name = snapshot.keyAt(k);
-      const count = snapshot.valueAt(k) as number;
+    for (const [name, count] of snapshot as Map<string, number>) {
       // A draining backend set to 0 leaves the table (and "removed" closes its requests).
       if (b.has(name)) b.setActive(name, count);
       else b.add(name, { connections: count });
@@ -639,9 +635,8 @@ function initOption(body: JsonObject, key: string): unknown {
 // error 12 when the object is named (`what`), else ignored.
 function renamed(o: JsonObject, fields: readonly string[], what?: string): Record<string, Json> {
   const out: Record<string, Json> = {};
-  for (let k = 0; k < o.size; k++) {
-    const field = o.keyAt(k);
-    if (fields.includes(field)) out[camel(field)] = o.valueAt(k);
+  for (const [field, value] of o) {
+    if (fields.includes(field)) out[camel(field)] = value;
     else if (what !== undefined) fail(ERR_MALFORMED, `${what} has no field ${describe(field)}; its fields are ${fields.join(", ")}`);
   }
   return out;

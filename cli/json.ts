@@ -4,7 +4,7 @@
 // input arrives in, keeping between them only the open containers and a
 // token cut by the end of a piece: its work is linear however the input is cut.
 //
-// Objects become JsonObjects, which keep every key in the order written:
+// Objects become JsonObjects, Maps of every key in the order written:
 // JSON.parse would move integer-like keys such as "10" to the front and
 // treat "__proto__" specially, and backend names are data, not keys.
 //
@@ -23,64 +23,14 @@ export const MORE = -1;
 /** feed(): not JSON at byte `at`, for the reason `why`. */
 export const INVALID = -2;
 
-// Past this many keys an object indexes them; below, a scan is cheaper.
-const SCAN_KEYS = 8;
-
 /**
  * A JSON object: its keys in the order written (a duplicate keeps its
  * first position and takes its last value, as in Python's json).
  */
-export class JsonObject {
-  // Keys at even indices, each followed by its value: one array per object,
-  // since a message allocates two objects and the garbage adds up.
-  private readonly entries: Array<string | Json> = [];
-  private index: Map<string, number> | undefined;
-
-  get size(): number {
-    return this.entries.length >> 1;
-  }
-
-  /** The k-th key in textual order. */
-  keyAt(k: number): string {
-    return this.entries[2 * k] as string;
-  }
-
-  /** The k-th value in textual order. */
-  valueAt(k: number): Json {
-    return this.entries[2 * k + 1] as Json;
-  }
-
-  get(key: string): Json | undefined {
-    const at = this.find(key);
-    return at < 0 ? undefined : (this.entries[at + 1] as Json);
-  }
-
+export class JsonObject extends Map<string, Json> {
   /** True when the value under `key` is a string decoded from bytes that are not UTF-8. */
   invalidUtf8(key: string): boolean {
     return lossyKeys.get(this)?.has(key) ?? false;
-  }
-
-  set(key: string, value: Json): void {
-    const at = this.find(key);
-    if (at >= 0) {
-      this.entries[at + 1] = value;
-      return;
-    }
-    const e = this.entries;
-    e.push(key, value);
-    if (this.index !== undefined) this.index.set(key, e.length - 2);
-    else if (e.length > 2 * SCAN_KEYS) {
-      this.index = new Map();
-      for (let i = 0; i < e.length; i += 2) this.index.set(e[i] as string, i);
-    }
-  }
-
-  // The index of the key in `entries`, or -1.
-  private find(key: string): number {
-    if (this.index !== undefined) return this.index.get(key) ?? -1;
-    const e = this.entries;
-    for (let i = 0; i < e.length; i += 2) if (e[i] === key) return i;
-    return -1;
   }
 }
 
