@@ -37,14 +37,11 @@ const ERROR_CODES: Record<ErrorCode, number> = {
   LC_ERR_UNAVAILABLE: ERR_TEMPORARILY_UNAVAILABLE,
 };
 
-/** Largest send_requests count. */
 const MAX_SEND_COUNT = 1_000_000;
 /** Largest send_requests reply, in bytes (the pick list is the bulk of it). */
 export const MAX_REPLY_BYTES = 256 << 20;
-/** Largest duration_ms (what a timer can hold). */
-const MAX_DURATION_MS = 0x7fffffff;
-/** Default of `maxOpen`: at 32 bytes each, 32 MB of open tracked requests. */
-const DEFAULT_MAX_OPEN = 1_000_000;
+const MAX_DURATION_MS = 0x7fffffff; // what a timer can hold
+const DEFAULT_MAX_OPEN = 1_000_000; // at 32 bytes each, 32 MB of open tracked requests
 
 const MEMBERSHIP = { remove_backend: "remove", backend_down: "markDown", backend_up: "markUp" } as const;
 const REQUEST_COMPLETE_TYPES = new Set(["request_complete", "http_request_complete", "request_done", "release"]);
@@ -161,11 +158,7 @@ export class Handler {
     this.catchUp();
   }
 
-  /**
-   * When the clock next makes something print while requests are queued (a
-   * wait runs out, a deadline or the end of an ejection frees a slot for
-   * one), or undefined.
-   */
+  /** While requests are queued: when the clock next answers one (a wait runs out; a deadline or an ejection's end frees a slot). */
   get wakeAt(): number | undefined {
     const head = this.queued[this.queuedHead];
     if (head === undefined) return undefined;
@@ -192,8 +185,7 @@ export class Handler {
       this.diagnose("message without string src and dest: nowhere to reply; ignored it");
       return null;
     }
-    // Arrival time is a fact about every message, whatever becomes of it:
-    // the manual clock moves and due deadlines fire before anything else.
+    // Arrival time moves the manual clock before anything else (advance()).
     const clockError = this.manual ? this.advance(body) : undefined;
     this.extraBefore = this.extra.length;
     const type = body.get("type");
@@ -257,9 +249,8 @@ export class Handler {
     return errorBody(ERR_CRASH, `internal error: ${text}`);
   }
 
-  // The manual clock: `now` is when the message arrives. It moves the clock
-  // (and fires deadlines) even if the request itself then errs, because
-  // arrival time is a fact about the message, not an effect of the request.
+  // The manual clock: `now` is when the message arrives, a fact about it, so
+  // the clock moves (and deadlines fire) even if the request then errs.
   // Returns what is wrong with `now`, if anything (the clock then stays).
   private advance(body: JsonObject): string | undefined {
     const now = body.get("now");
@@ -274,9 +265,8 @@ export class Handler {
 
   /**
    * Applies what the clock says now, in this order: the Balancer's own
-   * changes (ejections end, ramps advance), requests whose deadline passed
-   * complete, then queued requests whose wait ran out are refused (so a slot
-   * freed at that very moment still serves them).
+   * changes, deadlines, then queued requests whose wait ran out are refused
+   * (so a slot freed at that very moment still serves them).
    */
   catchUp(): void {
     this.balancer.tick();

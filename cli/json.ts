@@ -115,6 +115,7 @@ const internBytes: Array<Uint8Array | undefined> = new Array(INTERN_SIZE);
 const internText: string[] = new Array(INTERN_SIZE);
 
 const lossy = new TextDecoder("utf-8");
+const latin1 = new TextDecoder("latin1");
 const strict = new TextDecoder("utf-8", { fatal: true });
 
 export class Parser {
@@ -498,8 +499,5 @@ function numberOf(b: Uint8Array, begin: number, end: number): number {
 }
 
 function ascii(b: Uint8Array, start: number, end: number): string {
-  if (end - start > 64) return lossy.decode(b.subarray(start, end));
-  let s = "";
-  for (let k = start; k < end; k++) s += String.fromCharCode(b[k]!);
-  return s;
+  return latin1.decode(b.subarray(start, end));
 }

@@ -20,9 +20,8 @@ export interface SessionOptions {
   onDiagnostic?: (text: string) => void;
   /**
    * Output bytes a push() or resume() may gather (default 4 MiB), give or
-   * take one reply. Past it, the rest of the input, and the rest of a long
-   * send_requests reply, wait in `waiting` for resume(), so no input needs
-   * more memory than this.
+   * take one reply; the rest (of the input, of a long send_requests reply)
+   * waits for resume(), so no input needs more memory than this.
    */
   maxOutput?: number;
   /** Most tracked requests open at once (the handler's default when absent). */
@@ -68,10 +67,7 @@ export class Session implements FrameSink {
     return this.out.take();
   }
 
-  /**
-   * With a real clock: when (on that clock) poll() should next be called, as
-   * the time itself may answer a queued request; undefined when nothing waits.
-   */
+  /** With a real clock: when poll() should next be called, as the time alone may answer a queued request (undefined: never). */
   get wakeAt(): number | undefined {
     return this.realClock === undefined ? undefined : this.handler.wakeAt;
   }
@@ -149,16 +145,13 @@ export class Session implements FrameSink {
   }
 
   private handle(msg: JsonObject, line: number, invalidUtf8: boolean): void {
-    let reply: Reply | null;
     this.line = line;
     try {
-      reply = invalidUtf8 ? this.handler.refuse(msg) : this.handler.handle(msg);
+      this.write(invalidUtf8 ? this.handler.refuse(msg) : this.handler.handle(msg));
     } catch (err) {
       // A bug, not bad input: no input may stop the node.
       this.onDiagnostic(`line ${line}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-      return;
     }
-    this.write(reply);
   }
 
   // Writes a message's reply among the handler's replies to queued requests
