@@ -1,13 +1,9 @@
-// The reply formatter: every reply as one line of text, byte-compatible
-// with the golden transcripts (Python's json.dumps defaults): separators
-// ", " and ": ", keys in the protocol's order, non-ASCII and control
-// characters as lowercase \uXXXX escapes (quote(): JSON.stringify leaves
-// non-ASCII raw). The handler gives each reply's fields in order; their
-// shapes are in docs/PROTOCOL.md.
-//
-// Replies are written as ASCII bytes straight into an output buffer: no
-// string is built, joined or encoded on the way to stdout. Quoted names and
-// keys are cached as bytes, since the same few repeat on every reply.
+// The reply formatter: every reply as one line of text, as Python's
+// json.dumps defaults write it (the golden transcripts): separators ", " and
+// ": ", non-ASCII and control characters as lowercase \uXXXX escapes. The
+// handler gives each reply's fields in order (docs/PROTOCOL.md). Replies go
+// as ASCII bytes straight into an output buffer, with quoted names and keys
+// cached as bytes, since the same few repeat on every reply.
 
 /**
  * Counts per backend, in backend order, visited without building a list:

@@ -1,15 +1,11 @@
 // The message handler: one parsed message in, at most one reply out, no I/O.
 // The Balancer owns the backends and checks every value it is given; the
-// handler translates: protocol fields to Balancer calls, the Balancer's
-// coded errors to protocol error codes. It also owns what only the node
-// knows: the clock, and the tracked requests (cli/requests.ts).
-//
-// Every request is validated whole before anything changes, so a request
-// that errs changes no state (docs/PROTOCOL.md, "Errors"). The clock is
-// injected: the session sets it (real time, or the manual clock that only
-// moves through a `now` field), and deadlines fire when it reaches them.
-// With a `queue` in init, a request that finds every backend full waits in
-// the Balancer's queue; its reply comes later, in `extra` (see handle()).
+// handler translates protocol fields to Balancer calls, and the Balancer's
+// coded errors to protocol error codes. It owns what only the node knows:
+// the clock (set by the session, or moved by `now` fields), the tracked
+// requests (cli/requests.ts), and where a queued request's later reply goes
+// (`extra`). A request is validated whole before anything changes, so one
+// that errs changes no state (docs/PROTOCOL.md, "Errors").
 
 import { Balancer, type CancelWait, ChoiceLease, checkActive, checkAlgorithm } from "../bindings/balancer.js";
 import { describe, InvalidArgumentError, LeastconnError, QueueFullError, UnderflowError } from "../bindings/errors.js";
@@ -47,8 +43,8 @@ const MEMBERSHIP = { remove_backend: "remove", backend_down: "markDown", backend
 const REQUEST_COMPLETE_TYPES = new Set(["request_complete", "http_request_complete", "request_done", "release"]);
 
 // init's resilience settings: each key, and each field inside, is the
-// Balancer's option in snake_case (null: a plain value, not an object).
-// The Balancer checks every value; the node only refuses unknown fields.
+// Balancer's option in snake_case (null: not an object). The Balancer checks
+// every value; the node only refuses unknown fields.
 const INIT_OPTIONS: Record<string, readonly string[] | null> = {
   queue: ["limit", "timeout_ms"],
   ejection: ["consecutive_failures", "base_ms", "max_ms", "max_percent"],
@@ -310,9 +306,8 @@ export class Handler {
   }
 
   // Problems are reported in the order of the fields (docs/PROTOCOL.md 4.1):
-  // the Balancer checks backends, algorithm, seed, queue, ejection,
-  // slow_start and decay_ms in that order; then tie_break, node_id and
-  // node_ids here. Nothing is replaced until all pass.
+  // the Balancer checks its options in that order, then INIT_FIELDS are
+  // checked here. Nothing is replaced until all pass.
   private init(body: JsonObject): ReplyBody {
     const raw = body.get("backends");
     const options: BalancerOptions = {
@@ -482,21 +477,15 @@ export class Handler {
     const ok = outcome(body.get("ok"), body.get("status"));
     if (rid === undefined && backend === undefined) fail(ERR_MALFORMED, "request_complete needs a backend or a request_id");
     const r = this.requests;
-    let name: string;
-    let slot: number;
-    if (rid !== undefined) {
-      slot = r.withId(rid);
-      if (slot < 0) {
-        if (r.completed.has(rid)) fail(ERR_PRECONDITION, `request ${rid} is already completed`);
-        fail(ERR_NO_KEY, `unknown request_id ${rid}`);
-      }
-      name = r.backendOf(slot);
-      if (backend !== undefined && backend !== name) {
-        fail(ERR_MALFORMED, `request ${rid} went to ${JSON.stringify(name)}, not ${JSON.stringify(backend)}`);
-      }
-    } else {
-      name = backend as string;
-      slot = r.oldest(name); // else an untracked request
+    // By id: exactly that request; by backend: its oldest tracked one, else an untracked one (slot -1).
+    const slot = rid === undefined ? r.oldest(backend as string) : r.withId(rid);
+    if (rid !== undefined && slot < 0) {
+      if (r.completed.has(rid)) fail(ERR_PRECONDITION, `request ${rid} is already completed`);
+      fail(ERR_NO_KEY, `unknown request_id ${rid}`);
+    }
+    const name = rid === undefined ? (backend as string) : r.backendOf(slot);
+    if (backend !== undefined && backend !== name) {
+      fail(ERR_MALFORMED, `request ${rid} went to ${JSON.stringify(name)}, not ${JSON.stringify(backend)}`);
     }
     // A request stays open while its backend's count is 0 (a snapshot set it so).
     if (this.balancer.active(name) === 0) throw new UnderflowError(name);

@@ -4,15 +4,12 @@
 // input arrives in, keeping between them only the open containers and a
 // token cut by the end of a piece: its work is linear however the input is cut.
 //
-// Objects become JsonObjects, Maps of every key in the order written:
-// JSON.parse would move integer-like keys such as "10" to the front and
-// treat "__proto__" specially, and backend names are data, not keys.
-//
-// Strings are decoded straight from the bytes. Short ASCII strings (keys,
-// types, backend names) come from a small intern table, so the hot path
-// allocates nothing for them. Invalid UTF-8 decodes to U+FFFD and sets
-// `invalidUtf8`; the object holding such a string says so for its key, as a
-// genuine U+FFFD in the text cannot.
+// Objects become JsonObjects, Maps of every key in the order written
+// (JSON.parse would move integer-like keys such as "10" to the front, and
+// backend names are data). Short ASCII strings (keys, types, names) come
+// from an intern table, so the hot path allocates nothing for them. Invalid
+// UTF-8 decodes to U+FFFD and sets `invalidUtf8`; the object holding such a
+// string says so for its key, as a genuine U+FFFD in the text cannot.
 
 export type Json = null | boolean | number | string | Json[] | JsonObject;
 

@@ -3,12 +3,11 @@
 // deadlines, and the ids of recently completed ones. The handler releases
 // the counts; this module only remembers.
 //
-// Everything is numbers in typed arrays indexed by a slot number per open
-// request: 24 bytes a slot plus 8 in the id index, none of it seen by the
-// garbage collector, and at most `limit` open at once. A request leaves
-// every structure (the deadline heap included) the moment it completes, and
-// its slot is reused: the arrays grow to the most requests open at once
-// (never past the limit), not with the requests ever made.
+// Everything is numbers in typed arrays indexed by a slot per open request:
+// 24 bytes a slot plus 8 in the id index, unseen by the garbage collector.
+// A request leaves every structure the moment it completes and its slot is
+// reused, so the arrays grow to the most requests open at once (at most
+// `limit`), not with the requests ever made.
 
 const NONE = -1;
 
