@@ -5,11 +5,7 @@
 // as ASCII bytes straight into an output buffer, with quoted names and keys
 // cached as bytes, since the same few repeat on every reply.
 
-/**
- * Counts per backend, in backend order, visited without building a list:
- * a Balancer is one (its active counts). Read when the reply is written,
- * which is at once, before the next message is handled.
- */
+/** Counts per backend in backend order, visited without building a list (a Balancer is one); read at once, as the reply is written. */
 export interface Counts {
   forEachActive(visit: (name: string, count: number) => void): void;
 }
@@ -89,11 +85,7 @@ export class Output {
 
   private readonly spare: Uint8Array[] = [];
 
-  /**
-   * Takes the bytes written so far and starts a new buffer. The bytes are
-   * the caller's until it hands them back with recycle(): reusing buffers
-   * spares the garbage collector a large allocation per input chunk.
-   */
+  /** Takes the bytes written so far, the caller's until recycle() (reused, they spare the GC a large allocation per chunk). */
   take(): Uint8Array {
     const out = this.bytes.subarray(0, this.length);
     this.bytes = this.spare.pop() ?? new Uint8Array(Math.min(this.bytes.length, SPARE_MAX_BYTES));

@@ -79,14 +79,7 @@ const INIT_FIELDS: readonly FieldRule[] = [
 ];
 
 /** A request waiting in the Balancer's queue: where its reply goes, and until when it may wait. */
-interface Queued {
-  src: string;
-  dest: string;
-  id: number | undefined;
-  duration: number | undefined;
-  until: number;
-  cancel: CancelWait;
-}
+type Queued = { src: string; dest: string; id: number | undefined; duration: number | undefined; until: number; cancel: CancelWait };
 
 // An error the node finds itself, with its protocol code (the Balancer's are LeastconnErrors).
 class ProtocolError extends Error {
@@ -211,10 +204,7 @@ export class Handler {
     return out === null ? null : { src: dest, dest: src, inReplyTo: idOk ? (id as number | undefined) : undefined, body: out };
   }
 
-  /**
-   * Refuses a message without handling it (its bytes were not valid UTF-8):
-   * an error 12 reply when it is a request with somewhere to reply to.
-   */
+  /** Refuses a message whose bytes are not valid UTF-8: an error 12 reply when it is a request with somewhere to reply to. */
   refuse(msg: JsonObject): Reply | null {
     const text = "message is not valid UTF-8";
     this.diagnose(`${text}; refused it`);
@@ -259,11 +249,8 @@ export class Handler {
     return undefined;
   }
 
-  /**
-   * Applies what the clock says now, in this order: the Balancer's own
-   * changes, deadlines, then queued requests whose wait ran out are refused
-   * (so a slot freed at that very moment still serves them).
-   */
+  // Applies what the clock says now, in this order: the Balancer's own changes, deadlines, then queued
+  // requests whose wait ran out are refused (so a slot freed at that very moment still serves them).
   catchUp(): void {
     this.balancer.tick();
     this.fireDue();
@@ -284,10 +271,7 @@ export class Handler {
       case "send_requests":
         return this.sendRequests(body);
       case "add_backend":
-        b.add(body.get("backend") as string, {
-          weight: body.get("weight") as number | undefined,
-          maxConnections: body.get("max_connections") as number | undefined,
-        });
+        b.add(body.get("backend") as string, renamed(body, ["weight", "max_connections"]));
         return activeBody("add_backend_ok", b);
       case "remove_backend":
       case "backend_down":

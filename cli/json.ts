@@ -20,10 +20,7 @@ export const MORE = -1;
 /** feed(): not JSON at byte `at`, for the reason `why`. */
 export const INVALID = -2;
 
-/**
- * A JSON object: its keys in the order written (a duplicate keeps its
- * first position and takes its last value, as in Python's json).
- */
+/** A JSON object: its keys in the order written (a duplicate keeps its first place and takes its last value, as in Python's json). */
 export class JsonObject extends Map<string, Json> {
   /** True when the value under `key` is a string decoded from bytes that are not UTF-8. */
   invalidUtf8(key: string): boolean {

@@ -57,10 +57,7 @@ export class Session implements FrameSink {
     });
   }
 
-  /**
-   * Handles every message completed by this chunk; returns their replies,
-   * one per line, as ASCII bytes (the caller's to keep, or to recycle()).
-   */
+  /** Handles every message this chunk completes; returns their replies, a line each, in ASCII (the caller's, or to recycle()). */
   push(chunk: Uint8Array): Uint8Array {
     this.tick();
     this.framer.push(chunk);
@@ -179,10 +176,7 @@ export class Session implements FrameSink {
   }
 }
 
-/**
- * The node's whole standard output for a whole input, with the manual clock:
- * byte for byte what `leastconn --clock manual` prints for the same bytes.
- */
+/** The node's whole stdout for a whole input, with the manual clock: byte for byte what `leastconn --clock manual` prints. */
 export function runSession(input: Uint8Array, options: Pick<SessionOptions, "onDiagnostic" | "maxOutput"> = {}): string {
   const session = new Session({ clock: "manual", ...options });
   // Replies are ASCII: every other character is escaped.
