@@ -64,19 +64,7 @@ const NO_TRAFFIC: Record<string, string> = {
   ejected: "every backend that could take traffic is ejected",
 };
 
-// Optional fields the Balancer does not take: [field, rule, test]; each absent or passing, else error 12.
-type FieldRule = readonly [field: string, rule: string, ok: (v: Json) => boolean];
 const isString = (v: Json): boolean => typeof v === "string";
-const REQUEST_FIELDS: readonly FieldRule[] = [
-  ["method", "a string", isString],
-  ["path", "a string", isString],
-];
-// init's, checked after the Balancer's options (docs/PROTOCOL.md 4.1).
-const INIT_FIELDS: readonly FieldRule[] = [
-  ["tie_break", '"first" or "rotate"', (v) => v === "first" || v === "rotate"],
-  ["node_id", "a string", isString],
-  ["node_ids", "an array of strings", (v) => Array.isArray(v) && v.every(isString)],
-];
 
 /** A request waiting in the Balancer's queue: where its reply goes, and until when it may wait. */
 type Queued = { src: string; dest: string; id: number | undefined; duration: number | undefined; until: number; cancel: CancelWait };
@@ -290,7 +278,7 @@ export class Handler {
   }
 
   // Problems are reported in the order of the fields (docs/PROTOCOL.md 4.1):
-  // the Balancer checks its options in that order, then INIT_FIELDS are
+  // the Balancer checks its options in that order, then the last three are
   // checked here. Nothing is replaced until all pass.
   private init(body: JsonObject): ReplyBody {
     const raw = body.get("backends");
@@ -310,7 +298,9 @@ export class Handler {
       Object.defineProperty(options, camel(key), { get: () => initOption(body, key) });
     }
     const next = new Balancer(options);
-    checkFields(body, INIT_FIELDS);
+    optional(body, "tie_break", '"first" or "rotate"', (v) => v === "first" || v === "rotate");
+    optional(body, "node_id", "a string", isString);
+    optional(body, "node_ids", "an array of strings", (v) => Array.isArray(v) && v.every(isString));
     this.dropQueue("reset");
     this.use(next);
     const has = (key: string): boolean => body.get(key) !== undefined;
@@ -320,7 +310,8 @@ export class Handler {
   }
 
   private httpRequest(body: JsonObject, id: number | undefined): ReplyBody | null {
-    checkFields(body, REQUEST_FIELDS);
+    optional(body, "method", "a string", isString);
+    optional(body, "path", "a string", isString);
     const algorithm = optionalAlgorithm(body);
     const snapshot = body.get("active_connections") ?? EMPTY;
     if (!(snapshot instanceof JsonObject)) throw invalid("active_connections", "an object of name: count", snapshot);
@@ -579,11 +570,10 @@ function isReply(type: Json | undefined, body: JsonObject): boolean {
   return type === "http_response" || body.get("in_reply_to") !== undefined;
 }
 
-function checkFields(body: JsonObject, rules: readonly FieldRule[]): void {
-  for (const r of rules) {
-    const v = body.get(r[0]);
-    if (v !== undefined && !r[2](v)) throw invalid(r[0], r[1], v);
-  }
+// An optional field the Balancer does not take: absent or passing `ok`, else error 12.
+function optional(body: JsonObject, field: string, rule: string, ok: (v: Json) => boolean): void {
+  const v = body.get(field);
+  if (v !== undefined && !ok(v)) throw invalid(field, rule, v);
 }
 
 // One of init's resilience settings as the Balancer's option: an object's

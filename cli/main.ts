@@ -51,8 +51,6 @@ function parse() {
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
-      strict: true,
-      allowPositionals: false,
     }).values;
   } catch (err) {
     return fatalUsage(err instanceof Error ? err.message : String(err));

@@ -116,11 +116,6 @@ export class Session implements FrameSink {
     }
   }
 
-  // Once the output is full, every later message waits its turn, in order.
-  private holding(): boolean {
-    return this.waiting || this.out.length >= this.maxOutput;
-  }
-
   /** Hands back output from push() or end() once it is written, for reuse. */
   recycle(output: Uint8Array): void {
     this.out.recycle(output);
@@ -137,7 +132,8 @@ export class Session implements FrameSink {
 
   /** @internal FrameSink */
   frame(msg: JsonObject, line: number, invalidUtf8: boolean): void {
-    if (this.holding()) this.held.push({ msg, line, invalidUtf8 });
+    // Once the output is full, every later message waits its turn, in order.
+    if (this.waiting || this.out.length >= this.maxOutput) this.held.push({ msg, line, invalidUtf8 });
     else this.handle(msg, line, invalidUtf8);
   }
 
