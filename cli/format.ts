@@ -13,19 +13,10 @@ export interface Counts {
 /** A value in a reply: an integer >= 0, a string, null, a list of names, counts by name, or an object (keys in order). */
 export type Value = number | string | null | readonly string[] | Counts | ReadonlyMap<string, Value>;
 
-export interface ReplyBody {
-  type: string;
-  /** The fields after type (and in_reply_to), in order: a key, its value, the next key... */
-  fields: readonly Value[];
-}
-
-export interface Reply {
-  src: string;
-  dest: string;
-  /** The request's msg_id; absent when the request had none. */
-  inReplyTo: number | undefined;
-  body: ReplyBody;
-}
+/** A reply's type, then its other fields in order (after in_reply_to): a key, its value, the next key... */
+export type ReplyBody = { type: string; fields: readonly Value[] };
+/** inReplyTo: the request's msg_id; absent when the request had none. */
+export type Reply = { src: string; dest: string; inReplyTo: number | undefined; body: ReplyBody };
 
 const SPARE_MAX_BYTES = 1 << 20;
 
@@ -124,9 +115,7 @@ function headBytes(src: string, dest: string, type: string): Uint8Array {
     if (h.src === src && h.dest === dest && h.type === type) return h.bytes;
   }
   const bytes = enc('{"src": ' + quote(src) + ', "dest": ' + quote(dest) + ', "body": {"type": "' + type);
-  const entry = { src, dest, type, bytes };
-  if (heads.length < HEADS_KEPT) heads.push(entry);
-  else heads[headNext] = entry;
+  heads[headNext] = { src, dest, type, bytes };
   headNext = (headNext + 1) % HEADS_KEPT;
   return bytes;
 }

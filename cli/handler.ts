@@ -377,13 +377,8 @@ export class Handler {
   // backend is up (every one that is is at its limit), "ejected" when none
   // is but one is ejected; nothing (the plain 503) when none is either.
   private whyNot(full: string): string | undefined {
-    let reason: string | undefined;
-    for (const s of this.balancer.snapshot()) {
-      if (s.weight === 0) continue;
-      if (s.state === "up") return full;
-      if (s.state === "ejected") reason = "ejected";
-    }
-    return reason;
+    const live = this.balancer.snapshot().filter((s) => s.weight > 0);
+    return live.some((s) => s.state === "up") ? full : live.some((s) => s.state === "ejected") ? "ejected" : undefined;
   }
 
   // A queued request was handed a slot (lease: it was the queue's head) or
