@@ -100,8 +100,6 @@ const F_NULL = enc("null");
 const ACTIVE_KEY = ', "active_connections": ';
 const F_END = enc("}}\n");
 const F_SEP = enc(", ");
-const F_EMPTY_OBJECT = enc("{}");
-const F_EMPTY_LIST = enc("[]");
 // Replies share a few prefixes, `{"src": S, "dest": D, "body": {"type": "T`:
 // the last HEADS_KEPT are kept as bytes. The parser hands out the same
 // string objects for repeated names, so the lookup is a few identity checks.
@@ -165,13 +163,13 @@ function value(out: Output, v: Value): void {
   else if (Array.isArray(v)) names(out, v);
   else if (v instanceof Map) {
     let first = true;
+    out.byte(0x7b);
     for (const [key, x] of v as ReadonlyMap<string, Value>) {
-      out.put(first ? cached(firstKey, key, "{", ": ") : cached(laterKey, key, ", ", ": "));
+      out.put(first ? cached(firstKeys, key, "", ": ") : cached(keys, key, ", ", ": "));
       value(out, x);
       first = false;
     }
-    if (first) out.put(F_EMPTY_OBJECT);
-    else out.byte(0x7d);
+    out.byte(0x7d);
   } else counts(out, v as Counts);
 }
 
@@ -182,7 +180,7 @@ let countsFirst = true;
 
 function countOne(name: string, count: number): void {
   const out = countsOut;
-  out.put(countsFirst ? cached(firstKey, name, "{", ": ") : cached(laterKey, name, ", ", ": "));
+  out.put(countsFirst ? cached(firstKeys, name, "", ": ") : cached(keys, name, ", ", ": "));
   countsFirst = false;
   out.int(count);
 }
@@ -190,18 +188,14 @@ function countOne(name: string, count: number): void {
 function counts(out: Output, source: Counts): void {
   countsOut = out;
   countsFirst = true;
+  out.byte(0x7b);
   source.forEachActive(countOne);
-  if (countsFirst) out.put(F_EMPTY_OBJECT);
-  else out.byte(0x7d);
+  out.byte(0x7d);
 }
 
 // Writes list[from…] until `out` holds `limit` bytes (at least one name);
 // returns the index of the first name not written.
 function names(out: Output, list: readonly string[], limit = Infinity, from = 0): number {
-  if (list.length === 0) {
-    out.put(F_EMPTY_LIST);
-    return 0;
-  }
   if (from === 0) out.byte(0x5b);
   // Names too long for the shared cache are quoted once per reply, not once
   // per pick (send_requests repeats them up to a million times).
@@ -233,8 +227,7 @@ const quotedCache = new Map<string, Uint8Array>();
 const keys = new Map<string, Uint8Array>();
 const okHead = new Map<string, Uint8Array>();
 const completeHead = new Map<string, Uint8Array>();
-const firstKey = new Map<string, Uint8Array>();
-const laterKey = new Map<string, Uint8Array>();
+const firstKeys = new Map<string, Uint8Array>();
 
 function cached(cache: Map<string, Uint8Array>, name: string, before: string, after: string): Uint8Array {
   const hit = cache.get(name);

@@ -104,9 +104,6 @@ export class Handler {
   // Requests waiting in the Balancer's queue, in its order (FIFO: grants and timeouts come from the head).
   private queued: Queued[] = [];
   private queuedHead = 0;
-  // Where the reply of the message being handled goes (for a queued request's later reply).
-  private replySrc = "";
-  private replyDest = "";
   /**
    * Replies to queued requests (served or refused), in order, for the
    * session to write: extra[0..extraBefore) before the reply of the message
@@ -176,8 +173,6 @@ export class Handler {
     // A bad msg_id is reported first, and cannot be echoed faithfully.
     const idOk = id === undefined || isCount(id, Number.MAX_SAFE_INTEGER);
     let out: ReplyBody | null;
-    this.replySrc = dest;
-    this.replyDest = src;
     try {
       if (!idOk) throw invalid("msg_id", "an integer from 0 to 2^53-1", id);
       if (typeof type !== "string") {
@@ -185,7 +180,7 @@ export class Handler {
         fail(ERR_MALFORMED, type === undefined ? "body.type is missing" : `body.type must be a string, got ${describe(type)}`);
       }
       if (clockError !== undefined) fail(ERR_MALFORMED, clockError);
-      out = this.dispatch(type, body, id as number | undefined);
+      out = this.dispatch(type, body, id as number | undefined, dest, src);
     } catch (err) {
       out = this.errorReply(err, type);
     }
@@ -249,13 +244,14 @@ export class Handler {
     }
   }
 
-  private dispatch(type: string, body: JsonObject, id: number | undefined): ReplyBody | null {
+  // replySrc and replyDest: where the reply goes (a queued request's comes later).
+  private dispatch(type: string, body: JsonObject, id: number | undefined, replySrc: string, replyDest: string): ReplyBody | null {
     const b = this.balancer;
     switch (type) {
       case "init":
         return this.init(body);
       case "http_request":
-        return this.httpRequest(body, id);
+        return this.httpRequest(body, id, replySrc, replyDest);
       case "send_requests":
         return this.sendRequests(body);
       case "add_backend":
@@ -309,7 +305,7 @@ export class Handler {
     return { type: "init_ok", fields: [] };
   }
 
-  private httpRequest(body: JsonObject, id: number | undefined): ReplyBody | null {
+  private httpRequest(body: JsonObject, id: number | undefined, src: string, dest: string): ReplyBody | null {
     optional(body, "method", "a string", isString);
     optional(body, "path", "a string", isString);
     const algorithm = optionalAlgorithm(body);
@@ -346,7 +342,7 @@ export class Handler {
       lease = b.acquire(algorithm === undefined ? undefined : { algorithm });
       if (lease === null) reason = this.whyNot(this.queueMs === undefined ? "full" : "queue_full");
     } else {
-      const q: Queued = { src: this.replySrc, dest: this.replyDest, id, duration, until: this.now + this.queueMs, cancel: () => false };
+      const q: Queued = { src, dest, id, duration, until: this.now + this.queueMs, cancel: () => false };
       let waiting = false;
       q.cancel = b._enqueue(
         {
