@@ -222,12 +222,10 @@ export class Handler {
   // the clock moves (and deadlines fire) even if the request then errs.
   // Returns what is wrong with `now`, if anything (the clock then stays).
   private advance(body: JsonObject): string | undefined {
-    const now = body.get("now");
-    if (now !== undefined) {
-      if (!isCount(now, Number.MAX_SAFE_INTEGER) || now < this.now)
-        return `now must be an integer from ${this.now} (the clock) to 2^53-1, got ${describe(now)}`;
-      this.now = now;
-    }
+    const now = body.get("now") ?? this.now;
+    if (!isCount(now, Number.MAX_SAFE_INTEGER) || now < this.now)
+      return `now must be an integer from ${this.now} (the clock) to 2^53-1, got ${describe(now)}`;
+    this.now = now;
     this.catchUp();
     return undefined;
   }
@@ -407,20 +405,14 @@ export class Handler {
     const algorithm = optionalAlgorithm(body);
     const b = this.balancer;
     // The reply lists every pick: refuse one that could outgrow any buffer.
-    let longest = 0;
-    let listed = 0;
-    b.forEachActive((name) => {
-      const size = quote(name).length;
-      longest = Math.max(longest, size);
-      listed += size + 20;
-    });
-    if (count * (longest + 2) + listed > MAX_REPLY_BYTES) {
+    const sizes = b.names.map((name) => quote(name).length);
+    const longest = sizes.reduce((max, n) => Math.max(max, n), 0);
+    if (count * (longest + 2) + sizes.reduce((sum, n) => sum + n + 20, 0) > MAX_REPLY_BYTES) {
       fail(ERR_MALFORMED, `count ${count} would make a reply over ${MAX_REPLY_BYTES} bytes with these backend names; send fewer`);
     }
     const options = algorithm === undefined ? undefined : { algorithm };
     const picks: string[] = [];
-    const tally = new Map<string, number>(); // picks per backend, every backend in order
-    b.forEachActive((name) => tally.set(name, 0));
+    const tally = new Map(b.names.map((name) => [name, 0])); // picks per backend, every backend in order
     for (let k = 0; k < count; k++) {
       const lease = b.acquire(options);
       if (lease === null) {

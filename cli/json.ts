@@ -84,16 +84,13 @@ NUMBER_CLASS[0x65] = NUMBER_CLASS[0x45] = 3;
 NUMBER_CLASS[0x2b] = 4;
 NUMBER_CLASS[0x2d] = 5;
 
-// Byte classes: 1 may appear in a string as it is (PLAIN_ASCII: and needs
-// no decoding); may follow '\' ("u": four hex digits follow); HEX_DIGIT.
-const IN_STRING = new Uint8Array(256);
-const PLAIN_ASCII = new Uint8Array(256);
-for (let c = 0x20; c < 0x100; c++) IN_STRING[c] = c === 0x22 || c === 0x5c ? 0 : 1;
-for (let c = 0x20; c < 0x80; c++) PLAIN_ASCII[c] = IN_STRING[c]!;
-const byteClass = (chars: string): Uint8Array =>
-  Uint8Array.from({ length: 256 }, (_, c) => (chars.includes(String.fromCharCode(c)) ? 1 : 0));
-const ESCAPABLE = byteClass('"\\/bfnrtu');
-const HEX_DIGIT = byteClass("0123456789abcdefABCDEF");
+// Byte classes, 1 for a member: may appear in a string as it is
+// (PLAIN_ASCII: and needs no decoding); may follow '\' ("u": four hex digits follow).
+const byteClass = (test: (c: number) => boolean): Uint8Array => Uint8Array.from({ length: 256 }, (_, c) => (test(c) ? 1 : 0));
+const IN_STRING = byteClass((c) => c >= 0x20 && c !== 0x22 && c !== 0x5c);
+const PLAIN_ASCII = byteClass((c) => c < 0x80 && IN_STRING[c] === 1);
+const ESCAPABLE = byteClass((c) => '"\\/bfnrtu'.includes(String.fromCharCode(c)));
+const HEX_DIGIT = byteClass((c) => /[0-9a-fA-F]/.test(String.fromCharCode(c)));
 
 // true, false and null by their first byte.
 const LITERALS: Record<number, [Uint8Array, Json]> = {
