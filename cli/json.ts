@@ -228,13 +228,9 @@ export class Parser {
           keys[depth - 1] = this.text;
           this.lossy &&= false; // a key is not marked
           // Most keys are followed right away by ':'.
-          if (e < n && b[e] === 0x3a) {
-            expect = VALUE;
-            i = e + 1;
-          } else {
-            expect = COLON;
-            i = e;
-          }
+          const colon = e < n && b[e] === 0x3a;
+          expect = colon ? VALUE : COLON;
+          i = colon ? e + 1 : e;
           continue;
         }
         if (c !== 0x7d || expect !== KEY_OR_END) return this.fail(b, i);
@@ -272,10 +268,9 @@ export class Parser {
         }
       }
       // Most values are followed right away by ','.
-      if (i < n && b[i] === 0x2c) {
-        expect = inObject ? KEY : VALUE;
-        i++;
-      } else expect = NEXT;
+      const comma = i < n && b[i] === 0x2c;
+      expect = !comma ? NEXT : inObject ? KEY : VALUE;
+      if (comma) i++;
     }
   }
 
