@@ -166,7 +166,7 @@ function wake(session: Session): void {
   wakeTimer =
     at === undefined || stopping || session.waiting
       ? undefined
-      : setTimeout(() => send(session, session.poll()), Math.max(0, at - Date.now()));
+      : setTimeout(() => send(session, session.resume()), Math.max(0, at - Date.now()));
 }
 
 function isRegularFile(fd: number): boolean {

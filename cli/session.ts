@@ -64,16 +64,9 @@ export class Session implements FrameSink {
     return this.out.take();
   }
 
-  /** With a real clock: when poll() should next be called, as the time alone may answer a queued request (undefined: never). */
+  /** With a real clock: when resume() should next be called, as the time alone may answer a queued request (undefined: never). */
   get wakeAt(): number | undefined {
     return this.realClock === undefined ? undefined : this.handler.wakeAt;
-  }
-
-  /** With a real clock: reads it and returns the replies that the time alone made due. */
-  poll(): Uint8Array {
-    // Held messages come first; resume() reads the clock for them.
-    if (!this.waiting) this.tick();
-    return this.out.take();
   }
 
   /** Messages framed but not yet handled: call resume() (after writing the output) until false. */
@@ -81,7 +74,7 @@ export class Session implements FrameSink {
     return this.rest !== undefined || this.heldAt < this.held.length;
   }
 
-  /** Handles held messages up to the output limit; returns their replies. */
+  /** Reads the real clock and handles held messages up to the output limit; returns the replies. */
   resume(): Uint8Array {
     this.tick();
     this.handleHeld();
