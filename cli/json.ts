@@ -22,15 +22,14 @@ export const INVALID = -2;
 
 /** A JSON object: its keys in the order written (a duplicate keeps its first place and takes its last value, as in Python's json). */
 export class JsonObject extends Map<string, Json> {
+  // The keys whose string value was decoded from bytes that are not UTF-8 (set only in such rare messages).
+  declare lossy?: Set<string>;
+
   /** True when the value under `key` is a string decoded from bytes that are not UTF-8. */
   invalidUtf8(key: string): boolean {
-    return lossyKeys.get(this)?.has(key) ?? false;
+    return this.lossy?.has(key) ?? false;
   }
 }
-
-// Per object, the keys whose string value was decoded from bytes that are
-// not UTF-8: kept aside, as only such rare messages need it.
-const lossyKeys = new WeakMap<JsonObject, Set<string>>();
 
 /** A byte as a diagnostic names it. */
 export function describeByte(b: number): string {
@@ -315,10 +314,9 @@ export class Parser {
   // under `key`, is a string decoded from such bytes (the last one decoded),
   // replacing the mark of an earlier duplicate key.
   private mark(o: JsonObject, key: string, v: Json): void {
-    let marked = lossyKeys.get(o);
-    if (marked === undefined) lossyKeys.set(o, (marked = new Set()));
-    if (this.lossy && typeof v === "string") marked.add(key);
-    else marked.delete(key);
+    o.lossy ??= new Set();
+    if (this.lossy && typeof v === "string") o.lossy.add(key);
+    else o.lossy.delete(key);
     this.lossy = false;
   }
 

@@ -102,14 +102,12 @@ function demo(): void {
       "Pipe your own messages in with: leastconn < messages.jsonl\n\n",
   );
   const session = new Session({ clock: "manual", onDiagnostic: diagnostic });
-  const encoder = new TextEncoder();
-  const decoder = new TextDecoder();
   let out = "";
   for (const line of text.split("\n")) {
     if (line.trim() === "") continue;
     out += "> " + line + "\n";
-    let replies = decoder.decode(session.push(encoder.encode(line + "\n")));
-    while (session.waiting) replies += decoder.decode(session.resume());
+    let replies = Buffer.from(session.push(Buffer.from(line + "\n"))).toString("latin1");
+    while (session.waiting) replies += Buffer.from(session.resume()).toString("latin1");
     for (const reply of replies.split("\n")) if (reply !== "") out += "< " + reply + "\n";
   }
   process.stdout.write(out);

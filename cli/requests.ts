@@ -23,7 +23,8 @@ export class OpenRequests {
   private heapPos = new Int32Array(0);
   private free = NONE;
   private used = 0; // slots handed out so far
-  private count = 0;
+  /** Open tracked requests. */
+  size = 0;
   private readonly index = new IdIndex(this.ids);
 
   // One list per backend with tracked requests, oldest first.
@@ -45,12 +46,7 @@ export class OpenRequests {
   constructor(private readonly limit: number) {}
 
   get full(): boolean {
-    return this.count >= this.limit;
-  }
-
-  /** Open tracked requests. */
-  get size(): number {
-    return this.count;
+    return this.size >= this.limit;
   }
 
   /** The first deadline of an open request, or Infinity. */
@@ -64,7 +60,7 @@ export class OpenRequests {
     if (this.free === NONE && this.used === this.ids.length) this.grow();
     const s = this.free !== NONE ? this.free : this.used++;
     if (s === this.free) this.free = this.next[s]!;
-    this.count++;
+    this.size++;
     let t = this.trackOf.get(backend);
     if (t === undefined) {
       t = this.freeTracks.pop() ?? this.names.length;
@@ -123,7 +119,7 @@ export class OpenRequests {
     }
     this.next[s] = this.free;
     this.free = s;
-    this.count--;
+    this.size--;
   }
 
   /** A backend left the table: its open requests count as completed, oldest first. */
