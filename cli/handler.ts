@@ -39,9 +39,6 @@ export const MAX_REPLY_BYTES = 256 << 20;
 const MAX_DURATION_MS = 0x7fffffff; // what a timer can hold
 const DEFAULT_MAX_OPEN = 1_000_000; // at 32 bytes each, 32 MB of open tracked requests
 
-const MEMBERSHIP = { remove_backend: "remove", backend_down: "markDown", backend_up: "markUp" } as const;
-const REQUEST_COMPLETE_TYPES = new Set(["request_complete", "http_request_complete", "request_done", "release"]);
-
 // init's resilience settings: each key, and each field inside, is the
 // Balancer's option in snake_case (null: not an object). The Balancer checks
 // every value; the node only refuses unknown fields.
@@ -180,7 +177,8 @@ export class Handler {
         fail(ERR_MALFORMED, type === undefined ? "body.type is missing" : `body.type must be a string, got ${describe(type)}`);
       }
       if (clockError !== undefined) fail(ERR_MALFORMED, clockError);
-      out = this.dispatch(type, body, id as number | undefined, dest, src);
+      const handler = this.types.get(type) ?? fail(ERR_NOT_SUPPORTED, `unknown message type ${JSON.stringify(type)}`);
+      out = handler(body, id as number | undefined, dest, src);
     } catch (err) {
       out = this.errorReply(err, type);
     }
@@ -242,33 +240,27 @@ export class Handler {
     }
   }
 
-  // replySrc and replyDest: where the reply goes (a queued request's comes later).
-  private dispatch(type: string, body: JsonObject, id: number | undefined, replySrc: string, replyDest: string): ReplyBody | null {
-    const b = this.balancer;
-    switch (type) {
-      case "init":
-        return this.init(body);
-      case "http_request":
-        return this.httpRequest(body, id, replySrc, replyDest);
-      case "send_requests":
-        return this.sendRequests(body);
-      case "add_backend":
-        b.add(body.get("backend") as string, renamed(body, ["weight", "max_connections"]));
-        return activeBody("add_backend_ok", b);
-      case "remove_backend":
-      case "backend_down":
-      case "backend_up":
-        b[MEMBERSHIP[type]](body.get("backend") as string);
-        return activeBody(`${type}_ok`, b);
-      case "set_weight":
-      case "set_max_connections":
-        return this.setLimit(type, body);
-      case "stats":
-        return this.stats();
-      default:
-        if (REQUEST_COMPLETE_TYPES.has(type)) return this.requestComplete(body);
-        return fail(ERR_NOT_SUPPORTED, `unknown message type ${JSON.stringify(type)}`);
-    }
+  // Each request type's handling (src and dest: where its reply goes); request_complete has three other names.
+  private readonly types = new Map<string, (body: JsonObject, id: number | undefined, src: string, dest: string) => ReplyBody | null>([
+    ["init", (body) => this.init(body)],
+    ["http_request", (body, id, src, dest) => this.httpRequest(body, id, src, dest)],
+    ["send_requests", (body) => this.sendRequests(body)],
+    ["add_backend", (body) => this.member("add_backend", body, (b, name) => b.add(name, renamed(body, ["weight", "max_connections"])))],
+    ["remove_backend", (body) => this.member("remove_backend", body, (b, name) => b.remove(name))],
+    ["backend_down", (body) => this.member("backend_down", body, (b, name) => b.markDown(name))],
+    ["backend_up", (body) => this.member("backend_up", body, (b, name) => b.markUp(name))],
+    ["set_weight", (body) => this.setLimit("set_weight", body)],
+    ["set_max_connections", (body) => this.setLimit("set_max_connections", body)],
+    ["stats", () => this.stats()],
+    ...["request_complete", "http_request_complete", "request_done", "release"].map(
+      (type) => [type, (body: JsonObject) => this.requestComplete(body)] as const,
+    ),
+  ]);
+
+  // add_backend, remove_backend, backend_down, backend_up: the Balancer checks the name.
+  private member(type: string, body: JsonObject, change: (b: Balancer, name: string) => void): ReplyBody {
+    change(this.balancer, body.get("backend") as string);
+    return activeBody(`${type}_ok`, this.balancer);
   }
 
   // Problems are reported in the order of the fields (docs/PROTOCOL.md 4.1):
