@@ -161,36 +161,25 @@ function value(out: Output, v: Value): void {
   else if (typeof v === "string") out.str(v);
   else if (v === null) out.put(F_NULL);
   else if (Array.isArray(v)) names(out, v);
-  else if (v instanceof Map) {
-    let first = true;
+  else {
+    objectOut = out;
+    objectFirst = true;
     out.byte(0x7b);
-    for (const [key, x] of v as ReadonlyMap<string, Value>) {
-      out.put(first ? cached(firstKeys, key, "", ": ") : cached(keys, key, ", ", ": "));
-      value(out, x);
-      first = false;
-    }
+    if (v instanceof Map) for (const [key, x] of v as ReadonlyMap<string, Value>) entry(key, x);
+    else (v as Counts).forEachActive(entry);
     out.byte(0x7d);
-  } else counts(out, v as Counts);
+  }
 }
 
-// counts() visits with one module-level function, so writing a reply's
-// counts allocates nothing (not even a closure).
-let countsOut!: Output;
-let countsFirst = true;
+// An object's entries (a Map's, or counts by name) go through one
+// module-level function, so writing counts allocates nothing, not even a closure.
+let objectOut!: Output;
+let objectFirst = true;
 
-function countOne(name: string, count: number): void {
-  const out = countsOut;
-  out.put(countsFirst ? cached(firstKeys, name, "", ": ") : cached(keys, name, ", ", ": "));
-  countsFirst = false;
-  out.int(count);
-}
-
-function counts(out: Output, source: Counts): void {
-  countsOut = out;
-  countsFirst = true;
-  out.byte(0x7b);
-  source.forEachActive(countOne);
-  out.byte(0x7d);
+function entry(key: string, x: Value): void {
+  objectOut.put(objectFirst ? cached(firstKeys, key, "", ": ") : cached(keys, key, ", ", ": "));
+  value(objectOut, x);
+  objectFirst = false; // also after a nested object, which set it for its own entries
 }
 
 // Writes list[from…] until `out` holds `limit` bytes (at least one name);
