@@ -28,9 +28,9 @@ export interface SessionOptions {
   maxOpen?: number;
 }
 
-// A message waiting its turn, or a framer diagnostic that must keep its
-// place among the diagnostics of the messages around it.
-type HeldFrame = { msg: JsonObject; line: number; invalidUtf8: boolean } | { text: string };
+// A message waiting its turn, a framer diagnostic that must keep its place
+// among the diagnostics of the messages around it, or the rest of a reply.
+type HeldFrame = { msg: JsonObject; line: number; invalidUtf8: boolean } | { text: string } | { reply: Reply; from: number };
 
 export class Session implements FrameSink {
   private readonly framer = new Framer(this);
@@ -41,7 +41,6 @@ export class Session implements FrameSink {
   private readonly maxOutput: number;
   private held: HeldFrame[] = [];
   private heldAt = 0;
-  private rest: { reply: Reply; from: number } | undefined; // a reply written in part
   private line = 0; // where the message being handled began
 
   constructor(options: SessionOptions = {}) {
@@ -71,7 +70,7 @@ export class Session implements FrameSink {
 
   /** Messages framed but not yet handled: call resume() (after writing the output) until false. */
   get waiting(): boolean {
-    return this.rest !== undefined || this.heldAt < this.held.length;
+    return this.heldAt < this.held.length;
   }
 
   /** Reads the real clock and handles held messages up to the output limit; returns the replies. */
@@ -92,15 +91,10 @@ export class Session implements FrameSink {
 
   private handleHeld(): void {
     while (this.waiting && this.out.length < this.maxOutput) {
-      const rest = this.rest;
-      this.rest = undefined;
-      if (rest !== undefined) {
-        this.writeFrom(rest.reply, rest.from);
-        continue;
-      }
       const f = this.held[this.heldAt]!;
       this.held[this.heldAt++] = undefined as never;
       if ("text" in f) this.onDiagnostic(f.text);
+      else if ("reply" in f) this.writeFrom(f.reply, f.from);
       else this.handle(f.msg, f.line, f.invalidUtf8);
     }
     if (!this.waiting) {
@@ -155,7 +149,8 @@ export class Session implements FrameSink {
 
   private writeFrom(reply: Reply, from: number): void {
     const next = writeReply(this.out, reply, this.maxOutput, from);
-    if (next >= 0) this.rest = { reply, from: next };
+    // The rest of the reply waits first in line (all that follows it waits too: the output is full).
+    if (next >= 0) this.held.splice(this.heldAt, 0, { reply, from: next });
   }
 
   /** @internal FrameSink */
