@@ -101,11 +101,8 @@ export class Handler {
   // Requests waiting in the Balancer's queue, in its order (FIFO: grants and timeouts come from the head).
   private queued: Queued[] = [];
   private queuedHead = 0;
-  /**
-   * Replies to queued requests (served or refused), in order, for the
-   * session to write: extra[0..extraBefore) before the reply of the message
-   * just handled (their cause was its arrival time), the rest after it.
-   */
+  // Replies to queued requests (served or refused), in order, for the session to write:
+  // extra[0..extraBefore) before the handled message's reply (its arrival caused them), the rest after it.
   readonly extra: Reply[] = [];
   extraBefore = 0;
 

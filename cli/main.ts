@@ -129,10 +129,8 @@ if (simulate !== undefined) {
 } else {
   const clock = args.clock ?? "real";
   if (clock !== "real" && clock !== "manual") fatalUsage(`--clock must be "real" or "manual", got ${JSON.stringify(clock)}`);
-  // Real time is read once per input chunk; a request's duration_ms deadline
-  // is checked whenever input arrives. A completion by deadline prints
-  // nothing, so this cannot be told apart from a timer firing, and the
-  // process holds no timer that could keep it alive after end of input.
+  // Real time is read, and deadlines checked, once per input chunk: a
+  // completion by deadline prints nothing, so no timer is needed for it.
   const maxOpen = args["max-open"] === undefined ? undefined : Number(args["max-open"]);
   if (maxOpen !== undefined && !(/^[0-9]+$/.test(args["max-open"]!) && maxOpen <= 0x7fffffff)) {
     fatalUsage(`--max-open must be an integer from 0 to 2147483647, got ${JSON.stringify(args["max-open"])}`);
@@ -154,9 +152,8 @@ function send(session: Session, out: Uint8Array): void {
   wake(session);
 }
 
-// While requests wait in the queue, the clock alone can answer them (a
-// queue timeout, a deadline that frees a slot): one timer, set to the next
-// such time, polls the session. No timer is kept once nothing waits.
+// While requests wait in the queue, the clock alone can answer them: one
+// timer, set to the session's wakeAt, resumes it; none once nothing waits.
 let wakeTimer: ReturnType<typeof setTimeout> | undefined;
 function wake(session: Session): void {
   clearTimeout(wakeTimer);
@@ -184,11 +181,10 @@ function* fileChunks(): Generator<Uint8Array> {
   for (let n: number; (n = readSync(0, chunk, 0, chunk.length, null)) > 0; ) yield chunk.subarray(0, n);
 }
 
-// A chunk's replies go to stdout before the next chunk is read; the part
-// past the session's output limit goes in pieces, each once the reader is
-// less than MAX_QUEUED behind. Between chunks and pieces the event loop
-// runs: write callbacks free output buffers, and a closed stdout or a
-// signal is seen.
+// A chunk's replies go to stdout before the next chunk is read, past the
+// session's output limit in pieces, each once the reader is less than
+// MAX_QUEUED behind. Between them the event loop runs: write callbacks free
+// output buffers, and a closed stdout or a signal is seen.
 async function serve(session: Session, input: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
   for await (const chunk of input) {
     if (stopping) return;
