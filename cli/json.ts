@@ -466,20 +466,14 @@ function intern(b: Uint8Array, begin: number, end: number): string {
 // digits are exact as accumulated; anything else goes through the
 // platform's correctly rounded conversion.
 function numberOf(b: Uint8Array, begin: number, end: number): number {
-  let i = begin;
-  const neg = b[i] === 0x2d;
-  if (neg) i++;
-  if (end - begin <= 15) {
-    let v = 0;
-    while (i < end) {
-      const c = b[i]!;
-      if (c < 0x30 || c > 0x39) break;
-      v = v * 10 + (c - 0x30);
-      i++;
-    }
-    if (i === end) return neg ? -v : v;
+  const neg = b[begin] === 0x2d;
+  let v = 0;
+  for (let i = neg ? begin + 1 : begin; i < end; i++) {
+    const digit = b[i]! - 0x30;
+    if (digit < 0 || digit > 9 || end - begin > 15) return Number(ascii(b, begin, end));
+    v = v * 10 + digit;
   }
-  return Number(ascii(b, begin, end));
+  return neg ? -v : v;
 }
 
 function ascii(b: Uint8Array, start: number, end: number): string {
