@@ -128,11 +128,10 @@ export function writeReply(out: Output, r: Reply, limit = Infinity, from = 0): n
   const { type, fields } = r.body;
   if (from === 0) {
     out.put(headBytes(r.src, r.dest, type));
-    if (r.inReplyTo !== undefined) {
+    if (r.inReplyTo === undefined) out.put(F_QUOTE);
+    else {
       out.put(F_IRT);
       out.int(r.inReplyTo);
-    } else {
-      out.put(F_QUOTE);
     }
   }
   // The hot path's replies, a routed request and a completion, are one

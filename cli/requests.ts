@@ -226,9 +226,7 @@ export class RecentIds {
       // completed again since (its entry then names a newer place).
       const at = index.find(this.ring[this.head]!);
       if (index.table[at] === this.head) index.removeAt(at);
-    } else {
-      this.count++;
-    }
+    } else this.count++;
     const at = index.find(id);
     this.ring[this.head] = id;
     if (at === NONE) index.add(this.head);
