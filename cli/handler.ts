@@ -225,11 +225,12 @@ export class Handler {
     return undefined;
   }
 
-  // Applies what the clock says now, in this order: the Balancer's own changes, deadlines, then queued
-  // requests whose wait ran out are refused (so a slot freed at that very moment still serves them).
+  // Applies what the clock says now, in this order: the Balancer's own changes, deadlines (completed
+  // silently), then queued requests whose wait ran out are refused (so a slot freed then still serves them).
   catchUp(): void {
     this.balancer.tick();
-    this.fireDue();
+    const r = this.requests;
+    for (let s = r.due(this.now); s >= 0; s = r.due(this.now)) this.finish(r.backendOf(s), s);
     for (let q = this.queued[this.queuedHead]; q !== undefined && q.until <= this.now; q = this.queued[this.queuedHead]) {
       q.cancel();
       this.unqueue();
@@ -368,7 +369,9 @@ export class Handler {
   // refused (reason): its reply, with the counts as they are now.
   private answer(q: Queued, lease: Lease | null, reason?: string): void {
     if (lease !== null) this.unqueue();
-    const active = countsNow(this.balancer);
+    // The counts as they are now, for a reply written after later changes.
+    const active = new Map<string, number>();
+    this.balancer.forEachActive((name, n) => active.set(name, n));
     const body = lease === null ? unavailable(active, reason) : this.routed(lease, q.id, q.duration, active);
     this.extra.push({ src: q.src, dest: q.dest, inReplyTo: q.id, body });
   }
@@ -472,12 +475,6 @@ export class Handler {
     if (this.balancer.active(name) > 0) this.balancer.release(name, ok ? undefined : FAILED);
   }
 
-  // Completes, silently, every open request whose deadline the clock has reached.
-  private fireDue(): void {
-    const r = this.requests;
-    for (let s = r.due(this.now); s >= 0; s = r.due(this.now)) this.finish(r.backendOf(s), s);
-  }
-
   // set_weight and set_max_connections (null: no limit). The fields in
   // order, then the table: a bad value is reported for any name.
   private setLimit(type: "set_weight" | "set_max_connections", body: JsonObject): ReplyBody {
@@ -571,13 +568,6 @@ function renamed(o: JsonObject, fields: readonly string[], what?: string): Recor
 function outcome(ok: Json | undefined, status: Json | undefined): boolean {
   const good = checkOk({ ok: ok as boolean | undefined });
   return (status === undefined || intIn(status, 100, 599, "status") < 500) && good;
-}
-
-// The counts as they are now, for a reply written after later changes.
-function countsNow(b: Balancer): Map<string, number> {
-  const counts = new Map<string, number>();
-  b.forEachActive((name, n) => counts.set(name, n));
-  return counts;
 }
 
 function errorBody(code: number, text: string): ReplyBody {
