@@ -435,13 +435,6 @@ export class Parser {
   }
 }
 
-// The engine's own copy of a string, as used for property names: two such
-// copies compare by identity, so looking up "type" in a message is one
-// pointer comparison instead of a character loop.
-function internalized(s: string): string {
-  return Object.keys({ [s]: 0 })[0] ?? s;
-}
-
 // A plain ASCII string bytes[begin, end): from the intern table when it is
 // there, else made and remembered. The slot comes from the length and three
 // bytes, not a hash of all of them: the bytes are compared anyway.
@@ -456,7 +449,9 @@ function intern(b: Uint8Array, begin: number, end: number): string {
     while (k < len && known[k] === b[begin + k]) k++;
     if (k === len) return internText[slot]!;
   }
-  const text = internalized(ascii(b, begin, end));
+  // The engine's own copy, as used for property names: two such copies
+  // compare by identity, so looking up "type" is one pointer comparison.
+  const text = Object.keys({ [ascii(b, begin, end)]: 0 })[0]!;
   internBytes[slot] = b.slice(begin, end);
   internText[slot] = text;
   return text;

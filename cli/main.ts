@@ -147,15 +147,12 @@ if (simulate !== undefined) {
 // every full pipe would leave the node idle while its reader works.)
 const MAX_QUEUED = 4 << 20;
 
-function send(session: Session, out: Uint8Array): void {
-  if (out.length > 0 && !stopping) process.stdout.write(out, () => session.recycle(out));
-  wake(session);
-}
-
 // While requests wait in the queue, the clock alone can answer them: one
 // timer, set to the session's wakeAt, resumes it; none once nothing waits.
 let wakeTimer: ReturnType<typeof setTimeout> | undefined;
-function wake(session: Session): void {
+
+function send(session: Session, out: Uint8Array): void {
+  if (out.length > 0 && !stopping) process.stdout.write(out, () => session.recycle(out));
   clearTimeout(wakeTimer);
   const at = session.wakeAt;
   wakeTimer =
