@@ -92,11 +92,8 @@ const ESCAPABLE = byteClass((c) => '"\\/bfnrtu'.includes(String.fromCharCode(c))
 const HEX_DIGIT = byteClass((c) => /[0-9a-fA-F]/.test(String.fromCharCode(c)));
 
 // true, false and null by their first byte.
-const LITERALS: Record<number, [Uint8Array, Json]> = {
-  116: [new TextEncoder().encode("true"), true],
-  102: [new TextEncoder().encode("false"), false],
-  110: [new TextEncoder().encode("null"), null],
-};
+const lit = (text: string, value: Json): [Uint8Array, Json] => [new TextEncoder().encode(text), value];
+const LITERALS: Record<number, [Uint8Array, Json]> = { 116: lit("true", true), 102: lit("false", false), 110: lit("null", null) };
 
 const SPACE = new Uint8Array([0x20]);
 const INTERN_SIZE = 1024; // power of two

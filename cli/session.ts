@@ -10,11 +10,7 @@ import { Handler } from "./handler.js";
 import type { JsonObject } from "./json.js";
 
 export interface SessionOptions {
-  /**
-   * "manual" (default): the clock starts at 0 and moves only through `now`
-   * fields; deadlines fire when it reaches them. A function: a real clock,
-   * read once per chunk (the `now` field is then ignored).
-   */
+  /** "manual" (default): the clock starts at 0 and moves only through `now` fields; or a real clock, read once per chunk. */
   clock?: "manual" | (() => number);
   /** Receives each line meant for standard error, without "leastconn: " or a newline. */
   onDiagnostic?: (text: string) => void;
