@@ -29,9 +29,7 @@ export class Output {
   reserve(more: number): Uint8Array {
     const need = this.length + more;
     if (need > this.bytes.length) {
-      let cap = this.bytes.length * 2;
-      while (cap < need) cap *= 2;
-      const grown = new Uint8Array(cap);
+      const grown = new Uint8Array(Math.max(need, this.bytes.length * 2));
       grown.set(this.bytes.subarray(0, this.length));
       this.bytes = grown;
     }
@@ -41,15 +39,12 @@ export class Output {
   /** Appends bytes. */
   put(b: Uint8Array): void {
     const n = b.length;
-    let at = this.length;
+    const at = this.length;
     const out = at + n <= this.bytes.length ? this.bytes : this.reserve(n);
     // A loop beats TypedArray#set for the short fragments replies are made of.
-    if (n <= 24) for (let i = 0; i < n; i++) out[at++] = b[i]!;
-    else {
-      out.set(b, at);
-      at += n;
-    }
-    this.length = at;
+    if (n <= 24) for (let i = 0; i < n; i++) out[at + i] = b[i]!;
+    else out.set(b, at);
+    this.length = at + n;
   }
 
   byte(b: number): void {
