@@ -357,7 +357,17 @@ export class Parser {
       return j + 1;
     }
     const e = this.scanString(b, j, n, PLAIN);
-    if (e >= 0 && this.build) this.text = this.decode(b, begin, e - 1);
+    if (e < 0 || !this.build) return e;
+    // An escape or a byte >= 0x80 follows. The escapes were checked as they
+    // were scanned: JSON.parse reads them as the grammar says.
+    const bytes = b.subarray(begin, e - 1);
+    try {
+      this.text = strict.decode(bytes);
+    } catch {
+      this.invalidUtf8 = this.lossy = true;
+      this.text = lossy.decode(bytes);
+    }
+    if (this.text.includes("\\")) this.text = JSON.parse(`"${this.text}"`);
     return e;
   }
 
@@ -414,21 +424,6 @@ export class Parser {
       if (b[i] !== lit[k]) return this.fail(b, i);
     }
     return i;
-  }
-
-  // The text of the checked string body b[begin, end), which holds an escape
-  // or a byte >= 0x80 (string() interns plain ASCII). Its escapes were
-  // checked as they were scanned: JSON.parse reads them as the grammar says.
-  private decode(b: Uint8Array, begin: number, end: number): string {
-    const bytes = b.subarray(begin, end);
-    let text: string;
-    try {
-      text = strict.decode(bytes);
-    } catch {
-      this.invalidUtf8 = this.lossy = true;
-      text = lossy.decode(bytes);
-    }
-    return text.includes("\\") ? JSON.parse(`"${text}"`) : text;
   }
 }
 
