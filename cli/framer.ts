@@ -1,8 +1,7 @@
 // The framer: cuts a byte stream into messages, one JSON object each. The
 // parser (json.ts) reads each object as its bytes arrive and says where it
-// ends, or where it stops being JSON; the framer counts lines and decides
-// what to skip. So messages may span lines and chunks, and several may share
-// a line.
+// ends or stops being JSON; the framer counts lines and decides what to skip.
+// So messages may span lines and chunks, and several may share a line.
 //
 // Bad input never stops the stream. A syntax error ends the current frame
 // and the framer resynchronises: at the error byte when nothing but

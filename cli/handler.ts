@@ -130,9 +130,8 @@ export class Handler {
   get wakeAt(): number | undefined {
     const head = this.queued[this.queuedHead];
     if (head === undefined) return undefined;
-    let at = Math.min(head.until, this.requests.nextDeadline);
-    for (const s of this.balancer.snapshot()) if (s.ejectedUntil !== null && s.ejectedUntil < at) at = s.ejectedUntil;
-    return at;
+    const first = Math.min(head.until, this.requests.nextDeadline);
+    return this.balancer.snapshot().reduce((at, s) => Math.min(at, s.ejectedUntil ?? Infinity), first);
   }
 
   /** End of input: every queued request is answered (503, reason "end_of_input"). */
@@ -201,11 +200,10 @@ export class Handler {
     if (err instanceof ProtocolError) return errorBody(err.code, err.message);
     if (err instanceof LeastconnError && Object.hasOwn(ERROR_CODES, err.code)) {
       const code = err.code === "LC_ERR_DUPLICATE_BACKEND" && type === "add_backend" ? ERR_KEY_EXISTS : ERROR_CODES[err.code];
-      const { message } = err;
-      if (err instanceof InvalidArgumentError && SNAKE_CASE_ERRORS.has(type as string) && message.startsWith(err.field)) {
-        return errorBody(code, err.field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) + message.slice(err.field.length));
+      if (err instanceof InvalidArgumentError && SNAKE_CASE_ERRORS.has(type as string) && err.message.startsWith(err.field)) {
+        return errorBody(code, err.field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) + err.message.slice(err.field.length));
       }
-      return errorBody(code, message);
+      return errorBody(code, err.message);
     }
     // A bug, not bad input: say so on both streams and keep serving.
     const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);

@@ -1,9 +1,7 @@
 // The Node entry of `leastconn`: arguments, stdin/stdout, signals and the
 // real clock. Everything else (framing, handling, formatting) is in
-// session.ts and runs unchanged in other runtimes. Replies of one input chunk
-// go out in one write as soon as the chunk is handled; diagnostics go to
-// stderr. What the process does on a signal, a closed stdout or a full disk
-// is in docs/PROTOCOL.md ("The process").
+// session.ts and runs unchanged in other runtimes. What the process does on
+// a signal, a closed stdout or a full disk is in docs/PROTOCOL.md ("The process").
 
 import { fstatSync, readFileSync, readSync } from "node:fs";
 import { constants as osConstants } from "node:os";
