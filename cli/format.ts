@@ -1,59 +1,22 @@
-// The reply formatter: the shapes of every reply and their one-line text,
-// byte-compatible with the golden transcripts (Python's json.dumps
-// defaults): separators ", " and ": ", keys in the protocol's order,
-// non-ASCII and control characters as lowercase \uXXXX escapes. Strings are
-// escaped here, never by JSON.stringify, whose escaping differs.
-//
-// Replies are written as ASCII bytes straight into an output buffer: no
-// string is built, joined or encoded on the way to stdout. Quoted names are
-// cached as bytes, since the same few names repeat on every reply.
+// The reply formatter: every reply as one line of text, as Python's
+// json.dumps defaults write it (the golden transcripts): separators ", " and
+// ": ", non-ASCII and control characters as lowercase \uXXXX escapes. The
+// handler gives each reply's fields in order (docs/PROTOCOL.md). Replies go
+// as ASCII bytes straight into an output buffer, with quoted names and keys
+// cached as bytes, since the same few repeat on every reply.
 
-import type { Snapshot } from "../bindings/balancer.js";
-
-/**
- * Counts per backend, in backend order, visited without building a list:
- * a Balancer is one (its active counts). Read when the reply is written,
- * which is at once, before the next message is handled.
- */
+/** Counts per backend in backend order, visited without building a list (a Balancer is one); read at once, as the reply is written. */
 export interface Counts {
   forEachActive(visit: (name: string, count: number) => void): void;
 }
 
-/** What stats shows beyond the basic fields: what init configured. */
-export interface Shown {
-  ejection: boolean;
-  slowStart: boolean;
-  queue: boolean;
-}
+/** A value in a reply: an integer >= 0, a string, null, a list of names, counts by name, or an object (keys in order). */
+export type Value = number | string | null | readonly string[] | Counts | ReadonlyMap<string, Value>;
 
-export type ReplyBody =
-  | { type: "init_ok" }
-  | {
-      type: "http_response";
-      /** null: nothing could take it (status 503). */
-      backend: string | null;
-      active: Counts;
-      /** Power-of-two-choices only: what the choice was made on. */
-      choice?: { sampled: readonly string[]; selected: string; reason: string };
-      /** A 503 only, when backends are full or ejected (docs/PROTOCOL.md 4.2). */
-      reason?: string;
-    }
-  | { type: "request_complete_ok"; backend: string; active: Counts }
-  | { type: "send_requests_ok"; picks: readonly string[]; distribution: Counts }
-  | {
-      type: "add_backend_ok" | "remove_backend_ok" | "backend_down_ok" | "backend_up_ok" | "set_weight_ok" | "set_max_connections_ok";
-      active: Counts;
-    }
-  | { type: "stats_ok"; algorithm: string; backends: Snapshot; shown: Shown }
-  | { type: "error"; code: number; text: string };
-
-export interface Reply {
-  src: string;
-  dest: string;
-  /** The request's msg_id; absent when the request had none. */
-  inReplyTo: number | undefined;
-  body: ReplyBody;
-}
+/** A reply's type, then its other fields in order (after in_reply_to): a key, its value, the next key... */
+export type ReplyBody = { type: string; fields: readonly Value[] };
+/** inReplyTo: the request's msg_id; absent when the request had none. */
+export type Reply = { src: string; dest: string; inReplyTo: number | undefined; body: ReplyBody };
 
 const SPARE_MAX_BYTES = 1 << 20;
 
@@ -66,9 +29,7 @@ export class Output {
   reserve(more: number): Uint8Array {
     const need = this.length + more;
     if (need > this.bytes.length) {
-      let cap = this.bytes.length * 2;
-      while (cap < need) cap *= 2;
-      const grown = new Uint8Array(cap);
+      const grown = new Uint8Array(Math.max(need, this.bytes.length * 2));
       grown.set(this.bytes.subarray(0, this.length));
       this.bytes = grown;
     }
@@ -78,33 +39,29 @@ export class Output {
   /** Appends bytes. */
   put(b: Uint8Array): void {
     const n = b.length;
-    let at = this.length;
+    const at = this.length;
     const out = at + n <= this.bytes.length ? this.bytes : this.reserve(n);
     // A loop beats TypedArray#set for the short fragments replies are made of.
-    if (n <= 24) for (let i = 0; i < n; i++) out[at++] = b[i]!;
-    else {
-      out.set(b, at);
-      at += n;
-    }
-    this.length = at;
+    if (n <= 24) for (let i = 0; i < n; i++) out[at + i] = b[i]!;
+    else out.set(b, at);
+    this.length = at + n;
+  }
+
+  byte(b: number): void {
+    this.reserve(1)[this.length++] = b;
   }
 
   /** Appends a non-negative integer below 2^53. */
   int(n: number): void {
-    if (n < 10) {
-      this.reserve(1)[this.length++] = 0x30 + n;
-      return;
-    }
     let digits = 1;
     for (let p = 10; p <= n; p *= 10) digits++;
     const out = this.reserve(digits);
-    let at = this.length + digits;
-    this.length = at;
-    while (n >= 1) {
+    let at = (this.length += digits);
+    do {
       const q = Math.floor(n / 10);
       out[--at] = 0x30 + (n - q * 10);
       n = q;
-    }
+    } while (n >= 1);
   }
 
   /** Appends a JSON string literal as Python's json.dumps writes it. */
@@ -114,11 +71,7 @@ export class Output {
 
   private readonly spare: Uint8Array[] = [];
 
-  /**
-   * Takes the bytes written so far and starts a new buffer. The bytes are
-   * the caller's until it hands them back with recycle(): reusing buffers
-   * spares the garbage collector a large allocation per input chunk.
-   */
+  /** Takes the bytes written so far, the caller's until recycle() (reused, they spare the GC a large allocation per chunk). */
   take(): Uint8Array {
     const out = this.bytes.subarray(0, this.length);
     this.bytes = this.spare.pop() ?? new Uint8Array(Math.min(this.bytes.length, SPARE_MAX_BYTES));
@@ -138,32 +91,10 @@ export class Output {
 const enc = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const F_IRT = enc('", "in_reply_to": ');
 const F_QUOTE = enc('"');
-const F_UNAVAILABLE = enc(', "status": 503, "backend": null, "active_connections": ');
 const F_NULL = enc("null");
-const F_ACTIVE = enc(', "active_connections": ');
-const F_SAMPLED = enc(', "sampled": ');
-const F_SELECTED = enc(', "selected": ');
-const F_REASON = enc(', "reason": ');
-const F_BACKENDS = enc(', "backends": ');
-const F_DISTRIBUTION = enc(', "distribution": ');
-const F_ALGORITHM = enc(', "algorithm": ');
-const F_CODE = enc(', "code": ');
-const F_TEXT = enc(', "text": ');
+const ACTIVE_KEY = ', "active_connections": ';
 const F_END = enc("}}\n");
 const F_SEP = enc(", ");
-const F_EMPTY_OBJECT = enc("{}");
-const F_EMPTY_LIST = enc("[]");
-const F_STATS_ACTIVE = enc(': {"active_connections": ');
-const F_STATS_TOTAL = enc(', "total_requests": ');
-const F_STATS_LAST = enc(', "last_used": ');
-const F_STATS_WEIGHT = enc(', "weight": ');
-const F_STATS_STATE = enc(', "state": ');
-const F_STATS_MAX = enc(', "max_connections": ');
-const F_STATS_EFFECTIVE = enc(', "effective_weight": ');
-const F_STATS_FAILURES = enc(', "failures": ');
-const F_STATS_UNTIL = enc(', "ejected_until": ');
-const F_STATS_QUEUE = enc(', "queue": {"length": ');
-const F_STATS_OLDEST = enc(', "oldest_wait_ms": ');
 // Replies share a few prefixes, `{"src": S, "dest": D, "body": {"type": "T`:
 // the last HEADS_KEPT are kept as bytes. The parser hands out the same
 // string objects for repeated names, so the lookup is a few identity checks.
@@ -177,115 +108,78 @@ function headBytes(src: string, dest: string, type: string): Uint8Array {
     if (h.src === src && h.dest === dest && h.type === type) return h.bytes;
   }
   const bytes = enc('{"src": ' + quote(src) + ', "dest": ' + quote(dest) + ', "body": {"type": "' + type);
-  const entry = { src, dest, type, bytes };
-  if (heads.length < HEADS_KEPT) heads.push(entry);
-  else heads[headNext] = entry;
+  heads[headNext] = { src, dest, type, bytes };
   headNext = (headNext + 1) % HEADS_KEPT;
   return bytes;
 }
 
 /**
- * Appends one reply and its newline to `out`; returns -1. A send_requests
- * reply may come in pieces: past `limit` output bytes it stops before a pick
- * and returns that pick's index, and a call with it as `from` goes on there
- * (a million picks need not be one buffer).
+ * Appends one reply and its newline to `out`; returns -1. A list as the
+ * first field (send_requests' picks) may come in pieces: past `limit` output
+ * bytes it stops before a name and returns that name's index, and a call
+ * with it as `from` goes on there (a million picks need not be one buffer).
  */
 export function writeReply(out: Output, r: Reply, limit = Infinity, from = 0): number {
-  const b = r.body;
+  const { type, fields } = r.body;
   if (from === 0) {
-    out.put(headBytes(r.src, r.dest, b.type));
-    if (r.inReplyTo !== undefined) {
+    out.put(headBytes(r.src, r.dest, type));
+    if (r.inReplyTo === undefined) out.put(F_QUOTE);
+    else {
       out.put(F_IRT);
       out.int(r.inReplyTo);
-    } else {
-      out.put(F_QUOTE);
     }
   }
-  switch (b.type) {
-    case "init_ok":
-      break;
-    case "http_response":
-      out.put(b.backend === null ? F_UNAVAILABLE : cached(okHead, b.backend, ', "status": 200, "backend": ', ', "active_connections": '));
-      counts(out, b.active);
-      if (b.choice !== undefined) {
-        out.put(F_SAMPLED);
-        names(out, b.choice.sampled);
-        out.put(F_SELECTED);
-        out.str(b.choice.selected);
-        out.put(F_REASON);
-        out.str(b.choice.reason);
-      }
-      if (b.reason !== undefined) {
-        out.put(F_REASON);
-        out.str(b.reason);
-      }
-      break;
-    case "request_complete_ok":
-      out.put(cached(completeHead, b.backend, ', "backend": ', ', "active_connections": '));
-      counts(out, b.active);
-      break;
-    case "send_requests_ok":
-      if (from === 0) out.put(F_BACKENDS);
-      from = names(out, b.picks, limit, from);
-      if (from < b.picks.length) return from;
-      out.put(F_DISTRIBUTION);
-      counts(out, b.distribution);
-      break;
-    case "stats_ok":
-      out.put(F_ALGORITHM);
-      out.str(b.algorithm);
-      out.put(F_BACKENDS);
-      stats(out, b.backends, b.shown);
-      if (b.shown.queue) {
-        out.put(F_STATS_QUEUE);
-        out.int(b.backends.queue.length);
-        out.put(F_STATS_OLDEST);
-        intOrNull(out, b.backends.queue.oldestWaitMs);
-        out.reserve(1)[out.length++] = 0x7d;
-      }
-      break;
-    case "error":
-      out.put(F_CODE);
-      out.int(b.code);
-      out.put(F_TEXT);
-      out.str(b.text);
-      break;
-    default:
-      out.put(F_ACTIVE);
-      counts(out, b.active);
+  // The hot path's replies, a routed request and a completion, are one
+  // cached fragment (the backend's name between fixed text) and the counts.
+  const complete = type === "request_complete_ok";
+  if (complete || (fields.length === 6 && fields[1] === 200)) {
+    const name = fields.at(-3) as string;
+    out.put(
+      complete ? cached(completeHead, name, ', "backend": ', ACTIVE_KEY) : cached(okHead, name, ', "status": 200, "backend": ', ACTIVE_KEY),
+    );
+    value(out, fields.at(-1)!);
+  } else {
+    for (let k = 0; k < fields.length; k += 2) {
+      const v = fields[k + 1]!;
+      if (k > 0 || from === 0) out.put(cached(keys, fields[k] as string, ", ", ": "));
+      if (k > 0 || !Array.isArray(v)) value(out, v);
+      else if ((from = names(out, v, limit, from)) < v.length) return from;
+    }
   }
   out.put(F_END);
   return -1;
 }
 
-// counts() visits with one module-level function, so writing a reply's
-// counts allocates nothing (not even a closure).
-let countsOut!: Output;
-let countsFirst = true;
-
-function countOne(name: string, count: number): void {
-  const out = countsOut;
-  out.put(countsFirst ? cached(firstKey, name, "{", ": ") : cached(laterKey, name, ", ", ": "));
-  countsFirst = false;
-  out.int(count);
+function value(out: Output, v: Value): void {
+  if (typeof v === "number") out.int(v);
+  else if (typeof v === "string") out.str(v);
+  else if (v === null) out.put(F_NULL);
+  else if (Array.isArray(v)) names(out, v);
+  else {
+    objectOut = out;
+    objectFirst = true;
+    out.byte(0x7b);
+    if (v instanceof Map) for (const [key, x] of v as ReadonlyMap<string, Value>) entry(key, x);
+    else (v as Counts).forEachActive(entry);
+    out.byte(0x7d);
+  }
 }
 
-function counts(out: Output, source: Counts): void {
-  countsOut = out;
-  countsFirst = true;
-  source.forEachActive(countOne);
-  if (countsFirst) out.put(F_EMPTY_OBJECT);
-  else out.reserve(1)[out.length++] = 0x7d;
+// An object's entries (a Map's, or counts by name) go through one
+// module-level function, so writing counts allocates nothing, not even a closure.
+let objectOut!: Output;
+let objectFirst = true;
+
+function entry(key: string, x: Value): void {
+  objectOut.put(objectFirst ? cached(firstKeys, key, "", ": ") : cached(keys, key, ", ", ": "));
+  value(objectOut, x);
+  objectFirst = false; // also after a nested object, which set it for its own entries
 }
 
 // Writes list[from…] until `out` holds `limit` bytes (at least one name);
 // returns the index of the first name not written.
 function names(out: Output, list: readonly string[], limit = Infinity, from = 0): number {
-  if (list.length === 0) {
-    out.put(F_EMPTY_LIST);
-    return 0;
-  }
-  if (from === 0) out.reserve(1)[out.length++] = 0x5b;
+  if (from === 0) out.byte(0x5b);
   // Names too long for the shared cache are quoted once per reply, not once
   // per pick (send_requests repeats them up to a million times).
   let long: Map<string, Uint8Array> | undefined;
@@ -302,53 +196,8 @@ function names(out: Output, list: readonly string[], limit = Infinity, from = 0)
     if (bytes === undefined) long.set(name, (bytes = enc(quote(name))));
     out.put(bytes);
   }
-  out.reserve(1)[out.length++] = 0x5d;
+  out.byte(0x5d);
   return list.length;
-}
-
-function intOrNull(out: Output, n: number | null): void {
-  if (n === null) out.put(F_NULL);
-  else out.int(n);
-}
-
-function stats(out: Output, list: Snapshot, shown: Shown): void {
-  if (list.length === 0) {
-    out.put(F_EMPTY_OBJECT);
-    return;
-  }
-  out.reserve(1)[out.length++] = 0x7b;
-  for (let i = 0; i < list.length; i++) {
-    const e = list[i]!;
-    if (i !== 0) out.put(F_SEP);
-    out.str(e.name);
-    out.put(F_STATS_ACTIVE);
-    out.int(e.active);
-    out.put(F_STATS_TOTAL);
-    out.int(e.total);
-    out.put(F_STATS_LAST);
-    intOrNull(out, e.lastUsed);
-    out.put(F_STATS_WEIGHT);
-    out.int(e.weight);
-    out.put(F_STATS_STATE);
-    out.str(e.state);
-    // Only what was configured: a backend's limit, the ramp, the failure run and ejection.
-    if (e.maxConnections !== null) {
-      out.put(F_STATS_MAX);
-      out.int(e.maxConnections);
-    }
-    if (shown.slowStart) {
-      out.put(F_STATS_EFFECTIVE);
-      out.int(e.effectiveWeight);
-    }
-    if (shown.ejection) {
-      out.put(F_STATS_FAILURES);
-      out.int(e.failures);
-      out.put(F_STATS_UNTIL);
-      intOrNull(out, e.ejectedUntil);
-    }
-    out.reserve(1)[out.length++] = 0x7d;
-  }
-  out.reserve(1)[out.length++] = 0x7d;
 }
 
 // Backend names and envelope addresses repeat on every reply: their quoted
@@ -358,10 +207,10 @@ const QUOTE_CACHE_MAX_LEN = 64;
 // The same for fragments made of a quoted name between fixed text: a reply
 // is then a handful of copies.
 const quotedCache = new Map<string, Uint8Array>();
+const keys = new Map<string, Uint8Array>();
 const okHead = new Map<string, Uint8Array>();
 const completeHead = new Map<string, Uint8Array>();
-const firstKey = new Map<string, Uint8Array>();
-const laterKey = new Map<string, Uint8Array>();
+const firstKeys = new Map<string, Uint8Array>();
 
 function cached(cache: Map<string, Uint8Array>, name: string, before: string, after: string): Uint8Array {
   const hit = cache.get(name);
@@ -374,27 +223,9 @@ function cached(cache: Map<string, Uint8Array>, name: string, before: string, af
   return bytes;
 }
 
-const HEX = "0123456789abcdef";
-const SHORT_ESCAPES = new Map([
-  [0x22, '\\"'],
-  [0x5c, "\\\\"],
-  [0x0a, "\\n"],
-  [0x0d, "\\r"],
-  [0x09, "\\t"],
-  [0x08, "\\b"],
-  [0x0c, "\\f"],
-]);
-
 /** A JSON string literal as Python's json.dumps writes it (ensure_ascii). */
 export function quote(s: string): string {
-  let out = '"';
-  let from = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c) continue;
-    out += s.slice(from, i);
-    from = i + 1;
-    out += SHORT_ESCAPES.get(c) ?? "\\u" + HEX[(c >> 12) & 15] + HEX[(c >> 8) & 15] + HEX[(c >> 4) & 15] + HEX[c & 15];
-  }
-  return out + s.slice(from) + '"';
+  // JSON.stringify escapes what Python does below 0x20, '"', '\\' and lone
+  // surrogates, in the same forms; Python also escapes DEL and all non-ASCII.
+  return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
 }

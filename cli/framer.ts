@@ -1,8 +1,7 @@
 // The framer: cuts a byte stream into messages, one JSON object each. The
 // parser (json.ts) reads each object as its bytes arrive and says where it
-// ends, or where it stops being JSON; the framer counts lines and decides
-// what to skip. So messages may span lines and chunks, and several may share
-// a line.
+// ends or stops being JSON; the framer counts lines and decides what to skip.
+// So messages may span lines and chunks, and several may share a line.
 //
 // Bad input never stops the stream. A syntax error ends the current frame
 // and the framer resynchronises: at the error byte when nothing but
@@ -37,8 +36,7 @@ export class Framer {
   private frameBytes = 0; // bytes of the current frame read before this piece
   private oversize = false; // current frame is over the limit: checked, not kept
   private quiet = false; // a diagnostic already covers the bytes being skipped
-  private started = false; // past a leading byte-order mark, if any
-  private bomAt = 0; // bytes of the byte-order mark matched so far
+  private bomAt = 0; // bytes of a leading byte-order mark matched so far; -1 once past it
 
   constructor(private readonly sink: FrameSink) {}
 
@@ -46,21 +44,6 @@ export class Framer {
   push(chunk: Uint8Array): void {
     const n = chunk.length;
     let i = 0;
-    // A UTF-8 byte-order mark at the very start is not garbage (matched byte
-    // by byte, so it may be split across chunks).
-    while (!this.started && i < n) {
-      if (chunk[i] === BOM[this.bomAt]) {
-        i++;
-        if (++this.bomAt === BOM.length) this.started = true;
-        continue;
-      }
-      this.started = true;
-      if (this.bomAt > 0) {
-        this.sink.diagnostic(`line 1: skipped input that is not a JSON object (starts with ${describeByte(BOM[0]!)})`);
-        this.quiet = true;
-        this.state = GARBAGE;
-      }
-    }
     while (i < n) {
       if (this.state === FRAME) {
         i = this.read(chunk, i, n);
@@ -75,6 +58,15 @@ export class Framer {
         continue;
       }
       const b = chunk[i]!;
+      if (this.bomAt >= 0) {
+        // A UTF-8 byte-order mark at the very start is not garbage (matched
+        // byte by byte, as it may be split across chunks); part of one is.
+        const part = this.bomAt;
+        this.bomAt = b === BOM[part] && part < 2 ? part + 1 : -1;
+        if (b === BOM[part]) i++;
+        else if (part > 0) this.garbage(BOM[0]!);
+        if (b === BOM[part] || part > 0) continue;
+      }
       if (b === 0x7b) {
         this.frameLine = this.line;
         this.frameBytes = 0;
@@ -86,15 +78,18 @@ export class Framer {
       }
       if (b === 0x0a) this.line++;
       else if (b !== 0x20 && b !== 0x09 && b !== 0x0d) {
-        if (!this.quiet) {
-          this.sink.diagnostic(`line ${this.line}: skipped input that is not a JSON object (starts with ${describeByte(b)})`);
-          this.quiet = true;
-        }
-        this.state = GARBAGE;
+        this.garbage(b);
         continue;
       }
       i++;
     }
+  }
+
+  // Skips to the end of the line, with one diagnostic for a run of such lines.
+  private garbage(b: number): void {
+    if (!this.quiet) this.sink.diagnostic(`line ${this.line}: skipped input that is not a JSON object (starts with ${describeByte(b)})`);
+    this.quiet = true;
+    this.state = GARBAGE;
   }
 
   /** End of input: a message cut short is reported and dropped. */

@@ -4,15 +4,12 @@
 // input arrives in, keeping between them only the open containers and a
 // token cut by the end of a piece: its work is linear however the input is cut.
 //
-// Objects become JsonObjects, which keep every key in the order written:
-// JSON.parse would move integer-like keys such as "10" to the front and
-// treat "__proto__" specially, and backend names are data, not keys.
-//
-// Strings are decoded straight from the bytes. Short ASCII strings (keys,
-// types, backend names) come from a small intern table, so the hot path
-// allocates nothing for them. Invalid UTF-8 decodes to U+FFFD and sets
-// `invalidUtf8`; the object holding such a string says so for its key, as a
-// genuine U+FFFD in the text cannot.
+// Objects become JsonObjects, Maps of every key in the order written
+// (JSON.parse would move integer-like keys such as "10" to the front, and
+// backend names are data). Short ASCII strings (keys, types, names) come
+// from an intern table, so the hot path allocates nothing for them. Invalid
+// UTF-8 decodes to U+FFFD and sets `invalidUtf8`; the object holding such a
+// string says so for its key, as a genuine U+FFFD in the text cannot.
 
 export type Json = null | boolean | number | string | Json[] | JsonObject;
 
@@ -23,74 +20,16 @@ export const MORE = -1;
 /** feed(): not JSON at byte `at`, for the reason `why`. */
 export const INVALID = -2;
 
-// Past this many keys an object indexes them; below, a scan is cheaper.
-const SCAN_KEYS = 8;
-
-/**
- * A JSON object: its keys in the order written (a duplicate keeps its
- * first position and takes its last value, as in Python's json).
- */
-export class JsonObject {
-  // Keys at even indices, each followed by its value: one array per object,
-  // since a message allocates two objects and the garbage adds up.
-  private readonly entries: Array<string | Json> = [];
-  private index: Map<string, number> | undefined;
-
-  get size(): number {
-    return this.entries.length >> 1;
-  }
-
-  /** The k-th key in textual order. */
-  keyAt(k: number): string {
-    return this.entries[2 * k] as string;
-  }
-
-  /** The k-th value in textual order. */
-  valueAt(k: number): Json {
-    return this.entries[2 * k + 1] as Json;
-  }
-
-  get(key: string): Json | undefined {
-    const at = this.find(key);
-    return at < 0 ? undefined : (this.entries[at + 1] as Json);
-  }
-
-  has(key: string): boolean {
-    return this.find(key) >= 0;
-  }
+/** A JSON object: its keys in the order written (a duplicate keeps its first place and takes its last value, as in Python's json). */
+export class JsonObject extends Map<string, Json> {
+  // The keys whose string value was decoded from bytes that are not UTF-8 (set only in such rare messages).
+  declare lossy?: Set<string>;
 
   /** True when the value under `key` is a string decoded from bytes that are not UTF-8. */
   invalidUtf8(key: string): boolean {
-    return lossyKeys.get(this)?.has(key) ?? false;
-  }
-
-  set(key: string, value: Json): void {
-    const at = this.find(key);
-    if (at >= 0) {
-      this.entries[at + 1] = value;
-      return;
-    }
-    const e = this.entries;
-    e.push(key, value);
-    if (this.index !== undefined) this.index.set(key, e.length - 2);
-    else if (e.length > 2 * SCAN_KEYS) {
-      this.index = new Map();
-      for (let i = 0; i < e.length; i += 2) this.index.set(e[i] as string, i);
-    }
-  }
-
-  // The index of the key in `entries`, or -1.
-  private find(key: string): number {
-    if (this.index !== undefined) return this.index.get(key) ?? -1;
-    const e = this.entries;
-    for (let i = 0; i < e.length; i += 2) if (e[i] === key) return i;
-    return -1;
+    return this.lossy?.has(key) ?? false;
   }
 }
-
-// Per object, the keys whose string value was decoded from bytes that are
-// not UTF-8: kept aside, as only such rare messages need it.
-const lossyKeys = new WeakMap<JsonObject, Set<string>>();
 
 /** A byte as a diagnostic names it. */
 export function describeByte(b: number): string {
@@ -144,26 +83,17 @@ NUMBER_CLASS[0x65] = NUMBER_CLASS[0x45] = 3;
 NUMBER_CLASS[0x2b] = 4;
 NUMBER_CLASS[0x2d] = 5;
 
-// Byte classes: 1 may appear in a string as it is (PLAIN_ASCII: and needs
-// no decoding); HEX_DIGIT.
-const IN_STRING = new Uint8Array(256);
-const PLAIN_ASCII = new Uint8Array(256);
-const HEX_DIGIT = new Uint8Array(256);
-for (let c = 0x20; c < 0x100; c++) IN_STRING[c] = c === 0x22 || c === 0x5c ? 0 : 1;
-for (let c = 0x20; c < 0x80; c++) PLAIN_ASCII[c] = IN_STRING[c]!;
-for (const c of "0123456789abcdefABCDEF") HEX_DIGIT[c.charCodeAt(0)] = 1;
-// What each escape stands for, by the byte after '\' ("u": four hex digits follow).
-const ESCAPES: Array<string | undefined> = [];
-for (const [c, text] of Object.entries({ '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", u: "" })) {
-  ESCAPES[c.charCodeAt(0)] = text;
-}
+// Byte classes, 1 for a member: may appear in a string as it is
+// (PLAIN_ASCII: and needs no decoding); may follow '\' ("u": four hex digits follow).
+const byteClass = (test: (c: number) => boolean): Uint8Array => Uint8Array.from({ length: 256 }, (_, c) => (test(c) ? 1 : 0));
+const IN_STRING = byteClass((c) => c >= 0x20 && c !== 0x22 && c !== 0x5c);
+const PLAIN_ASCII = byteClass((c) => c < 0x80 && IN_STRING[c] === 1);
+const ESCAPABLE = byteClass((c) => '"\\/bfnrtu'.includes(String.fromCharCode(c)));
+const HEX_DIGIT = byteClass((c) => /[0-9a-fA-F]/.test(String.fromCharCode(c)));
 
 // true, false and null by their first byte.
-const LITERALS: Record<number, [Uint8Array, Json]> = {
-  116: [new TextEncoder().encode("true"), true],
-  102: [new TextEncoder().encode("false"), false],
-  110: [new TextEncoder().encode("null"), null],
-};
+const lit = (text: string, value: Json): [Uint8Array, Json] => [new TextEncoder().encode(text), value];
+const LITERALS: Record<number, [Uint8Array, Json]> = { 116: lit("true", true), 102: lit("false", false), 110: lit("null", null) };
 
 const SPACE = new Uint8Array([0x20]);
 const INTERN_SIZE = 1024; // power of two
@@ -172,6 +102,7 @@ const internBytes: Array<Uint8Array | undefined> = new Array(INTERN_SIZE);
 const internText: string[] = new Array(INTERN_SIZE);
 
 const lossy = new TextDecoder("utf-8");
+const latin1 = new TextDecoder("latin1");
 const strict = new TextDecoder("utf-8", { fatal: true });
 
 export class Parser {
@@ -221,19 +152,6 @@ export class Parser {
     this.build = false;
     this.open.length = 0;
     this.carryLen = 0;
-  }
-
-  /** Parses bytes[start, end): one JSON value with optional whitespace around it; throws a SyntaxError on anything else. */
-  parse(bytes: Uint8Array, start: number, end: number): Json {
-    this.begin(1);
-    let at = this.feed(bytes, start, end);
-    if (at === MORE && this.feed(SPACE, 0, 1) >= 0) at = end; // a number ends with its input
-    if (at >= 0) {
-      while (at < end && (bytes[at] === 0x20 || bytes[at] === 0x0a || bytes[at] === 0x0d || bytes[at] === 0x09)) at++;
-      if (at === end) return this.value;
-      at = this.fail(bytes, at);
-    }
-    throw new SyntaxError(at === MORE ? "JSON input ended inside a value" : `${this.why} at byte ${this.at}`);
   }
 
   /**
@@ -306,13 +224,9 @@ export class Parser {
           keys[depth - 1] = this.text;
           this.lossy &&= false; // a key is not marked
           // Most keys are followed right away by ':'.
-          if (e < n && b[e] === 0x3a) {
-            expect = VALUE;
-            i = e + 1;
-          } else {
-            expect = COLON;
-            i = e;
-          }
+          const colon = e < n && b[e] === 0x3a;
+          expect = colon ? VALUE : COLON;
+          i = colon ? e + 1 : e;
           continue;
         }
         if (c !== 0x7d || expect !== KEY_OR_END) return this.fail(b, i);
@@ -350,10 +264,9 @@ export class Parser {
         }
       }
       // Most values are followed right away by ','.
-      if (i < n && b[i] === 0x2c) {
-        expect = inObject ? KEY : VALUE;
-        i++;
-      } else expect = NEXT;
+      const comma = i < n && b[i] === 0x2c;
+      expect = !comma ? NEXT : inObject ? KEY : VALUE;
+      if (comma) i++;
     }
   }
 
@@ -398,10 +311,9 @@ export class Parser {
   // under `key`, is a string decoded from such bytes (the last one decoded),
   // replacing the mark of an earlier duplicate key.
   private mark(o: JsonObject, key: string, v: Json): void {
-    let marked = lossyKeys.get(o);
-    if (marked === undefined) lossyKeys.set(o, (marked = new Set()));
-    if (this.lossy && typeof v === "string") marked.add(key);
-    else marked.delete(key);
+    o.lossy ??= new Set();
+    if (this.lossy && typeof v === "string") o.lossy.add(key);
+    else o.lossy.delete(key);
     this.lossy = false;
   }
 
@@ -445,7 +357,17 @@ export class Parser {
       return j + 1;
     }
     const e = this.scanString(b, j, n, PLAIN);
-    if (e >= 0 && this.build) this.text = this.decode(b, begin, e - 1);
+    if (e < 0 || !this.build) return e;
+    // An escape or a byte >= 0x80 follows. The escapes were checked as they
+    // were scanned: JSON.parse reads them as the grammar says.
+    const bytes = b.subarray(begin, e - 1);
+    try {
+      this.text = strict.decode(bytes);
+    } catch {
+      this.invalidUtf8 = this.lossy = true;
+      this.text = lossy.decode(bytes);
+    }
+    if (this.text.includes("\\")) this.text = JSON.parse(`"${this.text}"`);
     return e;
   }
 
@@ -461,7 +383,7 @@ export class Parser {
         if (b[i] !== 0x5c) return this.fail(b, i); // a control byte
         s = ESCAPE;
       } else if (s === ESCAPE) {
-        if (ESCAPES[c] === undefined) return this.fail(b, i);
+        if (ESCAPABLE[c] !== 1) return this.fail(b, i);
         s = c === 0x75 ? HEX : PLAIN;
       } else {
         if (HEX_DIGIT[c] !== 1) return this.fail(b, i);
@@ -503,54 +425,6 @@ export class Parser {
     }
     return i;
   }
-
-  // The text of the checked string body b[begin, end).
-  private decode(b: Uint8Array, begin: number, end: number): string {
-    let i = begin;
-    while (i < end && PLAIN_ASCII[b[i]!] === 1) i++;
-    if (i === end) return intern(b, begin, end);
-    let out = ascii(b, begin, i);
-    while (i < end) {
-      if (b[i] === 0x5c) {
-        const e = b[i + 1]!;
-        i += 2;
-        if (e !== 0x75) out += ESCAPES[e];
-        else {
-          out += String.fromCharCode(parseInt(ascii(b, i, i + 4), 16));
-          i += 4;
-        }
-        continue;
-      }
-      // A run of raw bytes up to the next escape.
-      let j = i;
-      let high = false;
-      while (j < end && b[j] !== 0x5c) {
-        if (b[j]! >= 0x80) high = true;
-        j++;
-      }
-      if (high) {
-        const run = b.subarray(i, j);
-        try {
-          out += strict.decode(run);
-        } catch {
-          this.invalidUtf8 = true;
-          this.lossy = true;
-          out += lossy.decode(run);
-        }
-      } else {
-        out += ascii(b, i, j);
-      }
-      i = j;
-    }
-    return out;
-  }
-}
-
-// The engine's own copy of a string, as used for property names: two such
-// copies compare by identity, so looking up "type" in a message is one
-// pointer comparison instead of a character loop.
-function internalized(s: string): string {
-  return Object.keys({ [s]: 0 })[0] ?? s;
 }
 
 // A plain ASCII string bytes[begin, end): from the intern table when it is
@@ -567,7 +441,9 @@ function intern(b: Uint8Array, begin: number, end: number): string {
     while (k < len && known[k] === b[begin + k]) k++;
     if (k === len) return internText[slot]!;
   }
-  const text = internalized(ascii(b, begin, end));
+  // The engine's own copy, as used for property names: two such copies
+  // compare by identity, so looking up "type" is one pointer comparison.
+  const text = Object.keys({ [ascii(b, begin, end)]: 0 })[0]!;
   internBytes[slot] = b.slice(begin, end);
   internText[slot] = text;
   return text;
@@ -577,25 +453,16 @@ function intern(b: Uint8Array, begin: number, end: number): string {
 // digits are exact as accumulated; anything else goes through the
 // platform's correctly rounded conversion.
 function numberOf(b: Uint8Array, begin: number, end: number): number {
-  let i = begin;
-  const neg = b[i] === 0x2d;
-  if (neg) i++;
-  if (end - begin <= 15) {
-    let v = 0;
-    while (i < end) {
-      const c = b[i]!;
-      if (c < 0x30 || c > 0x39) break;
-      v = v * 10 + (c - 0x30);
-      i++;
-    }
-    if (i === end) return neg ? -v : v;
+  const neg = b[begin] === 0x2d;
+  let v = 0;
+  for (let i = neg ? begin + 1 : begin; i < end; i++) {
+    const digit = b[i]! - 0x30;
+    if (digit < 0 || digit > 9 || end - begin > 15) return Number(ascii(b, begin, end));
+    v = v * 10 + digit;
   }
-  return Number(ascii(b, begin, end));
+  return neg ? -v : v;
 }
 
 function ascii(b: Uint8Array, start: number, end: number): string {
-  if (end - start > 64) return lossy.decode(b.subarray(start, end));
-  let s = "";
-  for (let k = start; k < end; k++) s += String.fromCharCode(b[k]!);
-  return s;
+  return latin1.decode(b.subarray(start, end));
 }

@@ -1,9 +1,7 @@
 // The Node entry of `leastconn`: arguments, stdin/stdout, signals and the
 // real clock. Everything else (framing, handling, formatting) is in
-// session.ts and runs unchanged in other runtimes. Replies of one input chunk
-// go out in one write as soon as the chunk is handled; diagnostics go to
-// stderr. What the process does on a signal, a closed stdout or a full disk
-// is in docs/PROTOCOL.md ("The process").
+// session.ts and runs unchanged in other runtimes. What the process does on
+// a signal, a closed stdout or a full disk is in docs/PROTOCOL.md ("The process").
 
 import { fstatSync, readFileSync, readSync } from "node:fs";
 import { constants as osConstants } from "node:os";
@@ -51,8 +49,6 @@ function parse() {
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
-      strict: true,
-      allowPositionals: false,
     }).values;
   } catch (err) {
     return fatalUsage(err instanceof Error ? err.message : String(err));
@@ -104,14 +100,12 @@ function demo(): void {
       "Pipe your own messages in with: leastconn < messages.jsonl\n\n",
   );
   const session = new Session({ clock: "manual", onDiagnostic: diagnostic });
-  const encoder = new TextEncoder();
-  const decoder = new TextDecoder();
   let out = "";
   for (const line of text.split("\n")) {
     if (line.trim() === "") continue;
     out += "> " + line + "\n";
-    let replies = decoder.decode(session.push(encoder.encode(line + "\n")));
-    while (session.waiting) replies += decoder.decode(session.resume());
+    let replies = Buffer.from(session.push(Buffer.from(line + "\n"))).toString("latin1");
+    while (session.waiting) replies += Buffer.from(session.resume()).toString("latin1");
     for (const reply of replies.split("\n")) if (reply !== "") out += "< " + reply + "\n";
   }
   process.stdout.write(out);
@@ -133,10 +127,8 @@ if (simulate !== undefined) {
 } else {
   const clock = args.clock ?? "real";
   if (clock !== "real" && clock !== "manual") fatalUsage(`--clock must be "real" or "manual", got ${JSON.stringify(clock)}`);
-  // Real time is read once per input chunk; a request's duration_ms deadline
-  // is checked whenever input arrives. A completion by deadline prints
-  // nothing, so this cannot be told apart from a timer firing, and the
-  // process holds no timer that could keep it alive after end of input.
+  // Real time is read, and deadlines checked, once per input chunk: a
+  // completion by deadline prints nothing, so no timer is needed for it.
   const maxOpen = args["max-open"] === undefined ? undefined : Number(args["max-open"]);
   if (maxOpen !== undefined && !(/^[0-9]+$/.test(args["max-open"]!) && maxOpen <= 0x7fffffff)) {
     fatalUsage(`--max-open must be an integer from 0 to 2147483647, got ${JSON.stringify(args["max-open"])}`);
@@ -153,22 +145,18 @@ if (simulate !== undefined) {
 // every full pipe would leave the node idle while its reader works.)
 const MAX_QUEUED = 4 << 20;
 
+// While requests wait in the queue, the clock alone can answer them: one
+// timer, set to the session's wakeAt, resumes it; none once nothing waits.
+let wakeTimer: ReturnType<typeof setTimeout> | undefined;
+
 function send(session: Session, out: Uint8Array): void {
   if (out.length > 0 && !stopping) process.stdout.write(out, () => session.recycle(out));
-  wake(session);
-}
-
-// While requests wait in the queue, the clock alone can answer them (a
-// queue timeout, a deadline that frees a slot): one timer, set to the next
-// such time, polls the session. No timer is kept once nothing waits.
-let wakeTimer: ReturnType<typeof setTimeout> | undefined;
-function wake(session: Session): void {
   clearTimeout(wakeTimer);
   const at = session.wakeAt;
   wakeTimer =
     at === undefined || stopping || session.waiting
       ? undefined
-      : setTimeout(() => send(session, session.poll()), Math.max(0, at - Date.now()));
+      : setTimeout(() => send(session, session.resume()), Math.max(0, at - Date.now()));
 }
 
 function isRegularFile(fd: number): boolean {
@@ -188,11 +176,10 @@ function* fileChunks(): Generator<Uint8Array> {
   for (let n: number; (n = readSync(0, chunk, 0, chunk.length, null)) > 0; ) yield chunk.subarray(0, n);
 }
 
-// A chunk's replies go to stdout before the next chunk is read; the part
-// past the session's output limit goes in pieces, each once the reader is
-// less than MAX_QUEUED behind. Between chunks and pieces the event loop
-// runs: write callbacks free output buffers, and a closed stdout or a
-// signal is seen.
+// A chunk's replies go to stdout before the next chunk is read, past the
+// session's output limit in pieces, each once the reader is less than
+// MAX_QUEUED behind. Between them the event loop runs: write callbacks free
+// output buffers, and a closed stdout or a signal is seen.
 async function serve(session: Session, input: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
   for await (const chunk of input) {
     if (stopping) return;

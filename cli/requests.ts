@@ -3,12 +3,11 @@
 // deadlines, and the ids of recently completed ones. The handler releases
 // the counts; this module only remembers.
 //
-// Everything is numbers in typed arrays indexed by a slot number per open
-// request: 24 bytes a slot plus 8 in the id index, none of it seen by the
-// garbage collector, and at most `limit` open at once. A request leaves
-// every structure (the deadline heap included) the moment it completes, and
-// its slot is reused: the arrays grow to the most requests open at once
-// (never past the limit), not with the requests ever made.
+// Everything is numbers in typed arrays indexed by a slot per open request:
+// 24 bytes a slot plus 8 in the id index, unseen by the garbage collector.
+// A request leaves every structure the moment it completes and its slot is
+// reused, so the arrays grow to the most requests open at once (at most
+// `limit`), not with the requests ever made.
 
 const NONE = -1;
 
@@ -24,7 +23,8 @@ export class OpenRequests {
   private heapPos = new Int32Array(0);
   private free = NONE;
   private used = 0; // slots handed out so far
-  private count = 0;
+  /** Open tracked requests. */
+  size = 0;
   private readonly index = new IdIndex(this.ids);
 
   // One list per backend with tracked requests, oldest first.
@@ -46,12 +46,7 @@ export class OpenRequests {
   constructor(private readonly limit: number) {}
 
   get full(): boolean {
-    return this.count >= this.limit;
-  }
-
-  /** Open tracked requests. */
-  get size(): number {
-    return this.count;
+    return this.size >= this.limit;
   }
 
   /** The first deadline of an open request, or Infinity. */
@@ -65,7 +60,7 @@ export class OpenRequests {
     if (this.free === NONE && this.used === this.ids.length) this.grow();
     const s = this.free !== NONE ? this.free : this.used++;
     if (s === this.free) this.free = this.next[s]!;
-    this.count++;
+    this.size++;
     let t = this.trackOf.get(backend);
     if (t === undefined) {
       t = this.freeTracks.pop() ?? this.names.length;
@@ -124,7 +119,7 @@ export class OpenRequests {
     }
     this.next[s] = this.free;
     this.free = s;
-    this.count--;
+    this.size--;
   }
 
   /** A backend left the table: its open requests count as completed, oldest first. */
@@ -231,9 +226,7 @@ export class RecentIds {
       // completed again since (its entry then names a newer place).
       const at = index.find(this.ring[this.head]!);
       if (index.table[at] === this.head) index.removeAt(at);
-    } else {
-      this.count++;
-    }
+    } else this.count++;
     const at = index.find(id);
     this.ring[this.head] = id;
     if (at === NONE) index.add(this.head);

@@ -10,28 +10,23 @@ import { Handler } from "./handler.js";
 import type { JsonObject } from "./json.js";
 
 export interface SessionOptions {
-  /**
-   * "manual" (default): the clock starts at 0 and moves only through `now`
-   * fields; deadlines fire when it reaches them. A function: a real clock,
-   * read once per chunk (the `now` field is then ignored).
-   */
+  /** "manual" (default): the clock starts at 0 and moves only through `now` fields; or a real clock, read once per chunk. */
   clock?: "manual" | (() => number);
   /** Receives each line meant for standard error, without "leastconn: " or a newline. */
   onDiagnostic?: (text: string) => void;
   /**
    * Output bytes a push() or resume() may gather (default 4 MiB), give or
-   * take one reply. Past it, the rest of the input, and the rest of a long
-   * send_requests reply, wait in `waiting` for resume(), so no input needs
-   * more memory than this.
+   * take one reply; the rest (of the input, of a long send_requests reply)
+   * waits for resume(), so no input needs more memory than this.
    */
   maxOutput?: number;
   /** Most tracked requests open at once (the handler's default when absent). */
   maxOpen?: number;
 }
 
-// A message waiting its turn, or a framer diagnostic that must keep its
-// place among the diagnostics of the messages around it.
-type HeldFrame = { msg: JsonObject; line: number; invalidUtf8: boolean } | { text: string };
+// A message waiting its turn, a framer diagnostic that must keep its place
+// among the diagnostics of the messages around it, or the rest of a reply.
+type HeldFrame = { msg: JsonObject; line: number; invalidUtf8: boolean } | { text: string } | { reply: Reply; from: number };
 
 export class Session implements FrameSink {
   private readonly framer = new Framer(this);
@@ -42,7 +37,6 @@ export class Session implements FrameSink {
   private readonly maxOutput: number;
   private held: HeldFrame[] = [];
   private heldAt = 0;
-  private rest: { reply: Reply; from: number } | undefined; // a reply written in part
   private line = 0; // where the message being handled began
 
   constructor(options: SessionOptions = {}) {
@@ -58,37 +52,24 @@ export class Session implements FrameSink {
     });
   }
 
-  /**
-   * Handles every message completed by this chunk; returns their replies,
-   * one per line, as ASCII bytes (the caller's to keep, or to recycle()).
-   */
+  /** Handles every message this chunk completes; returns their replies, a line each, in ASCII (the caller's, or to recycle()). */
   push(chunk: Uint8Array): Uint8Array {
     this.tick();
     this.framer.push(chunk);
     return this.out.take();
   }
 
-  /**
-   * With a real clock: when (on that clock) poll() should next be called, as
-   * the time itself may answer a queued request; undefined when nothing waits.
-   */
+  /** With a real clock: when resume() should next be called, as the time alone may answer a queued request (undefined: never). */
   get wakeAt(): number | undefined {
     return this.realClock === undefined ? undefined : this.handler.wakeAt;
   }
 
-  /** With a real clock: reads it and returns the replies that the time alone made due. */
-  poll(): Uint8Array {
-    // Held messages come first; resume() reads the clock for them.
-    if (!this.waiting) this.tick();
-    return this.out.take();
-  }
-
   /** Messages framed but not yet handled: call resume() (after writing the output) until false. */
   get waiting(): boolean {
-    return this.rest !== undefined || this.heldAt < this.held.length;
+    return this.heldAt < this.held.length;
   }
 
-  /** Handles held messages up to the output limit; returns their replies. */
+  /** Reads the real clock and handles held messages up to the output limit; returns the replies. */
   resume(): Uint8Array {
     this.tick();
     this.handleHeld();
@@ -106,26 +87,16 @@ export class Session implements FrameSink {
 
   private handleHeld(): void {
     while (this.waiting && this.out.length < this.maxOutput) {
-      const rest = this.rest;
-      this.rest = undefined;
-      if (rest !== undefined) {
-        this.writeFrom(rest.reply, rest.from);
-        continue;
-      }
       const f = this.held[this.heldAt]!;
       this.held[this.heldAt++] = undefined as never;
       if ("text" in f) this.onDiagnostic(f.text);
+      else if ("reply" in f) this.writeFrom(f.reply, f.from);
       else this.handle(f.msg, f.line, f.invalidUtf8);
     }
     if (!this.waiting) {
       this.held = [];
       this.heldAt = 0;
     }
-  }
-
-  // Once the output is full, every later message waits its turn, in order.
-  private holding(): boolean {
-    return this.waiting || this.out.length >= this.maxOutput;
   }
 
   /** Hands back output from push() or end() once it is written, for reuse. */
@@ -144,26 +115,19 @@ export class Session implements FrameSink {
 
   /** @internal FrameSink */
   frame(msg: JsonObject, line: number, invalidUtf8: boolean): void {
-    if (this.holding()) this.held.push({ msg, line, invalidUtf8 });
+    // Once the output is full, every later message waits its turn, in order.
+    if (this.waiting || this.out.length >= this.maxOutput) this.held.push({ msg, line, invalidUtf8 });
     else this.handle(msg, line, invalidUtf8);
   }
 
   private handle(msg: JsonObject, line: number, invalidUtf8: boolean): void {
-    let reply: Reply | null;
     this.line = line;
     try {
-      if (invalidUtf8) {
-        this.onDiagnostic(`line ${line}: message is not valid UTF-8; refused it`);
-        reply = this.handler.refuse(msg, "message is not valid UTF-8");
-      } else {
-        reply = this.handler.handle(msg);
-      }
+      this.write(invalidUtf8 ? this.handler.refuse(msg) : this.handler.handle(msg));
     } catch (err) {
       // A bug, not bad input: no input may stop the node.
       this.onDiagnostic(`line ${line}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-      return;
     }
-    this.write(reply);
   }
 
   // Writes a message's reply among the handler's replies to queued requests
@@ -181,7 +145,8 @@ export class Session implements FrameSink {
 
   private writeFrom(reply: Reply, from: number): void {
     const next = writeReply(this.out, reply, this.maxOutput, from);
-    if (next >= 0) this.rest = { reply, from: next };
+    // The rest of the reply waits first in line (all that follows it waits too: the output is full).
+    if (next >= 0) this.held.splice(this.heldAt, 0, { reply, from: next });
   }
 
   /** @internal FrameSink */
@@ -191,10 +156,7 @@ export class Session implements FrameSink {
   }
 }
 
-/**
- * The node's whole standard output for a whole input, with the manual clock:
- * byte for byte what `leastconn --clock manual` prints for the same bytes.
- */
+/** The node's whole stdout for a whole input, with the manual clock: byte for byte what `leastconn --clock manual` prints. */
 export function runSession(input: Uint8Array, options: Pick<SessionOptions, "onDiagnostic" | "maxOutput"> = {}): string {
   const session = new Session({ clock: "manual", ...options });
   // Replies are ASCII: every other character is escaped.

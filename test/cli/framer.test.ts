@@ -12,7 +12,7 @@ const dec = new TextDecoder("latin1");
 function show(v: Json): string {
   if (v instanceof JsonObject) {
     const parts: string[] = [];
-    for (let k = 0; k < v.size; k++) parts.push(`${JSON.stringify(v.keyAt(k))}:${show(v.valueAt(k))}`);
+    for (const [key, value] of v) parts.push(`${JSON.stringify(key)}:${show(value)}`);
     return `{${parts.join(",")}}`;
   }
   if (Array.isArray(v)) return `[${v.map(show).join(",")}]`;

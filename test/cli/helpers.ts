@@ -4,7 +4,7 @@
 
 import { Output, type Reply, writeReply } from "../../cli/format.js";
 import type { Handler } from "../../cli/handler.js";
-import { type Json, Parser } from "../../cli/json.js";
+import { describeByte, INVALID, type Json, type JsonObject, MORE, Parser } from "../../cli/json.js";
 
 const latin1 = new TextDecoder("latin1");
 
@@ -44,12 +44,21 @@ export function fingerprint(h: Handler): string {
   );
 }
 
-const parser = new Parser();
+/** Parses all of `bytes` with `p`: one JSON value with optional whitespace around it; throws a SyntaxError on anything else. */
+export function parseAll(bytes: Uint8Array, p = new Parser()): Json {
+  p.begin(1);
+  let at = p.feed(bytes, 0, bytes.length);
+  if (at === MORE && p.feed(new Uint8Array([0x20]), 0, 1) >= 0) at = bytes.length; // a number ends with its input
+  if (at === INVALID) throw new SyntaxError(`${p.why} at byte ${p.at}`);
+  if (at === MORE) throw new SyntaxError("JSON input ended inside a value");
+  while (at < bytes.length && [0x20, 0x0a, 0x0d, 0x09].includes(bytes[at]!)) at++;
+  if (at < bytes.length) throw new SyntaxError(`unexpected ${describeByte(bytes[at]!)} at byte ${at}`);
+  return p.value;
+}
 
 /** One message, parsed as the node parses it. */
-export function msg(text: string): Json {
-  const bytes = new TextEncoder().encode(text);
-  return parser.parse(bytes, 0, bytes.length);
+export function msg(text: string): JsonObject {
+  return parseAll(new TextEncoder().encode(text)) as JsonObject;
 }
 
 /** Sends `body` from client "c" to `h`; its reply as one line, or "" for none. */
