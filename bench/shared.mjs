@@ -9,7 +9,7 @@
 // same run, and two threads picking round-robin (the cursor moves by
 // compare-and-swap, contended). Rewrites the text between the bench:shared
 // markers of docs/RUNTIMES.md (`--dry-run` prints only). Needs `npm run
-// build`. Not part of `npm test`; about half a minute.
+// build`. Not part of `npm test`; about a minute.
 //
 // Timing: every configuration runs in worker_threads (one or two), each
 // timing its own loop with performance.now() after a warm-up; both threads
@@ -27,7 +27,7 @@ import { isMainThread, parentPort, Worker, workerData } from "node:worker_thread
 import { baseline } from "./baseline.mjs";
 
 const SIZES = [3, 64];
-const PASSES = 11;
+const PASSES = 21;
 const PAIRS = 1_000_000;
 const WARMUP_PAIRS = 200_000;
 const DOC = new URL("../docs/RUNTIMES.md", import.meta.url);
