@@ -9,10 +9,11 @@
 // that this process drains, so output costs the same for both.
 
 import { spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeSection } from "./section.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 400_000);
@@ -126,15 +127,7 @@ try {
   ].join("\n");
   console.log(table);
 
-  const docPath = join(root, "docs", "BENCHMARKS.md");
-  const doc = readFileSync(docPath, "utf8");
-  const open = "<!-- bench:cli -->";
-  const close = "<!-- /bench:cli -->";
-  const a = doc.indexOf(open);
-  const b = doc.indexOf(close);
-  if (a < 0 || b < a) throw new Error(`docs/BENCHMARKS.md has no ${open} … ${close} section`);
-  const section = `${open}\n\`npm run bench:cli\` (bench/cli.mjs).\n\n${table}\n${close}`;
-  writeFileSync(docPath, doc.slice(0, a) + section + doc.slice(b + close.length));
+  writeSection(join(root, "docs", "BENCHMARKS.md"), "cli", `\`npm run bench:cli\` (bench/cli.mjs).\n\n${table}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -9,13 +9,13 @@
 // `npm run bench:client`.
 
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { BalancedPool, Pool } from "undici";
 import { LeastConnDispatcher } from "../dist/undici.js";
+import { writeSection } from "./section.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const PASSES = 5;
@@ -149,14 +149,4 @@ const table = [
 ].join("\n");
 console.log(table);
 
-const docPath = join(root, "docs", "BENCHMARKS.md");
-const doc = readFileSync(docPath, "utf8");
-const open = "<!-- bench:client -->";
-const close = "<!-- /bench:client -->";
-const section = `${open}\n\`npm run bench:client\` (bench/client.mjs).\n\n${table}\n${close}`;
-const a = doc.indexOf(open);
-const b = doc.indexOf(close);
-writeFileSync(
-  docPath,
-  a < 0 || b < a ? `${doc.trimEnd()}\n\n## Balanced clients\n\n${section}\n` : doc.slice(0, a) + section + doc.slice(b + close.length),
-);
+writeSection(join(root, "docs", "BENCHMARKS.md"), "client", `\`npm run bench:client\` (bench/client.mjs).\n\n${table}`);

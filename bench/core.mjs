@@ -13,12 +13,13 @@
 
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { Bench } from "tinybench";
 import { ALGORITHMS } from "../dist/index.js";
+import { writeSection } from "./section.mjs";
 
 // --only main,algorithms,limits runs those sections (and only prints).
 const { values: args } = parseArgs({
@@ -400,13 +401,6 @@ console.log(section);
 console.error(`(sink ${sink})`);
 
 if (!args["dry-run"] && !partial) {
-  const docPath = new URL("docs/BENCHMARKS.md", root);
-  const doc = readFileSync(docPath, "utf8");
-  const open = "<!-- bench:core -->";
-  const close = "<!-- /bench:core -->";
-  const from = doc.indexOf(open);
-  const to = doc.indexOf(close);
-  if (from < 0 || to < from) throw new Error(`docs/BENCHMARKS.md lacks the ${open} … ${close} markers`);
-  writeFileSync(docPath, `${doc.slice(0, from + open.length)}\n${section}\n${doc.slice(to)}`);
+  writeSection(new URL("docs/BENCHMARKS.md", root), "core", section);
   progress("wrote the bench:core section of docs/BENCHMARKS.md");
 }

@@ -7,9 +7,9 @@
 // is ns per hand-off (release + pick + grant). The target: <= 2 us.
 // Rewrites its own section of docs/BENCHMARKS.md (bench:queue).
 
-import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { Balancer } from "../dist/index.js";
+import { writeSection } from "./section.mjs";
 
 const WAITERS = 100_000;
 const ROUNDS = 15;
@@ -87,12 +87,5 @@ const lines = [
 ];
 const table = lines.join("\n");
 console.log(table);
-const docPath = new URL("../docs/BENCHMARKS.md", import.meta.url);
-const doc = readFileSync(docPath, "utf8");
-const open = "<!-- bench:queue -->";
-const close = "<!-- /bench:queue -->";
-const at = doc.indexOf(open);
-const end = doc.indexOf(close);
-if (at < 0 || end < at) throw new Error(`docs/BENCHMARKS.md has no ${open} … ${close} section`);
 const head = `\`npm run bench:queue\` (bench/queue.mjs): ${os.cpus()[0]?.model ?? "unknown CPU"}, ${os.cpus().length} CPUs; Node ${process.version}; ${new Date().toISOString().slice(0, 10)}.`;
-writeFileSync(docPath, `${doc.slice(0, at)}${open}\n${head}\n\n${table}\n${close}${doc.slice(end + close.length)}`);
+writeSection(new URL("../docs/BENCHMARKS.md", import.meta.url), "queue", `${head}\n\n${table}`);

@@ -20,11 +20,11 @@
 // because the measurement is of two threads running at once.
 
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { baseline } from "./baseline.mjs";
+import { writeSection } from "./section.mjs";
 
 const SIZES = [3, 64];
 const PASSES = 21;
@@ -143,12 +143,6 @@ async function main() {
   const section = lines.join("\n");
   console.log(section);
   if (args["dry-run"]) return;
-  const doc = readFileSync(DOC, "utf8");
-  const open = "<!-- bench:shared -->\n";
-  const close = "\n<!-- /bench:shared -->";
-  const a = doc.indexOf(open);
-  const b = doc.indexOf(close);
-  if (a < 0 || b < a) throw new Error("docs/RUNTIMES.md has no bench:shared markers");
-  writeFileSync(DOC, doc.slice(0, a + open.length) + section + doc.slice(b));
+  writeSection(DOC, "shared", section);
   console.log("\nwrote docs/RUNTIMES.md");
 }
