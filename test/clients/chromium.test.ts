@@ -17,7 +17,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>leastconn client tests
   import { storm, stormProblems } from "/test/clients/storm.js";
   window.clientTests = {
     async storm(origins, n) {
-      const fetch = balancedFetch({ origins, bodyIdleTimeoutMs: 100 });
+      const fetch = balancedFetch({ origins, bodyIdleTimeoutMs: 100, tieBreak: "rotate" });
       const report = await storm(fetch, { n, concurrency: 16, seed: 5, deadlineMs: 30000, settleMs: 2000 });
       return { report, problems: stormProblems(report, n, 2) };
     },
