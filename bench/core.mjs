@@ -21,12 +21,22 @@ import { Bench } from "tinybench";
 import { ALGORITHMS } from "../dist/index.js";
 import { writeSection } from "./section.mjs";
 
-// --only main,algorithms,limits runs those sections (and only prints).
+// --only main,algorithms,limits runs those sections (and only prints);
+// --algorithms a,b runs only those rows of "algorithms" (least-connections,
+// the reference, always runs).
 const { values: args } = parseArgs({
-  options: { "dry-run": { type: "boolean", default: false }, only: { type: "string", default: "main,algorithms,limits" } },
+  options: {
+    "dry-run": { type: "boolean", default: false },
+    only: { type: "string", default: "main,algorithms,limits" },
+    algorithms: { type: "string" },
+  },
 });
 const SECTIONS = new Set(args.only.split(","));
-const partial = ["main", "algorithms", "limits"].some((s) => !SECTIONS.has(s));
+const ROW_ALGORITHMS =
+  args.algorithms === undefined
+    ? ALGORITHMS
+    : ALGORITHMS.filter((a) => a === "least-connections" || args.algorithms.split(",").includes(a));
+const partial = ["main", "algorithms", "limits"].some((s) => !SECTIONS.has(s)) || args.algorithms !== undefined;
 
 const SIZES = [3, 64, 1024, 100_000];
 const ALGORITHM_SIZES = [64, 100_000];
@@ -252,7 +262,7 @@ const limitRows = SECTIONS.has("limits")
       { label: `this build, limit ${LIMIT} on every backend`, kind: "api", options: { clock: "constant", limit: LIMIT } },
     ].flatMap((row) => SCENARIOS.map((scenario) => ({ ...row, scenario, sizes: LIMIT_SIZES })))
   : [];
-const algorithms = (SECTIONS.has("algorithms") ? ALGORITHMS : []).flatMap((algorithm) =>
+const algorithms = (SECTIONS.has("algorithms") ? ROW_ALGORITHMS : []).flatMap((algorithm) =>
   SCENARIOS.map((scenario) => ({
     label: algorithm,
     kind: "api",

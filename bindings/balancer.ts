@@ -458,11 +458,9 @@ export class Balancer extends EventTarget {
     // The pick is one of the two samples: when it is not the second, it is
     // the first, and one call into the core is saved.
     const second = core.exports.sample(SAMPLE_SECOND);
-    const first = second !== i ? i : core.exports.sample(SAMPLE_FIRST);
+    const other = second < 0 ? -1 : second !== i ? second << 1 : (core.exports.sample(SAMPLE_FIRST) << 1) | 1;
     // The pick was counted already; report the counts it was chosen on.
-    const firstActive = core.active(first) - (first === i ? 1 : 0);
-    const secondActive = second < 0 ? 0 : core.active(second) - (second === i ? 1 : 0);
-    return new ChoiceLease(this.epoch, i, now, first, firstActive, second, secondActive);
+    return new ChoiceLease(this.epoch, i, now, other, core.active(i) - 1, other < 0 ? 0 : core.active(other >> 1));
   }
 
   /**

@@ -126,35 +126,39 @@ export class Lease {
 
 /**
  * A power-of-two-choices lease, with what the choice was made on: the two
- * sampled indices (in the lease's epoch) and the counts compared. Names and
- * arrays are built on first read, so a pick that never looks at them
- * allocates none and reads no Slot.
+ * backends sampled and the counts compared. Three small-integer fields
+ * beyond a plain Lease's: a p2c lease is built on every pick, and with
+ * 50,000 held at n = 100,000 its size is garbage collector work (docs/
+ * BENCHMARKS.md). Names and arrays are built on each read, so a pick that
+ * never looks at them allocates none and reads no Slot.
  */
 export class ChoiceLease extends Lease {
-  private readonly first: number;
-  private readonly firstActive: number;
-  /** -1 when only one backend could take traffic. */
-  private readonly second: number;
-  private readonly secondActive: number;
-  private sampledNames: readonly string[] | undefined;
-  private sampledCounts: readonly number[] | undefined;
+  /** The other sample's index (in the lease's epoch) × 2, + 1 when it was drawn first; -1 when only one backend could take traffic. */
+  private readonly other: number;
+  /** The counts compared: the pick's (before it was counted) and the other's. */
+  private readonly mine: number;
+  private readonly theirs: number;
 
   /** @internal */
-  constructor(epoch: Epoch, index: number, acquiredAt: number, first: number, firstActive: number, second: number, secondActive: number) {
+  constructor(epoch: Epoch, index: number, acquiredAt: number, other: number, mine: number, theirs: number) {
     super(epoch, index, acquiredAt);
-    this.first = first;
-    this.firstActive = firstActive;
-    this.second = second;
-    this.secondActive = secondActive;
+    this.other = other;
+    this.mine = mine;
+    this.theirs = theirs;
   }
 
   /** The sampled backends, in the order drawn (one when only one can take traffic). */
   get sampled(): readonly string[] {
-    return (this.sampledNames ??= (this.second < 0 ? [this.first] : [this.first, this.second]).map((i) => this.slot(i).name));
+    return this.inOrder(this.slot().name, this.other < 0 ? "" : this.slot(this.other >> 1).name);
   }
 
   /** Their active counts when compared. */
   get sampledActive(): readonly number[] {
-    return (this.sampledCounts ??= this.second < 0 ? [this.firstActive] : [this.firstActive, this.secondActive]);
+    return this.inOrder(this.mine, this.theirs);
+  }
+
+  private inOrder<T>(mine: T, theirs: T): T[] {
+    const o = this.other;
+    return o < 0 ? [mine] : o & 1 ? [theirs, mine] : [mine, theirs];
   }
 }

@@ -153,7 +153,7 @@ const INTERNAL = [
   ...["onWake", "queueConfig", "rampStepMs", "ramping", "refreshRamps", "rotate", "serving", "slots"],
   ...["snapshotOf", "startRamp", "stopRamp", "timed", "waiting", "wakeTimer", "_releaseSlot", "_enqueue"],
   ...["gone", "removing", "waiters", "ejections", "rampStart", "owner", "slot"],
-  ...["sampledNames", "sampledCounts", "firstActive", "secondActive", "index", "core", "drain", "advance"],
+  ...["other", "mine", "theirs", "inOrder", "index", "core", "drain", "advance"],
   ...["prev", "next", "head", "tail", "u16", "u32", "f64", "activeAt", "weightAt", "stateAt", "totalAt", "lastAt"],
   ...["limitAt", "rampAt", "costAt", "exports", "fixed", "ramps", "ejected", "refresh", "pick", "fail", "grant", "waiter"],
   ...["since", "queued", "first", "second", "cap", "cfg", "schedule", "dueAt", "failed", "appendBackend", "clock", "serve"],
