@@ -1150,6 +1150,42 @@ describe("peak-ewma", () => {
     expect(picks.filter((p) => p === 2).length).toBeLessThan(10);
   });
 
+  it("decays by the core's own exp, within one unit in the last place of Math.exp, and to 0 past e^-708", () => {
+    const core = coreTable([1]);
+    const e = core.exports;
+    // A peak of 1 at t = 0, then a duration of 0 at td: the new cost is the weight exp(-td / decay) itself.
+    const weight = (td: number, decay: number): number => {
+      expect(e.setDecay(decay)).toBe(0);
+      expect(e.setActive(0, 2)).toBe(0);
+      expect(e.release(0, 1, 0)).toBe(1);
+      expect(e.release(0, 0, td)).toBe(1);
+      core.refresh();
+      return core.cost(0);
+    };
+    const bits = new BigInt64Array(2);
+    const f = new Float64Array(bits.buffer);
+    let g = 0x2545f491;
+    const next = (): number => {
+      g ^= g << 13;
+      g ^= g >>> 17;
+      g ^= g << 5;
+      return (g >>> 0) / 2 ** 32;
+    };
+    let exact = 0;
+    for (let k = 0; k < 5_000; k++) {
+      const decay = k % 2 === 0 ? 1 : 10_000;
+      const td = (k < 2_500 ? next() * 5 : next() * 708) * decay;
+      f[0] = weight(td, decay);
+      f[1] = Math.exp(-td / decay);
+      const ulps = Number(bits[0]! - bits[1]!);
+      expect(Math.abs(ulps), `exp(${-td / decay})`).toBeLessThanOrEqual(1);
+      if (ulps === 0) exact++;
+    }
+    expect(exact).toBeGreaterThan(4_500);
+    expect(weight(708, 1)).toBeGreaterThan(0);
+    expect(weight(708.5, 1)).toBe(0);
+  });
+
   it("the cost jumps to a longer duration at once and decays towards shorter ones with decayMs", () => {
     const core = coreTable([1, 1]);
     const e = core.exports;
