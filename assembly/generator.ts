@@ -4,7 +4,7 @@
 
 import { BASE, H_RNG_STATE, H_RNG_INC } from "./table";
 
-export function rngNext(): u32 {
+@inline export function rngNext(): u32 {
   const old = load<u64>(BASE + H_RNG_STATE);
   store<u64>(BASE + H_RNG_STATE, old * 6364136223846793005 + load<u64>(BASE + H_RNG_INC));
   const xorshifted = <u32>(((old >> 18) ^ old) >> 27);

@@ -200,8 +200,13 @@ export function pickSmoothWeighted(): u32 {
   return best;
 }
 
-function ensureEligible(): u32 {
-  if (flags() & F_ELIG_OK) return hget(H_ELIGIBLE);
+// The eligible list's length, rebuilding it first when a change dropped it
+// (the check is inline: random and p2c call this on every pick).
+@inline function ensureEligible(): u32 {
+  return flags() & F_ELIG_OK ? hget(H_ELIGIBLE) : buildEligible();
+}
+
+function buildEligible(): u32 {
   const n = count();
   let k: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
@@ -225,7 +230,7 @@ function probe(r: u32, e: u32, skip: u32): u32 {
   for (let k: u32 = 0; k < e; k++) {
     const at = (r + k) % e;
     const i = all ? at : eligAt(at);
-    if (i != skip && isRoutable(i)) return i;
+    if (i != skip && routable(i)) return i;
   }
   return NIL;
 }
