@@ -42,7 +42,7 @@ Options:
                         B ms, at most M ms, at most P% ejected ("on": 5:30000ms:300000ms:10%)
   --slow-start Wms[:MIN%]  ramp a backend back over W ms after its ejection
   --decay MS            peak-ewma's decayMs
-  --algorithms a,b,...  core algorithm names (default: all six)
+  --algorithms a,b,...  core algorithm names (default: all seven)
   --requests N          requests per algorithm (default 100000)
   --seed S              seed of every generator (default 1)
   --json                print {"results": [...]} instead of the table
