@@ -16,6 +16,7 @@ if (process.argv[2] === "proxy") {
 }
 
 const USAGE = `Usage: leastconn [options]
+       leastconn proxy|simulate ...   (the HTTP proxy and the simulator; each has --help)
 
 The load-balancer node: reads JSON messages on standard input and writes one
 reply per line on standard output (protocol: docs/PROTOCOL.md).
@@ -95,10 +96,8 @@ function demo(): void {
     diagnostic(`the demo needs ${path.pathname}, which is missing`);
     process.exit(1);
   }
-  process.stderr.write(
-    "leastconn demo: each request (>) and the node's reply (<), with --clock manual.\n" +
-      "Pipe your own messages in with: leastconn < messages.jsonl\n\n",
-  );
+  process.stderr.write(`leastconn demo: each request (>) and the node's reply (<), with --clock manual.
+Pipe your own messages in with: leastconn < messages.jsonl\n\n`);
   const session = new Session({ clock: "manual", onDiagnostic: diagnostic });
   let out = "";
   for (const line of text.split("\n")) {

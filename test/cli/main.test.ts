@@ -36,6 +36,7 @@ describe("leastconn binary", () => {
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/^Usage: leastconn \[options\]/);
     expect(help.stdout).toContain("--clock real|manual");
+    expect(help.stdout).toContain("leastconn proxy|simulate");
     const version = node(["--version"]);
     expect(version.stdout).toBe(`${pkg.version}\n`);
     expect(node(["-v"]).stdout).toBe(`${pkg.version}\n`);

@@ -1,0 +1,11 @@
+import * as esbuild from "esbuild";
+import { readFileSync } from "node:fs";
+const root = "/work/main";
+const src = readFileSync(root + "/scripts/build.mjs", "utf8");
+const m = src.match(/const INTERNAL = \[([\s\S]*?)\n\];/);
+const INTERNAL = eval("[" + m[1] + "]");
+const deflatedWasm = { name: "d", setup(b) { b.onResolve({ filter: /build\/core-wasm\.js$/ }, () => ({ path: root + "/build/core-wasm-deflated.js" })); } };
+const r = await esbuild.build({ bundle: true, format: "esm", target: "es2022", absWorkingDir: root, entryPoints: [process.argv[2] ?? "bindings/fetch.ts"], write: false, outfile: "/tmp/x.js", platform: "neutral", minify: true, charset: "utf8", mangleProps: new RegExp(`^(${INTERNAL.join("|")})$`), plugins: [deflatedWasm], metafile: true });
+const out = Object.values(r.metafile.outputs)[0];
+console.log("total", out.bytes);
+for (const [k, v] of Object.entries(out.inputs).sort((a, b) => b[1].bytesInOutput - a[1].bytesInOutput)) console.log(v.bytesInOutput, k);
