@@ -22,7 +22,7 @@
 
 import {
   ALG_LEAST_CONN, ALG_P2C, ALG_PEAK_EWMA, ALG_RANDOM, ALG_ROUND_ROBIN, ALG_WEIGHTED_LEAST_CONN,
-  ALG_WEIGHTED_ROUND_ROBIN, ARR_COST, ARR_CURW, ARR_LAST, ARR_STAMP, DECAY_DEFAULT_MS, ERR_NO_MEMORY, ERR_RANGE, NO_LIMIT, NONE, SAMPLE_FIRST,
+  ALG_WEIGHTED_ROUND_ROBIN, ARR_COST, ARR_CURW, ARR_LAST, ARR_TOTAL, ARR_STAMP, DECAY_DEFAULT_MS, ERR_NO_MEMORY, ERR_RANGE, NO_LIMIT, NONE, SAMPLE_FIRST,
   STATE_EJECTED, STATE_UP,
 } from "./constants";
 import { observe } from "./ewma";
@@ -34,9 +34,9 @@ import {
 } from "./picks";
 import {
   BASE, F_ELIG_OK, F_LC_OK, F_ROTATE, F_WLC_OK, HEADER_SIZE, H_CAP, H_COUNT, H_DECAY, H_FLAGS, H_RAMPING, H_ROT,
-  H_RR, MAX_CAP, MIN_CAP, NIL, ONE, REGIONS, R_LAST, R_LIMIT, R_RAMP, R_STATE, R_TOTAL, R_WEIGHT, activeOf, arrayAt,
+  H_RR, MAX_CAP, MIN_CAP, NIL, ONE, REGIONS, R_LAST, R_LIMIT, R_RAMP, R_STATE, R_TOTAL, R_WEIGHT, activeOf, arrayAt, cold,
   capCache, clearFlags, count, ensureMemory, flags, hget, hset, isRoutable, leafBase, limitOf, offCost, offCurw, offEnd,
-  offRamping, offRec, offStamp, rampOf, rampingAt, rec, relayout, setFlags, slotWidth,
+  offCold, offRamping, offRec, offStamp, rampOf, rampingAt, rec, relayout, setFlags, slotWidth,
 } from "./table";
 import { touch, touchIfLive, wlcSet } from "./trees";
 
@@ -101,8 +101,9 @@ export function add(weight: u32): i32 {
   store<u32>(r, weight, R_WEIGHT);
   store<u16>(r, STATE_UP, R_STATE);
   store<u16>(r, ONE, R_RAMP);
-  store<u64>(r, 0, R_TOTAL);
-  store<f64>(r, NaN, R_LAST);
+  const c = cold(n);
+  store<u64>(c, 0, R_TOTAL);
+  store<f64>(c, NaN, R_LAST);
   store<i64>(offCurw + (i << 3), 0);
   store<f64>(offCost + (i << 3), 0);
   store<f64>(offStamp + (i << 3), 0);
@@ -243,14 +244,15 @@ export function acquire(algorithm: u32, now: f64): i32 {
       }
       a = seen;
     }
-    atomic.add<u64>(r + R_TOTAL, 1);
+    atomic.add<u64>(cold(pick) + R_TOTAL, 1);
     confirmLease(pick);
   } else {
     was = load<u32>(r);
     store<u32>(r, was + 1);
-    store<u64>(r, load<u64>(r, R_TOTAL) + 1, R_TOTAL);
+    const c = cold(pick);
+    store<u64>(c, load<u64>(c, R_TOTAL) + 1, R_TOTAL);
   }
-  store<f64>(r, now, R_LAST);
+  store<f64>(cold(pick), now, R_LAST);
   if (flags() & F_ROTATE) hset(H_ROT, pick + 1);
   touchIfLive(pick, was);
   return <i32>pick;
@@ -296,7 +298,7 @@ export function sample(which: u32): i32 { return which == SAMPLE_FIRST ? sampleF
 export function size(): u32 { return count(); }
 export function capacity(): u32 { return capCache; }
 
-// Byte offsets in a record of ARR_ACTIVE..ARR_LAST, in selector order.
+// Byte offsets in a record (hot, then from ARR_TOTAL cold) of ARR_ACTIVE..ARR_LAST, in selector order.
 const FIELDS: u64 = (<u64>R_LAST << 48) | (<u64>R_TOTAL << 40) | (<u64>R_RAMP << 32) | (<u64>R_LIMIT << 24) |
   (<u64>R_STATE << 16) | (<u64>R_WEIGHT << 8);
 
@@ -306,7 +308,7 @@ const FIELDS: u64 = (<u64>R_LAST << 48) | (<u64>R_TOTAL << 40) | (<u64>R_RAMP <<
  * ARR_CURW), 8 * i for the arrays; 0 for an unknown selector.
  */
 export function layout(which: u32): u32 {
-  if (which < <u32>ARR_CURW) return <u32>offRec + <u32>((FIELDS >> (<u64>which << 3)) & 0xFF);
+  if (which < <u32>ARR_CURW) return <u32>(which < <u32>ARR_TOTAL ? offRec : offCold) + <u32>((FIELDS >> (<u64>which << 3)) & 0xFF);
   if (which == <u32>ARR_CURW) return <u32>offCurw;
   if (which == <u32>ARR_COST) return <u32>offCost;
   return which == <u32>ARR_STAMP ? <u32>offStamp : 0;

@@ -2,13 +2,17 @@
 // per-backend arrays and the trees, and plain access to one backend's fields.
 //
 // Layout (from BASE, every region `cap` slots long, cap a power of two):
-//   header | records (32 bytes: active u32, limit u32, weight u32, state u16,
-//   ramp u16, total u64, last f64) | swrr current i64 | ewma cost f64 |
+//   header | records (16 bytes: active u32, limit u32, weight u32, state u16,
+//   ramp u16) | cold records (16 bytes: total u64, last f64) |
+//   swrr current i64 | ewma cost f64 |
 //   ewma stamp f64 | lc tree u32[nodes] | wlc tree u32[nodes] | eligible u32 |
 //   ramping u32
 // where nodes = the 4-ary trees' node count (see relayout). A pick reads a
-// backend's record only (one cache line, 32-byte aligned); what only some
-// algorithms read lives apart. The ramping list
+// backend's record only (16 bytes, 16-byte aligned); acquire's total and
+// last-used go to the cold record, which no pick reads; what only some
+// algorithms read lives apart. (A 32-byte record holding total and last
+// made the records 3.2 MB at 100,000 backends, beyond the 1 MiB L2 here,
+// and random and p2c paid a miss on most picks.) The ramping list
 // holds the indices whose ramp is below RAMP_ONE (slow start), unordered,
 // H_RAMPING of them: least-connections compares them beside its tree.
 // Nothing that counts lives in a global: the threads build (ASC_FEATURE_THREADS)
@@ -43,13 +47,14 @@ export const FULL: u32 = 0xFFFFFFFF; // an active count that cannot grow
 export const MIN_CAP: u32 = 4;
 export const MAX_CAP: u32 = 1 << 24;
 
-// 64-byte aligned, so the header is one cache line and records are 32-byte
+// 64-byte aligned, so the header is one cache line and records are 16-byte
 // aligned. Every region then starts 32-byte aligned (cap >= 4 slots of 8 or
 // more bytes); the trees rely on 16 (see trees.ts).
 export const BASE: usize = (__heap_base + 63) & ~63;
 
 // Offsets cached per instance; recomputed from H_CAP by relayout().
 export let offRec: usize = 0;
+export let offCold: usize = 0;
 export let offCurw: usize = 0;
 export let offCost: usize = 0;
 export let offStamp: usize = 0;
@@ -77,15 +82,17 @@ export let leafBase: u32 = 0;  // node number of the first leaf: (leafCount - 1)
 }
 
 // ---- per-backend access ----
-// Byte offsets of the fields in a record (REC_SIZE bytes, 32-byte aligned).
+// Byte offsets of the fields in a record (REC_SIZE bytes, 16-byte aligned).
 export const R_ACTIVE: usize = 0;
 export const R_LIMIT: usize = 4;
 export const R_WEIGHT: usize = 8;
 export const R_STATE: usize = 12; // u16
 export const R_RAMP: usize = 14;  // u16
-export const R_TOTAL: usize = 16;
-export const R_LAST: usize = 24;
-@inline export function rec(i: u32): usize { return offRec + (<usize>i << 5); }
+// The cold record, in its own region: written by acquire, read by no pick.
+export const R_TOTAL: usize = 0;
+export const R_LAST: usize = 8;
+@inline export function rec(i: u32): usize { return offRec + (<usize>i << 4); }
+@inline export function cold(i: u32): usize { return offCold + (<usize>i << 4); }
 @inline export function activeOf(i: u32): u32 {
   if (ASC_FEATURE_THREADS) return atomic.load<u32>(rec(i));
   return load<u32>(rec(i));
@@ -106,21 +113,23 @@ export const ONE: u32 = <u32>RAMP_ONE;
 // The same, kept out of line for the colder paths: the release build must fit 4 KiB.
 export function isRoutable(i: u32): bool { return routable(i); }
 
-// The per-backend regions in layout order: the records, then the swrr
-// current weights, ewma costs and stamps (8 bytes a slot).
-export const REGIONS: u32 = 4;
-@inline export function slotWidth(k: u32): usize { return k == 0 ? <usize>REC_SIZE : 8; }
+// The per-backend regions in layout order: the records and the cold records
+// (REC_SIZE a slot), then the swrr current weights, ewma costs and stamps
+// (8 bytes a slot).
+export const REGIONS: u32 = 5;
+@inline export function slotWidth(k: u32): usize { return k < 2 ? <usize>REC_SIZE : 8; }
 @inline export function arrayAt(k: u32, cap: u32): usize {
-  const before: usize = k == 0 ? 0 : <usize>REC_SIZE + (<usize>(k - 1) << 3);
+  const before: usize = k < 2 ? <usize>REC_SIZE * k : <usize>(REC_SIZE << 1) + (<usize>(k - 2) << 3);
   return BASE + HEADER_SIZE + <usize>cap * before;
 }
 
 export function relayout(cap: u32): void {
   const c = <usize>cap;
   offRec = arrayAt(0, cap);
-  offCurw = arrayAt(1, cap);
-  offCost = arrayAt(2, cap);
-  offStamp = arrayAt(3, cap);
+  offCold = arrayAt(1, cap);
+  offCurw = arrayAt(2, cap);
+  offCost = arrayAt(3, cap);
+  offStamp = arrayAt(4, cap);
   leafCount = 1;
   while (leafCount < cap) leafCount <<= 2;
   leafBase = (leafCount - 1) / 3;

@@ -111,8 +111,8 @@ const CHECKED = ["setState", "setWeight", "setActive", "removeAt", "setLimit", "
 type CheckedCalls = { [K in (typeof CHECKED)[number]]: (...args: Parameters<CoreExports[K]>) => void };
 
 /**
- * One table: a core instance plus views of its memory. A backend's hot fields
- * are one 32-byte record (REC_SIZE): field f of backend i is at
+ * One table: a core instance plus views of its memory. A backend's fields
+ * are in 16-byte records (REC_SIZE, hot and cold): field f of backend i is at
  * (layout(f) >> log2(width)) + i * (REC_SIZE / width) in the view of its
  * width; the ewma cost is an array of f64 (stride 1).
  */
