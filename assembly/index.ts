@@ -46,18 +46,23 @@ import { touch, touchIfLive, wlcSet } from "./trees";
 export function reset(capacity: u32, seedValue: f64, rotateTies: bool): i32 {
   let cap = MIN_CAP;
   while (cap < capacity && cap < MAX_CAP) cap <<= 1;
-  const old = capCache;
-  relayout(cap);
-  if (!ensureMemory(offEnd)) {
-    relayout(old);
-    return ERR_NO_MEMORY;
-  }
+  if (!fit(cap)) return ERR_NO_MEMORY;
   memory.fill(BASE, 0, HEADER_SIZE);
   hset(H_CAP, cap);
   hset(H_FLAGS, rotateTies ? F_ROTATE : 0);
-  store<f64>(BASE + H_DECAY, <f64>DECAY_DEFAULT_MS);
+  setDecay(<f64>DECAY_DEFAULT_MS);
   seed(seedValue);
   return 0;
+}
+
+// Lays the table out for `cap` slots when memory can grow to it; else keeps
+// the layout it had and returns false.
+function fit(cap: u32): bool {
+  const old = capCache;
+  relayout(cap);
+  if (ensureMemory(offEnd)) return true;
+  relayout(old);
+  return false;
 }
 
 /** Re-reads the layout from the header (another instance may have grown it). */
@@ -72,11 +77,7 @@ function grow(cap: u32): i32 {
   const n = <usize>count();
   const old = capCache;
   const oldRamping = offRamping;
-  relayout(cap);
-  if (!ensureMemory(offEnd)) {
-    relayout(old);
-    return ERR_NO_MEMORY;
-  }
+  if (!fit(cap)) return ERR_NO_MEMORY;
   memory.copy(offRamping, oldRamping, <usize>hget(H_RAMPING) << 2);
   for (let k = <i32>REGIONS - 1; k >= 0; k--) {
     memory.copy(arrayAt(k, cap), arrayAt(k, old), n * slotWidth(k));
@@ -227,7 +228,7 @@ export function acquire(algorithm: u32, now: f64): i32 {
   }
   if (pick == NIL) return NONE;
   if (!ASC_NO_ASSERT) assert(pick < count() && isRoutable(pick), "acquire: picked a backend that cannot take traffic");
-  const r = rec(pick);
+  const r = rec(pick), c = cold(pick);
   let was = NIL;
   if (ASC_FEATURE_THREADS) {
     // Another thread may have taken the last slot below the limit since the
@@ -244,15 +245,14 @@ export function acquire(algorithm: u32, now: f64): i32 {
       }
       a = seen;
     }
-    atomic.add<u64>(cold(pick) + R_TOTAL, 1);
+    atomic.add<u64>(c + R_TOTAL, 1);
     confirmLease(pick);
   } else {
     was = load<u32>(r);
     store<u32>(r, was + 1);
-    const c = cold(pick);
     store<u64>(c, load<u64>(c, R_TOTAL) + 1, R_TOTAL);
   }
-  store<f64>(cold(pick), now, R_LAST);
+  store<f64>(c, now, R_LAST);
   if (flags() & F_ROTATE) hset(H_ROT, pick + 1);
   touchIfLive(pick, was);
   return <i32>pick;

@@ -117,9 +117,11 @@ export function isRoutable(i: u32): bool { return routable(i); }
 // (REC_SIZE a slot), then the swrr current weights, ewma costs and stamps
 // (8 bytes a slot).
 export const REGIONS: u32 = 5;
-@inline export function slotWidth(k: u32): usize { return k < 2 ? <usize>REC_SIZE : 8; }
+// Both record regions have 16-byte slots, the rest 8 (written out: smaller).
+if (REC_SIZE != 16) ERROR("table.ts: slotWidth and arrayAt assume 16-byte records");
+@inline export function slotWidth(k: u32): usize { return <usize>8 << <usize>(k < 2); }
 @inline export function arrayAt(k: u32, cap: u32): usize {
-  const before: usize = k < 2 ? <usize>REC_SIZE * k : <usize>(REC_SIZE << 1) + (<usize>(k - 2) << 3);
+  const before: usize = <usize>(k + min(k, 2)) << 3;
   return BASE + HEADER_SIZE + <usize>cap * before;
 }
 

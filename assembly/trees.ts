@@ -127,13 +127,37 @@ function touchTrees(i: u32, was: u32): void {
     }
   }
   if (f & F_WLC_OK) {
+    let node = leafBase + i;
+    if (was != NIL && activeOf(i) < was) {
+      // A release: only i's key fell. Each subtree's winner is its least
+      // (ratio, index), so at each ancestor i either already wins, now beats
+      // the winner (one comparison, no siblings read), or loses, and then
+      // nothing above changes. A backend that cannot take traffic after a
+      // release could not before either: its path holds it nowhere.
+      if (!isRoutable(i)) return;
+      // `beaten`: the winner i replaced one level down; i beats it again
+      // without a comparison (an acquire's tie shortcut leaves one such
+      // winner all the way up).
+      const ai = <u64>activeOf(i), ei = effWeight(i);
+      let beaten = NIL;
+      while (node != 0) {
+        node = (node - 1) >> 2;
+        const old = wlctAt(node);
+        if (old != beaten && old != NIL) {
+          const x = ai * effWeight(old), y = <u64>activeOf(old) * ei;
+          if (x != y ? x > y : i > old) break;
+        }
+        beaten = old;
+        wlcSet(node, i);
+      }
+      return;
+    }
     // Stop at a node whose winner is unchanged and is not i: that winner's
     // ratio did not change, so no ancestor's input did. When the winner
     // changed but its ratio equals the old winner's before the change (i
     // took or gave up a node tied with a sibling), the node's key is
     // unchanged: every ancestor picks the same child as before, so only the
     // new index passes up, through the ancestors the old winner held.
-    let node = leafBase + i;
     while (node != 0) {
       node = (node - 1) >> 2;
       const old = wlctAt(node);
