@@ -24,9 +24,10 @@
 // child wins ties, so the root is the pick. An update stops at the first
 // node whose winner is unchanged and is not the touched backend, and stops
 // comparing at the first node whose key (its winner's ratio) is unchanged:
-// from there only the new index passes up (touchTrees). A change of key all
-// the way up still compares at every level (docs/CORE.md, "Speed at
-// n = 100,000").
+// from there only the new index passes up (touchTrees). A release, whose
+// key only falls, compares the backend with each ancestor's winner alone;
+// a rise of key all the way up still compares four children at every level
+// (docs/CORE.md, "Speed at n = 100,000").
 
 import {
   F_LC_OK, F_WLC_OK, FULL, NIL, ONE, activeOf, count, flags, hget, H_ROT, isRoutable, leafBase, leafCount,
