@@ -1,5 +1,7 @@
-// The message handler directly: the memory of completed request ids, reused
-// ids, and replies of the formatter against hand-written bytes.
+// The message handler directly: reused ids, error mapping, open tracked
+// requests, and replies of the formatter against hand-written bytes. The
+// memory of completed ids, which takes 65,536 requests to fill, is in
+// completed-ids.test.ts (slow project).
 
 import { describe, expect, it } from "vitest";
 import {
@@ -14,22 +16,9 @@ import {
 } from "../../bindings/index.js";
 import { quote } from "../../cli/format.js";
 import { Handler } from "../../cli/handler.js";
-import { COMPLETED_IDS_KEPT } from "../../cli/requests.js";
 import { fingerprint, send } from "./helpers.js";
 
 describe("handler", () => {
-  it(`remembers the last ${COMPLETED_IDS_KEPT} completed ids: older ones are unknown (20), newer already completed (22)`, () => {
-    const h = new Handler({ manualClock: true });
-    send(h, '{"type":"init","msg_id":0,"backends":["a"]}');
-    for (let id = 1; id <= COMPLETED_IDS_KEPT + 1; id++) {
-      send(h, `{"type":"http_request","msg_id":${id}}`);
-      send(h, `{"type":"request_complete","request_id":${id}}`);
-    }
-    expect(send(h, '{"type":"request_complete","request_id":1}')).toContain('"code": 20, "text": "unknown request_id 1"');
-    expect(send(h, '{"type":"request_complete","request_id":2}')).toContain('"code": 22, "text": "request 2 is already completed"');
-    expect(send(h, `{"type":"request_complete","request_id":${COMPLETED_IDS_KEPT + 1}}`)).toContain('"code": 22');
-  });
-
   it("a reused msg_id names the newest open request; the older one still completes by backend", () => {
     const h = new Handler({ manualClock: true });
     send(h, '{"type":"init","backends":["a","b"]}');
@@ -126,24 +115,6 @@ describe("open tracked requests", () => {
     expect(send(h, '{"type":"http_request"}')).toContain('"status": 200');
     send(h, '{"type":"request_complete","request_id":1}');
     expect(send(h, '{"type":"http_request","msg_id":3}')).toContain('"status": 200');
-  });
-
-  it("an id completed, reused and completed again is remembered from its second completion (defect 6.10)", () => {
-    const h = new Handler({ manualClock: true });
-    send(h, '{"type":"init","msg_id":0,"backends":["a"]}');
-    const complete = (id: number): void => {
-      send(h, `{"type":"http_request","msg_id":${id}}`);
-      send(h, `{"type":"request_complete","request_id":${id}}`);
-    };
-    complete(1);
-    for (let id = 2; id <= COMPLETED_IDS_KEPT / 2; id++) complete(id);
-    complete(1); // reused, completed again
-    // More completions than the memory holds since 1's first completion, fewer since its second.
-    for (let id = COMPLETED_IDS_KEPT / 2 + 1; id <= COMPLETED_IDS_KEPT + 10; id++) complete(id);
-    expect(send(h, '{"type":"request_complete","msg_id":9,"request_id":1}')).toContain(
-      '"code": 22, "text": "request 1 is already completed"',
-    );
-    expect(send(h, '{"type":"request_complete","msg_id":9,"request_id":2}')).toContain('"code": 20, "text": "unknown request_id 2"');
   });
 
   it("a backend that leaves the table takes its tracked requests along: their ids answer 22", () => {
