@@ -110,7 +110,7 @@ export const ONE: u32 = <u32>RAMP_ONE;
 @inline export function routable(i: u32): bool {
   return stateOf(i) == STATE_UP && weightOf(i) != 0 && activeOf(i) < limitOf(i);
 }
-// The same, kept out of line for the colder paths: the release build must fit 4 KiB.
+// The same, kept out of line for the colder paths: the release build must fit its 6 KiB.
 export function isRoutable(i: u32): bool { return routable(i); }
 
 // The per-backend regions in layout order: the records and the cold records
