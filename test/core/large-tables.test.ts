@@ -1,7 +1,8 @@
 // A table of 100,000 backends through the Balancer: exact least-connections
 // picks after scattered count changes, a drain and removal in the middle,
-// and every algorithm against the model (./model.ts) over 400 picks. In the
-// slow project: building the tables takes a few seconds.
+// and every algorithm against the model (./model.ts) over 400 picks; and
+// weighted least-connections on 5,000 backends against a brute-force scan
+// after every step. In the slow project: these take a few seconds.
 
 import { describe, expect, it } from "vitest";
 import { Balancer, ChoiceLease, type Lease } from "../../bindings/index.js";
@@ -84,5 +85,49 @@ describe("100,000 backends", () => {
     expect(bal.snapshot().map((s) => [s.name, s.active, s.total, s.state])).toEqual(
       model.backends.map((b) => [b.name, b.active, b.total, b.state]),
     );
+  });
+});
+
+describe("weighted least-connections over a deep tree", () => {
+  // 5,000 backends make the weighted tree seven levels deep: every pick,
+  // after random releases (which climb it with one comparison a level),
+  // limits filling up, and backends going down and up, must be the least
+  // active/weight among the backends that can take traffic, the earliest on ties.
+  it("picks the least active/weight, checked by brute force after every step (3,000 steps)", () => {
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const N = 5000;
+    const backends = Array.from({ length: N }, (_, i) => ({ name: `n${i}`, weight: 1 + rnd(7), maxConnections: 1 + rnd(4) }));
+    const bal = new Balancer({ backends, algorithm: "weighted-least-connections" });
+    const held: Lease[] = [];
+    let picks = 0;
+    let releases = 0;
+    for (let k = 0; k < 3000; k++) {
+      if (held.length > 0 && rnd(3) === 0) {
+        expect(held.splice(rnd(held.length), 1)[0]!.release()).toBe(true);
+        releases++;
+        continue;
+      }
+      if (rnd(50) === 0) {
+        const b = `n${rnd(N)}`;
+        if (rnd(2) === 0) bal.markDown(b);
+        else bal.markUp(b);
+      }
+      let best: { name: string; active: number; weight: number } | null = null;
+      for (const s of bal.snapshot()) {
+        if (s.state !== "up" || s.weight === 0 || (s.maxConnections !== null && s.active >= s.maxConnections)) continue;
+        if (best === null || s.active * best.weight < best.active * s.weight) best = s;
+      }
+      const lease = bal.acquire();
+      expect(lease?.backend ?? null, `step ${k}`).toBe(best?.name ?? null);
+      if (lease !== null) held.push(lease);
+      picks++;
+    }
+    for (const l of held) l.release();
+    expect(bal.snapshot().every((s) => s.active === 0)).toBe(true);
+    expect([picks > 1800, releases > 600]).toEqual([true, true]);
   });
 });
