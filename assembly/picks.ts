@@ -227,11 +227,15 @@ function buildEligible(): u32 {
 // backends its entry is a cache miss before the record's.
 function probe(r: u32, e: u32, skip: u32): u32 {
   const all = e == count();
-  for (let k: u32 = 0; k < e; k++) {
-    const at = (r + k) % e;
+  // Every position once, from r (< e) round to r - 1: the wrap is a
+  // comparison, where a modulo cost a division per probe.
+  let at = r;
+  do {
     const i = all ? at : eligAt(at);
     if (i != skip && routable(i)) return i;
-  }
+    at++;
+    at = at < e ? at : 0;
+  } while (at != r);
   return NIL;
 }
 
