@@ -302,6 +302,33 @@ export class Balancer extends EventTarget {
   }
 
   /**
+   * acquire() for a retry, leaving out the backends named (the ones already
+   * tried, as nginx's proxy_next_upstream does): their state in the core is
+   * draining for this one synchronous pick, then what it was. A state changed
+   * meanwhile (an ejection's end, if the clock stepped again) is left as it is.
+   * @internal
+   */
+  _acquireExcept(names: readonly string[]): Lease | null {
+    this.tick(); // the clock's changes first: the flips then meet none, as a rule
+    const core = this.core;
+    const undo: Array<Slot | number> = []; // slot, state: undone last first, so a name twice gets its first state back
+    for (const name of names) {
+      const slot = this.byName.get(name);
+      if (slot === undefined) continue;
+      undo.push(slot, core.state(slot.index));
+      core.setState(slot.index, STATE_DRAINING);
+    }
+    try {
+      return this.acquire();
+    } finally {
+      for (let k = undo.length; k > 0; k -= 2) {
+        const slot = undo[k - 2] as Slot;
+        if (!slot.gone && core.state(slot.index) === STATE_DRAINING) core.setState(slot.index, undo[k - 1] as number);
+      }
+    }
+  }
+
+  /**
    * Like acquire(), but when every backend that could take traffic is full,
    * waits in one FIFO queue until a release hands it a slot. Rejects with
    * UnavailableError when no backend is up (waiting would not help),
@@ -643,7 +670,7 @@ export class Balancer extends EventTarget {
 
   /** Takes a backend out of rotation (an ejected one too: its ejection is forgotten); open requests still release normally. */
   markDown(name: string): void {
-    this.setState(name, STATE_DOWN);
+    this.mark(name, STATE_DOWN);
   }
 
   /**
@@ -651,10 +678,10 @@ export class Balancer extends EventTarget {
    * (when set); on a draining backend this cancels the removal.
    */
   markUp(name: string): void {
-    this.setState(name, STATE_UP);
+    this.mark(name, STATE_UP);
   }
 
-  private setState(name: string, state: number): void {
+  private mark(name: string, state: number): void {
     const slot = this.slot(name);
     const from = this.core.state(slot.index);
     if (from === STATE_DRAINING) {

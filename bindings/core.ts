@@ -171,14 +171,16 @@ export class CoreTable {
     this.u16 = new Uint16Array(buffer);
     this.u32 = new Uint32Array(buffer);
     this.f64 = new Float64Array(buffer);
-    this.activeAt = e.layout(ARR_ACTIVE) >>> 2;
-    this.weightAt = e.layout(ARR_WEIGHT) >>> 2;
-    this.stateAt = e.layout(ARR_STATE) >>> 1;
-    this.totalAt = e.layout(ARR_TOTAL) >>> 2;
-    this.lastAt = e.layout(ARR_LAST) >>> 3;
-    this.limitAt = e.layout(ARR_LIMIT) >>> 2;
-    this.rampAt = e.layout(ARR_RAMP) >>> 1;
-    this.costAt = e.layout(ARR_COST) >>> 3;
+    // An array's first element, in elements of 2^shift bytes (one helper: the browser bundle's budget).
+    const at = (array: number, shift: number): number => e.layout(array) >>> shift;
+    this.activeAt = at(ARR_ACTIVE, 2);
+    this.weightAt = at(ARR_WEIGHT, 2);
+    this.stateAt = at(ARR_STATE, 1);
+    this.totalAt = at(ARR_TOTAL, 2);
+    this.lastAt = at(ARR_LAST, 3);
+    this.limitAt = at(ARR_LIMIT, 2);
+    this.rampAt = at(ARR_RAMP, 1);
+    this.costAt = at(ARR_COST, 3);
   }
 
   active(i: number): number {

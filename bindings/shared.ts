@@ -13,6 +13,7 @@ import wasmBytes from "../build/core-threads-wasm.js";
 import { type AddOptions, Balancer, type BalancerOptions, type TableSource } from "./balancer.js";
 import { CoreTable } from "./core.js";
 import { CapacityError, describe, InvalidArgumentError, UnsupportedError } from "./errors.js";
+import type { Lease } from "./lease.js";
 import { normalizeSpecs } from "./options.js";
 
 /** Everything another thread needs to attach; structured-cloneable. */
@@ -138,6 +139,16 @@ export class SharedBalancer extends Balancer {
 
   override remove(_name: string): never {
     throw new UnsupportedError("remove: a shared table has a fixed set of backends");
+  }
+
+  /**
+   * A retry's pick here does not leave tried backends out: flipping their
+   * state in shared memory could overwrite another thread's state change
+   * (a health check, an ejection) made between the flip and its undo.
+   * @internal
+   */
+  override _acquireExcept(_names: readonly string[]): Lease | null {
+    return this.acquire();
   }
 
   /** The handle other threads attach with (each claims a free thread id). */

@@ -346,6 +346,7 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
         if (named?.has(lower)) continue;
         out.push(key, raw[i + 1]!.toString("latin1"));
       }
+      if (this.unread() !== undefined) out.push("connection", "close");
       this.sentHeaders = true;
       this.res.writeHead(status, statusText || undefined, out);
       this.status = status;
@@ -391,24 +392,24 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       const code = (err as { code?: string }).code ?? "UNKNOWN";
       const start = this.start;
       this.abortUpstream = null;
-      if (
+      // A retry takes a backend not tried yet that is free now (nginx's
+      // proxy_next_upstream); it never queues, which could only end behind
+      // this request's own failed lease. With none, this failure is the answer.
+      const next =
         CONNECT_ERRORS.has(code) &&
         !this.sentHeaders &&
         !this.hasBody &&
         IDEMPOTENT.has(this.req.method ?? "") &&
         this.tries <= retries &&
         !closed
-      ) {
+          ? balancer._acquireExcept(this.tried)
+          : null;
+      finish(lease, false, start);
+      if (next !== null) {
         log.warn({ event: "retry", backend: lease.backend, code, method: this.req.method, url: this.req.url }, err.message);
-        // A failed lease stays held until the request ends, so the next
-        // picks see that backend busy and prefer one not tried yet (nginx's
-        // proxy_next_upstream). Its failure is reported when it is released.
-        observe?.(lease.backend, false, (performance.now() - start) / 1000);
-        (this.failed ??= []).push(lease);
-        this.attempt();
+        this.send(next);
         return;
       }
-      finish(lease, false, start);
       if (this.sentHeaders) {
         // Mid-body: the status is gone; closing is the only honest signal.
         this.end();
@@ -433,7 +434,14 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
         },
         err.message,
       );
-      refuse(this.res, f.status, f.text);
+      refuse(this.res, f.status, f.text, this.unread());
+    }
+
+    // An answer before the whole request body arrived ends the connection:
+    // the body being piped upstream, node:http would neither discard its
+    // rest nor read the next request, and the keep-alive client would wait.
+    unread(): Record<string, string> | undefined {
+      return this.hasBody && !this.req.complete ? { connection: "close" } : undefined;
     }
 
     onClientClose = (): void => {
@@ -448,14 +456,11 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
     onBodySent(): void {}
     onResponseStarted(): void {}
 
-    failed: Lease[] | null = null;
-
     end(): void {
       if (this.done) return;
       this.done = true;
       inFlight--;
       this.res.off("drain", this.onDrain);
-      if (this.failed !== null) for (const lease of this.failed) lease.release({ ok: false });
     }
   }
 
@@ -467,8 +472,25 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       refuse(res, 400, "Bad Request\n");
       return;
     }
-    inFlight++;
-    new Exchange(req, res).attempt();
+    if (res.socket !== null) {
+      inFlight++;
+      new Exchange(req, res).attempt();
+      return;
+    }
+    // Pipelined behind an earlier response on its connection: it starts when
+    // node:http hands it the socket, so a connection holds one lease at a
+    // time (as with nginx and HAProxy) and no answer waits in memory for its
+    // turn. A connection closed first destroys the waiting request: dropped.
+    const gone = (): void => {
+      if (req.socket.destroyed) res.off("socket", go);
+    };
+    const go = (): void => {
+      req.off("close", gone);
+      inFlight++;
+      new Exchange(req, res).attempt();
+    };
+    res.once("socket", go);
+    req.on("close", gone);
   }
 
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -485,39 +507,36 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
     const start = performance.now();
     const upstream = netConnect({ host: backend.host, port: backend.port });
     let connected = false;
+    let answered = false; // a byte of the backend's answer has arrived
+    let failed = false; // the backend failed the handshake (reported ok: false)
+    let left = false; // the client ended or broke the tunnel: nothing to blame the backend for
     let over = false;
     let socketOpen = true;
     let upstreamOpen = true;
     tunnels.add(socket);
-    const timer = setTimeout(
-      () => upstream.destroy(Object.assign(new Error("connect timeout"), { code: "UND_ERR_CONNECT_TIMEOUT" })),
-      connectMs,
-    );
+    const timeout = (code: string, ms: number): NodeJS.Timeout =>
+      setTimeout(
+        () => upstream.destroy(Object.assign(new Error(`${code === "UND_ERR_CONNECT_TIMEOUT" ? "connect" : "headers"} timeout`), { code })),
+        ms,
+      );
+    let timer = timeout("UND_ERR_CONNECT_TIMEOUT", connectMs);
     // The lease ends once, when both sockets have closed.
     const settle = (): void => {
       if (over || socketOpen || upstreamOpen) return;
       over = true;
       tunnels.delete(socket);
       inFlight--;
-      finish(lease, connected, start);
+      finish(lease, !failed, start);
     };
-    upstream.on("connect", () => {
-      connected = true;
-      clearTimeout(timer);
-      upstream.setNoDelay(true);
-      let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
-      const h = forwardHeaders(req, true);
-      for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
-      upstream.write(text + "\r\n");
-      if (head.length > 0) upstream.write(head);
-      socket.pipe(upstream);
-      upstream.pipe(socket);
-    });
-    upstream.on("error", (err: NodeJS.ErrnoException) => {
-      if (connected) return; // the close that follows ends the tunnel
+    // Until the backend's first byte, a failure is answered as a request's
+    // would be (502, or 504 for the connect and header timeouts); after it,
+    // the tunnel is the backend's and closing is the only signal.
+    const refuseTunnel = (err: NodeJS.ErrnoException): void => {
+      if (answered || failed || left) return;
+      failed = true;
       const f = failureOf(err);
       log.error(
-        { event: "upstream_error", backend: lease.backend, code: err.code, status: f.status, upgrade: true, url: req.url },
+        { event: "upstream_error", backend: lease.backend, code: f.code, status: f.status, upgrade: true, url: req.url },
         err.message,
       );
       if (socket.writable) {
@@ -525,11 +544,31 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
           socket.destroy(),
         );
       } else socket.destroy();
+    };
+    upstream.on("connect", () => {
+      connected = true;
+      clearTimeout(timer);
+      timer = timeout("UND_ERR_HEADERS_TIMEOUT", headersMs);
+      upstream.setNoDelay(true);
+      let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
+      const h = forwardHeaders(req, true);
+      for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
+      upstream.write(text + "\r\n");
+      if (head.length > 0) upstream.write(head);
+      socket.pipe(upstream);
+      upstream.once("data", (first: Buffer) => {
+        answered = true;
+        clearTimeout(timer);
+        socket.write(first);
+        upstream.pipe(socket);
+      });
     });
+    upstream.on("error", (err: NodeJS.ErrnoException) => refuseTunnel(err));
     upstream.on("close", () => {
       clearTimeout(timer);
       upstreamOpen = false;
-      if (connected) socket.destroy();
+      if (!answered && connected) refuseTunnel(Object.assign(new Error("closed before answering the upgrade"), { code: "UND_ERR_SOCKET" }));
+      else if (connected) socket.destroy();
       settle();
     });
     // node:http's sockets allow half-open connections, so an end from one
@@ -542,10 +581,19 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
         upstream.destroy();
       }, finMs).unref();
     };
-    socket.once("end", fin);
-    upstream.once("end", fin);
-    socket.on("error", () => upstream.destroy());
+    socket.once("end", () => {
+      left = !answered;
+      fin();
+    });
+    upstream.once("end", () => {
+      if (answered) fin();
+    });
+    socket.on("error", () => {
+      left = true;
+      upstream.destroy();
+    });
     socket.on("close", () => {
+      left = true;
       socketOpen = false;
       upstream.destroy();
       settle();

@@ -341,3 +341,31 @@ describe("peak-ewma through the Balancer: durations come from the clock", () => 
     expect(share("least-connections", "peak-ewma")).toBe(ewma);
   });
 });
+
+describe("a retry's pick (_acquireExcept, used by the proxy)", () => {
+  const states = (bal: Balancer): string[] => bal.snapshot().map((b) => b.state);
+
+  it("leaves out the backends tried, whatever their load, and puts every state back", () => {
+    const { bal } = manual({ backends: ["a", "b", "c"], ejection: { maxPercent: 50 } });
+    const busy = [bal.acquire()!, bal.acquire()!, bal.acquire()!, bal.acquire()!]; // a, b, c, a
+    busy.splice(1, 1)[0]!.release(); // b: 0 in flight, c: 1, a: 2
+    expect(bal._acquireExcept(["b"])!.backend).toBe("c");
+    expect(bal._acquireExcept(["b", "c", "b"])!.backend).toBe("a");
+    expect(bal._acquireExcept(["a", "b", "c"])).toBeNull();
+    expect(bal._acquireExcept(["gone"])!.backend).toBe("b");
+    expect(states(bal)).toEqual(["up", "up", "up"]);
+    bal.markDown("c");
+    expect(bal._acquireExcept(["a", "c"])!.backend).toBe("b");
+    expect(states(bal)).toEqual(["up", "up", "down"]);
+  });
+
+  it("an ejection that ends during the pick stays ended", () => {
+    const { bal, at } = manual({ backends: ["a", "b"], ejection: { maxPercent: 50 } });
+    failOn(bal, "a", 5);
+    expect(states(bal)).toEqual(["ejected", "up"]);
+    at(30_000); // a's ejection ends at the pick's own clock step
+    expect(bal._acquireExcept(["a"])!.backend).toBe("b");
+    expect(states(bal)).toEqual(["up", "up"]);
+    expect(bal.acquire()!.backend).toBe("a");
+  });
+});

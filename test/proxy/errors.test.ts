@@ -86,15 +86,22 @@ describe("errors", () => {
     expect(counts(p2.proxy)).toEqual([0, 0, 0]);
   });
 
-  it("a reset before the response is a 502 (retried when idempotent)", async () => {
+  it("a reset before the response is a 502 (retried when idempotent, on a backend not tried yet)", async () => {
     const reset = await backend((req) => req.socket.destroy());
-    open.push(reset);
-    const p = await startProxy({ backends: [reset.url], retries: 1 });
+    const other = await backend((req) => req.socket.destroy());
+    open.push(reset, other);
+    const p = await startProxy({ backends: [reset.url, other.url], retries: 1 });
     open.push(p);
     const r = await get(p.port);
     expect(r.status).toBe(502);
+    expect([reset.hits, other.hits]).toEqual([1, 1]);
+    expect(counts(p.proxy)).toEqual([0, 0]);
+    // Alone, a backend is not tried twice: no retry, the failure is the answer.
+    const alone = await startProxy({ backends: [reset.url], retries: 1 });
+    open.push(alone);
+    expect((await get(alone.port)).status).toBe(502);
     expect(reset.hits).toBe(2);
-    expect(counts(p.proxy)).toEqual([0]);
+    expect(counts(alone.proxy)).toEqual([0]);
   });
 
   it("a header timeout is a 504; an idle body timeout closes the client socket", async () => {
