@@ -129,7 +129,7 @@ function finish(t: Tracked, ok = t.ok): boolean {
   if (t.finished) return false;
   t.finished = true;
   t.lease.release({ ok });
-  if (t.timer !== undefined) clearTimeout(t.timer);
+  clearTimeout(t.timer);
   t.timer = undefined;
   return true;
 }
@@ -141,7 +141,7 @@ export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
   const retries = checkInt(options.retries, "retries", 0, 1);
   const retryMethods = new Set((options.retryMethods ?? IDEMPOTENT).map((m) => m.toUpperCase()));
   const idleMs = checkInt(options.bodyIdleTimeoutMs, "bodyIdleTimeoutMs", 0, 30_000);
-  const send = options.fetch ?? (typeof globalThis.fetch === "function" ? globalThis.fetch.bind(globalThis) : undefined);
+  const send = options.fetch ?? globalThis.fetch?.bind(globalThis);
   if (typeof send !== "function") throw new InvalidArgumentError("fetch", "must be a function");
 
   let health: HealthChecks | undefined;

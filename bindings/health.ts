@@ -38,21 +38,19 @@ interface DenoTimers {
 
 /** Makes a timer not keep the process alive, where the runtime can. */
 export function unrefTimer(timer: unknown): void {
-  if (typeof timer === "object" && timer !== null && "unref" in timer && typeof timer.unref === "function") {
-    timer.unref();
-    return;
-  }
-  const deno = (globalThis as { Deno?: DenoTimers }).Deno;
-  if (typeof timer === "number" && deno?.unrefTimer !== undefined) deno.unrefTimer(timer);
+  // Node's timers are objects; Deno's and browsers' are numbers.
+  if (typeof timer === "number") (globalThis as { Deno?: DenoTimers }).Deno?.unrefTimer?.(timer);
+  else (timer as { unref?: () => void } | undefined)?.unref?.();
 }
 
 /** An integer min..2^31-1 (`fallback` when undefined); InvalidArgumentError naming `field` otherwise. */
 export function checkInt(value: unknown, field: string, min: number, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > 2 ** 31 - 1) {
+  // Number.isInteger is false for anything not a number.
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > 2 ** 31 - 1) {
     throw new InvalidArgumentError(field, `must be an integer ${min}..2^31-1, got ${String(value)}`);
   }
-  return value;
+  return value as number;
 }
 
 /** Validated options with their defaults filled in. */
@@ -61,13 +59,15 @@ export function checkHealthOptions(options: HealthCheckOptions): Required<Health
   if (typeof options.path !== "string" || !options.path.startsWith("/")) {
     throw new InvalidArgumentError("healthCheck.path", `must be a string starting with "/", got ${String(options.path)}`);
   }
-  const intervalMs = checkInt(options.intervalMs, "healthCheck.intervalMs", 1, 5_000);
+  const int = (key: "intervalMs" | "rise" | "fall" | "timeoutMs", fallback: number): number =>
+    checkInt(options[key], `healthCheck.${key}`, 1, fallback);
+  const intervalMs = int("intervalMs", 5_000);
   return {
     path: options.path,
     intervalMs,
-    rise: checkInt(options.rise, "healthCheck.rise", 1, 2),
-    fall: checkInt(options.fall, "healthCheck.fall", 1, 3),
-    timeoutMs: checkInt(options.timeoutMs, "healthCheck.timeoutMs", 1, Math.min(intervalMs, 2_000)),
+    rise: int("rise", 2),
+    fall: int("fall", 3),
+    timeoutMs: int("timeoutMs", Math.min(intervalMs, 2_000)),
   };
 }
 
@@ -102,7 +102,7 @@ export class HealthChecks {
   /** Stops the timer; a round in flight finishes without touching the Balancer. */
   close(): void {
     this.stopped = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    clearTimeout(this.timer);
     this.timer = undefined;
   }
 
