@@ -206,12 +206,14 @@ export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
 
 /** Returns `response` with its body wrapped so the lease ends with the body. */
 function track(response: Response, lease: Lease, signal: AbortSignal | undefined, idleMs: number): Response {
-  const upstream = response.body;
-  if (upstream === null || NULL_BODY.has(response.status)) {
-    lease.release({ ok: response.status < 500 });
+  const { body: upstream, status } = response;
+  // Only a 5xx is the origin's failure (not 600..999, which Node's fetch also hands on).
+  const ok = status < 500 || status > 599;
+  if (upstream === null || NULL_BODY.has(status)) {
+    lease.release({ ok });
     return response;
   }
-  const t: Tracked = { lease, ok: response.status < 500, finished: false, timer: undefined };
+  const t: Tracked = { lease, ok, finished: false, timer: undefined };
   const reader = upstream.getReader();
   let lastRead = Date.now();
   let reading = false;
@@ -272,11 +274,12 @@ function track(response: Response, lease: Lease, signal: AbortSignal | undefined
     t.timer = setTimeout(idle, idleMs);
     unrefTimer(t.timer);
   }
-  const out = new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
-  Object.defineProperties(out, {
-    url: { value: response.url },
-    redirected: { value: response.redirected },
-    type: { value: response.type },
-  });
+  // Node's fetch hands on any status an origin sends (to 999) and any reason phrase, where
+  // new Response() throws for a status past 599 or a phrase that is not a byte string. The
+  // answer is returned all the same: built with what new Response() takes, showing the
+  // original's values as its own (a clone() reads the built ones: no phrase, 200 past 599).
+  const out = new Response(body, { status: status > 599 ? 200 : status, headers: response.headers });
+  for (const k of ["status", "statusText", "ok", "url", "redirected", "type"] as const)
+    Object.defineProperty(out, k, { value: response[k] });
   return out;
 }

@@ -281,7 +281,8 @@ class Attempts implements Handler {
 
   onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
     this.started = true;
-    this.ok = statusCode < 500;
+    // Only a 5xx is the origin's failure (a status past 599 is an odd answer, but an answer).
+    this.ok = statusCode < 500 || statusCode > 599;
     return this.handler.onHeaders?.(statusCode, headers, resume, statusText) ?? true;
   }
 

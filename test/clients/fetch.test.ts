@@ -1,9 +1,12 @@
 // leastconn/fetch in Node's global fetch, on real sockets: relative paths go
 // to the picked origin; the lease lasts until the body is read, cancelled,
 // errored or aborted, or the idle timeout after the headers; retries;
-// options are checked; and a storm ends with every count at 0.
+// options are checked; and a storm ends with every count at 0. Then the
+// fault hunt's regressions ("balancedFetch faults"), each a test that
+// failed before its fix.
 
 import { spawnSync } from "node:child_process";
+import { createServer, type RequestListener } from "node:http";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type BalancedFetch, balancedFetch } from "../../bindings/fetch.js";
 import { ROOT } from "../runtimes/harness.js";
@@ -35,6 +38,22 @@ const oneChunk = (): ReadableStream<Uint8Array> =>
     },
   });
 const actives = (f: BalancedFetch): number[] => f.balancer.snapshot().map((b) => b.active);
+const column = <K extends "total" | "failures" | "state">(f: BalancedFetch, key: K) => f.balancer.snapshot().map((b) => b[key]);
+
+/** A one-off origin answering with `handler`; closed by `close()`. */
+async function serve(handler: RequestListener): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer(handler);
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
+  };
+}
 
 describe("balancedFetch", () => {
   it("resolves relative paths against the picked origin; absolute URLs go as they are", async () => {
@@ -196,5 +215,36 @@ describe("balancedFetch", () => {
     const report = await storm(f, { n: 1_000, concurrency: 8, seed: 7, deadlineMs: 30_000, settleMs: 2_000 });
     console.log(`node fetch storm: ${JSON.stringify(report)}`);
     expect(stormProblems(report, 1_000, 2)).toEqual([]);
+  });
+});
+
+describe("balancedFetch faults", () => {
+  it("answers a status outside 200..599 (600, 999) as Node's fetch does: returned, not retried, not a failure", async () => {
+    const f = make({ ejection: { consecutiveFailures: 1, maxPercent: 50 } }, 2);
+    for (const status of [600, 999]) {
+      const res = await f(`/s?status=${status}`);
+      expect([res.status, res.ok, res.statusText]).toEqual([status, false, "unknown"]);
+      expect(await res.text()).toBe(`o0/s?status=${status}`);
+    }
+    expect(origins.map((o) => o.seen)).toEqual([2, 0, 0]);
+    expect(column(f, "failures")).toEqual([0, 0]);
+    expect(column(f, "state")).toEqual(["up", "up"]);
+    expect(actives(f)).toEqual([0, 0]);
+  });
+
+  it("answers a reason phrase new Response() refuses (not a byte string) as Node's fetch does", async () => {
+    const odd = await serve((_q, r) => r.writeHead(200, "\u00e9t\u00e9").end("x"));
+    try {
+      const f = balancedFetch({ origins: [odd.url], ejection: { consecutiveFailures: 1 } });
+      const plain = await fetch(`${odd.url}/`);
+      await plain.text();
+      const res = await f("/");
+      expect([res.status, res.statusText]).toEqual([200, plain.statusText]);
+      expect(await res.text()).toBe("x");
+      expect(column(f, "failures")).toEqual([0]);
+      expect(actives(f)).toEqual([0]);
+    } finally {
+      await odd.close();
+    }
   });
 });

@@ -3,6 +3,8 @@
 // another origin; picks follow least connections; undici.request,
 // undici.fetch and setGlobalDispatcher; membership; health checks; a storm
 // of 10,000 requests with aborts and failures that ends with every count 0.
+// Then the fault hunt's regressions ("faults"), each a test that failed
+// before its fix.
 
 import { spawnSync } from "node:child_process";
 import { getGlobalDispatcher, request, setGlobalDispatcher, fetch as undiciFetch } from "undici";
@@ -17,6 +19,8 @@ let dispatcher: LeastConnDispatcher | undefined;
 
 const actives = (d: LeastConnDispatcher): number[] => d.balancer.snapshot().map((b) => b.active);
 const totals = (d: LeastConnDispatcher): number[] => d.balancer.snapshot().map((b) => b.total);
+const failures = (d: LeastConnDispatcher): number[] => d.balancer.snapshot().map((b) => b.failures);
+const states = (d: LeastConnDispatcher): string[] => d.balancer.snapshot().map((b) => b.state);
 
 beforeEach(async () => {
   origins = await startOrigins(3);
@@ -343,5 +347,15 @@ describe("a storm of 10,000 requests", () => {
     expect(s).toBeLessThan(Math.min(a, b) / 2);
     // No origin ever held much more than its share of the concurrency.
     expect(Math.max(fastA.maxInFlight, fastB.maxInFlight)).toBeLessThanOrEqual(CONCURRENCY);
+  });
+});
+
+describe("faults", () => {
+  it("a status past 599 is an answer, not a failure", async () => {
+    const d = make({ ejection: { consecutiveFailures: 1, maxPercent: 50 } }, 2);
+    const res = await d.request({ path: "/s?status=600", method: "GET" });
+    expect([res.statusCode, await res.body.text()]).toEqual([600, "o0/s?status=600"]);
+    expect(failures(d)).toEqual([0, 0]);
+    expect(states(d)).toEqual(["up", "up"]);
   });
 });
