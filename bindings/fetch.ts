@@ -171,8 +171,12 @@ export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
     const signal = init?.signal ?? request?.signal ?? undefined;
     signal?.throwIfAborted();
     const method = (init?.method ?? request?.method ?? "GET").toUpperCase();
-    // A stream (or a Request's body) can be sent once only; every other body type again.
-    const replayable = request?.body == null && !(init?.body instanceof ReadableStream);
+    const b = init?.body;
+    // Only a body fetch sends again unchanged is replayable: none, a string (or what becomes
+    // one), bytes, a Blob, form data. Never a stream, an async iterable or a Request's body.
+    const again =
+      !b || typeof b !== "object" || ArrayBuffer.isView(b) || [ArrayBuffer, Blob, URLSearchParams, FormData].some((c) => b instanceof c);
+    const replayable = request?.body == null && again;
     let attemptsLeft = replayable && retryMethods.has(method) ? retries : 0;
     let failed: Lease | undefined;
     for (;;) {

@@ -7,6 +7,7 @@
 
 import { spawnSync } from "node:child_process";
 import { createServer, type RequestListener } from "node:http";
+import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type BalancedFetch, balancedFetch } from "../../bindings/fetch.js";
 import { ROOT } from "../runtimes/harness.js";
@@ -246,5 +247,24 @@ describe("balancedFetch faults", () => {
     } finally {
       await odd.close();
     }
+  });
+
+  it("retries no body that cannot be sent again unchanged (async iterable, Node Readable); retries those that can", async () => {
+    const f = make();
+    origins[0]!.resetRate = 1;
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      yield new Uint8Array([120]);
+    }
+    const streamed = [chunks(), Readable.from([Buffer.from("x")])];
+    for (const body of streamed) {
+      await expect(f("/once", { method: "PUT", body, duplex: "half" } as unknown as RequestInit)).rejects.toThrow(
+        expect.objectContaining({ name: "TypeError", message: "fetch failed" }),
+      );
+    }
+    expect(origins.map((o) => o.seen)).toEqual([2, 0, 0]);
+    const replayable = ["s", new Uint8Array([1]), new ArrayBuffer(1), new Blob(["b"]), new URLSearchParams("a=1"), new FormData()];
+    for (const body of replayable) expect(await (await f("/again", { method: "PUT", body })).text()).toBe("o1/again");
+    expect(origins.map((o) => o.seen)).toEqual([2 + replayable.length, replayable.length, 0]);
+    expect(actives(f)).toEqual([0, 0, 0]);
   });
 });
