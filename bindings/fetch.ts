@@ -176,6 +176,12 @@ export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
     // one), bytes, a Blob, form data. Never a stream, an async iterable or a Request's body.
     const again =
       !b || typeof b !== "object" || ArrayBuffer.isView(b) || [ArrayBuffer, Blob, URLSearchParams, FormData].some((c) => b instanceof c);
+    // fetch() begins with new Request(input, init): done here first, a caller's mistake (a bad
+    // method or header, a GET with a body, a stream without duplex) throws before any pick, so
+    // no origin is blamed or retried. The body is a stand-in: the real one could be used up.
+    // (A Request given as init was checked when made; spread, it would lose its getters.)
+    if (init && !(init instanceof Request))
+      new Request("http://x", { ...init, body: b && (again ? "" : new ReadableStream()), signal: null });
     const replayable = request?.body == null && again;
     let attemptsLeft = replayable && retryMethods.has(method) ? retries : 0;
     let failed: Lease | undefined;

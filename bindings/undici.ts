@@ -16,7 +16,9 @@
 // When every origin is at its maxConnections, a request waits in the
 // Balancer's queue (acquireAsync) and is dispatched when handed a slot; the
 // caller can abort it while it waits. Each lease ends with its outcome,
-// release({ ok }): false for a 5xx or a connection error.
+// release({ ok }): false for a 5xx or a connection error. undici's argument
+// errors (a bad header, method, path, ...) are the caller's: they are
+// neither retried nor held against the origin.
 //
 // Internally everything speaks undici's legacy handler interface (onConnect,
 // onHeaders, ...), which is what Pool, undici.request and fetch use; a
@@ -61,6 +63,9 @@ const BALANCER_KEYS = new Set([
 function replayable(body: unknown): boolean {
   return body == null || typeof body === "string" || body instanceof Uint8Array;
 }
+
+/** Errors that are no origin's doing: undici refused the arguments. */
+const NOT_THE_ORIGIN = new Set(["UND_ERR_INVALID_ARG", "UND_ERR_NOT_SUPPORTED"]);
 
 /** Least-connections across origins, each behind its own undici Pool. */
 export class LeastConnDispatcher extends Dispatcher {
@@ -306,7 +311,9 @@ class Attempts implements Handler {
   }
 
   onError(err: Error): void {
-    if (!this.started && this.aborted === undefined && this.retriesLeft > 0) {
+    // An abort, or an error that is not the origin's doing, is neither retried nor a failure.
+    const notOrigin = this.aborted !== undefined || NOT_THE_ORIGIN.has((err as { code?: string }).code!);
+    if (!this.started && !notOrigin && this.retriesLeft > 0) {
       this.retriesLeft--;
       this.abortAttempt = undefined;
       // The failed attempt still counts while the retry picks, which steers
@@ -317,8 +324,7 @@ class Attempts implements Handler {
       failed?.release({ ok: false });
       return;
     }
-    // An abort says nothing about the origin.
-    this.end(this.aborted !== undefined);
+    this.end(notOrigin);
     this.fail(err);
   }
 }

@@ -267,4 +267,30 @@ describe("balancedFetch faults", () => {
     expect(origins.map((o) => o.seen)).toEqual([2 + replayable.length, replayable.length, 0]);
     expect(actives(f)).toEqual([0, 0, 0]);
   });
+
+  it("fails a caller's mistake before any pick: no lease, no retry, no origin blamed or ejected", async () => {
+    const f = make({ ejection: { consecutiveFailures: 1, maxPercent: 50 } }, 2);
+    await expect(f("/h", { headers: { x: "a\nb" } })).rejects.toThrow(
+      expect.objectContaining({ name: "TypeError", message: expect.stringMatching(/invalid header value/) }),
+    );
+    await expect(f("/m", { method: "BAD METHOD" })).rejects.toThrow(
+      expect.objectContaining({ name: "TypeError", message: expect.stringMatching(/not a valid HTTP method/) }),
+    );
+    await expect(f("/g", { body: "x" })).rejects.toThrow(
+      expect.objectContaining({ name: "TypeError", message: expect.stringMatching(/GET\/HEAD method cannot have body/) }),
+    );
+    const stream = new ReadableStream({ start: (c) => c.close() });
+    await expect(f("/d", { method: "PUT", body: stream })).rejects.toThrow(
+      expect.objectContaining({ name: "TypeError", message: expect.stringMatching(/duplex/) }),
+    );
+    expect(origins.map((o) => o.seen)).toEqual([0, 0, 0]);
+    expect(column(f, "total")).toEqual([0, 0]);
+    expect(column(f, "failures")).toEqual([0, 0]);
+    expect(column(f, "state")).toEqual(["up", "up"]);
+    expect(await (await f("/fine", { headers: { x: "ok" } })).text()).toBe("o0/fine");
+    // A Request as init (fetch(url, request)) is no mistake: its method and body go with it.
+    const asInit = new Request("http://elsewhere.invalid/", { method: "POST", body: "x" });
+    expect(await (await f("/init", asInit)).text()).toBe("o0/init");
+    expect(actives(f)).toEqual([0, 0]);
+  });
 });

@@ -351,6 +351,32 @@ describe("a storm of 10,000 requests", () => {
 });
 
 describe("faults", () => {
+  it("fails a caller's mistake without a retry and without blaming the origin (no ejection)", async () => {
+    const d = make({ ejection: { consecutiveFailures: 1, maxPercent: 50 } }, 2);
+    const invalid = { code: "UND_ERR_INVALID_ARG" };
+    await expect(d.request({ path: "/h", method: "GET", headers: { x: "a\nb" } })).rejects.toMatchObject(invalid);
+    await expect(d.request({ path: "/m", method: "BAD METHOD" })).rejects.toMatchObject(invalid);
+    expect(origins.map((o) => o.seen)).toEqual([0, 0, 0]);
+    expect(totals(d)).toEqual([2, 0]);
+    expect(failures(d)).toEqual([0, 0]);
+    expect(states(d)).toEqual(["up", "up"]);
+    expect(actives(d)).toEqual([0, 0]);
+  });
+
+  it("also when undici finds the mistake later, in a Pool's own queue (connections: 1, busy)", async () => {
+    const d = make({ connections: 1, ejection: { consecutiveFailures: 1, maxPercent: 50 } }, 2);
+    const held = [d.request({ path: "/h0?hold=1", method: "GET" }), d.request({ path: "/h1?hold=1", method: "GET" })];
+    await until(() => origins[0]!.held() === 1 && origins[1]!.held() === 1);
+    const bad = d.request({ path: "/bad", method: "GET", headers: { x: "a\nb" } });
+    for (const o of origins) o.release();
+    await expect(bad).rejects.toMatchObject({ code: "UND_ERR_INVALID_ARG" });
+    for (const r of await Promise.all(held)) await r.body.dump();
+    expect(totals(d)).toEqual([2, 1]);
+    expect(failures(d)).toEqual([0, 0]);
+    expect(states(d)).toEqual(["up", "up"]);
+    expect(actives(d)).toEqual([0, 0]);
+  });
+
   it("a status past 599 is an answer, not a failure", async () => {
     const d = make({ ejection: { consecutiveFailures: 1, maxPercent: 50 } }, 2);
     const res = await d.request({ path: "/s?status=600", method: "GET" });
