@@ -6,7 +6,9 @@
 //
 // Timers never keep a process alive: Node's are unref'd, Deno's go through
 // Deno.unrefTimer; browsers have no such notion. Probes do not count as
-// requests: they bypass the Balancer.
+// requests: they bypass the Balancer. An origin being removed (the
+// Balancer's remove(), whoever calls it) is no longer probed, and probed
+// again when taken back (markUp while it drains).
 
 import type { Balancer } from "./balancer.js";
 import { InvalidArgumentError } from "./errors.js";
@@ -86,6 +88,11 @@ export class HealthChecks {
     this.checked = balancer;
     this.probe = probe;
     this.options = checkHealthOptions(options);
+    // A probe's markUp on a draining origin would cancel its removal.
+    balancer.addEventListener("statechange", (e) => {
+      if (e.reason === "remove") this.delete(e.backend);
+      else if (e.from === "draining") this.add(e.backend);
+    });
   }
 
   /** Starts probing `origin` (it starts as healthy: its state is the Balancer's). */
@@ -133,7 +140,7 @@ export class HealthChecks {
 
   private record(origin: string, ok: boolean): void {
     const health = this.states.get(origin);
-    if (health === undefined || !this.checked.has(origin)) return; // removed during the round
+    if (health === undefined) return; // removed during the round
     if (ok === health.up) {
       health.run = 0;
       return;

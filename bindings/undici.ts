@@ -117,12 +117,9 @@ export class LeastConnDispatcher extends Dispatcher {
   /** Adds an origin (or takes back one being removed). */
   addUpstream(origin: string | URL, options?: { weight?: number; maxConnections?: number }): this {
     const name = checkOrigin(String(origin));
-    if (this.balancer.has(name)) {
-      // Removing it: take it back (its Pool is still open).
-      if (this.balancer.get(name).state === "draining") this.balancer.markUp(name);
-      return this;
-    }
-    this.balancer.add(name, options);
+    if (!this.balancer.has(name)) this.balancer.add(name, options);
+    // Being removed: take it back (its Pool is still open), and probe it again below.
+    else if (this.balancer.get(name).state === "draining") this.balancer.markUp(name);
     this.open(name);
     return this;
   }

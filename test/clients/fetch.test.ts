@@ -41,6 +41,22 @@ const oneChunk = (): ReadableStream<Uint8Array> =>
 const actives = (f: BalancedFetch): number[] => f.balancer.snapshot().map((b) => b.active);
 const column = <K extends "total" | "failures" | "state">(f: BalancedFetch, key: K) => f.balancer.snapshot().map((b) => b[key]);
 
+/** Counts the /health probes `o` answers (origins.ts reads healthStatus once per probe). */
+function countProbes(o: Origin): { n: number } {
+  const count = { n: 0 };
+  let status = o.healthStatus;
+  Object.defineProperty(o, "healthStatus", {
+    get: () => {
+      count.n++;
+      return status;
+    },
+    set: (v: number) => {
+      status = v;
+    },
+  });
+  return count;
+}
+
 /** A one-off origin answering with `handler`; closed by `close()`. */
 async function serve(handler: RequestListener): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer(handler);
@@ -292,5 +308,37 @@ describe("balancedFetch faults", () => {
     const asInit = new Request("http://elsewhere.invalid/", { method: "POST", body: "x" });
     expect(await (await f("/init", asInit)).text()).toBe("o0/init");
     expect(actives(f)).toEqual([0, 0]);
+  });
+
+  it("stops probing an origin once it is removed", async () => {
+    const probes = origins.map(countProbes);
+    const f = make({ healthCheck: { path: "/health", intervalMs: 10 } }, 2);
+    await until(() => probes[0]!.n >= 2 && probes[1]!.n >= 2, 5_000, "probes");
+    f.balancer.remove(origins[0]!.url); // idle: gone at once
+    await new Promise((ok) => setTimeout(ok, 30)); // a round in flight at the removal ends
+    const seen = probes[0]!.n;
+    const other = probes[1]!.n;
+    await new Promise((ok) => setTimeout(ok, 200));
+    expect(probes[0]!.n).toBe(seen);
+    expect(probes[1]!.n).toBeGreaterThan(other + 5);
+    expect(probes[2]!.n).toBe(0);
+  });
+
+  it("a passing probe does not take back an origin removed while busy", async () => {
+    const f = make({ healthCheck: { path: "/health", intervalMs: 10, fall: 1, rise: 1 } }, 2);
+    const a = origins[0]!.url;
+    const held = f("/busy?hold=1");
+    await until(() => origins[0]!.held() === 1);
+    // Failing its probes: down (health checks now wait for `rise` passes), then removed while busy.
+    origins[0]!.healthStatus = 503;
+    await until(() => f.balancer.get(a).state === "down", 5_000, "o0 down");
+    f.balancer.remove(a);
+    origins[0]!.healthStatus = 200;
+    await new Promise((ok) => setTimeout(ok, 200));
+    expect(f.balancer.get(a).state).toBe("draining");
+    origins[0]!.release();
+    expect(await (await held).text()).toBe("o0/busy?hold=1");
+    expect(f.balancer.names).toEqual([origins[1]!.url]);
+    expect(actives(f)).toEqual([0]);
   });
 });

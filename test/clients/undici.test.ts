@@ -22,6 +22,22 @@ const totals = (d: LeastConnDispatcher): number[] => d.balancer.snapshot().map((
 const failures = (d: LeastConnDispatcher): number[] => d.balancer.snapshot().map((b) => b.failures);
 const states = (d: LeastConnDispatcher): string[] => d.balancer.snapshot().map((b) => b.state);
 
+/** Counts the /health probes `o` answers (origins.ts reads healthStatus once per probe). */
+function countProbes(o: Origin): { n: number } {
+  const count = { n: 0 };
+  let status = o.healthStatus;
+  Object.defineProperty(o, "healthStatus", {
+    get: () => {
+      count.n++;
+      return status;
+    },
+    set: (v: number) => {
+      status = v;
+    },
+  });
+  return count;
+}
+
 beforeEach(async () => {
   origins = await startOrigins(3);
 });
@@ -383,5 +399,23 @@ describe("faults", () => {
     expect([res.statusCode, await res.body.text()]).toEqual([600, "o0/s?status=600"]);
     expect(failures(d)).toEqual([0, 0]);
     expect(states(d)).toEqual(["up", "up"]);
+  });
+
+  it("probes an origin again once taken back (removeUpstream, then addUpstream while it drains)", async () => {
+    const probes = countProbes(origins[0]!);
+    const d = make({ healthCheck: { path: "/health", intervalMs: 10 } }, 2);
+    const held = d.request({ path: "/busy?hold=1", method: "GET" });
+    await until(() => origins[0]!.held() === 1);
+    d.removeUpstream(origins[0]!.url);
+    await new Promise((ok) => setTimeout(ok, 30)); // a round in flight at the removal ends
+    const removed = probes.n;
+    await new Promise((ok) => setTimeout(ok, 100));
+    expect(probes.n).toBe(removed);
+    d.addUpstream(origins[0]!.url);
+    expect(states(d)).toEqual(["up", "up"]);
+    await until(() => probes.n >= removed + 3, 5_000, "probes to resume");
+    origins[0]!.release();
+    await (await held).body.dump();
+    expect(actives(d)).toEqual([0, 0]);
   });
 });
