@@ -250,35 +250,40 @@ function track(response: Response, lease: Lease, signal: AbortSignal | undefined
     }
     fail(new DOMException(`leastconn: body idle for ${idleMs} ms`, "TimeoutError"));
   };
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c;
-    },
-    async pull(c) {
-      reading = true;
-      try {
-        const { done, value } = await reader.read();
-        if (t.finished) return;
-        if (done) {
-          end();
-          c.close();
-        } else {
-          c.enqueue(value);
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+      },
+      async pull(c) {
+        reading = true;
+        try {
+          const { done, value } = await reader.read();
+          if (t.finished) return;
+          if (done) {
+            end();
+            c.close();
+          } else {
+            c.enqueue(value);
+          }
+        } catch (err) {
+          if (t.finished) return;
+          end(false); // the body broke off: the origin failed
+          c.error(err);
+        } finally {
+          reading = false;
+          lastRead = Date.now();
         }
-      } catch (err) {
-        if (t.finished) return;
-        end(false); // the body broke off: the origin failed
-        c.error(err);
-      } finally {
-        reading = false;
-        lastRead = Date.now();
-      }
+      },
+      cancel(reason) {
+        end();
+        return reader.cancel(reason);
+      },
+      // No read-ahead: with the default of 1, the stream's own first pull() would wait on the
+      // origin as if the caller were reading, and an unread body would never go idle.
     },
-    cancel(reason) {
-      end();
-      return reader.cancel(reason);
-    },
-  });
+    { highWaterMark: 0 },
+  );
   signal?.addEventListener("abort", onAbort, { once: true });
   if (idleMs > 0) {
     t.timer = setTimeout(idle, idleMs);

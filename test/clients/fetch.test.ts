@@ -341,4 +341,23 @@ describe("balancedFetch faults", () => {
     expect(f.balancer.names).toEqual([origins[1]!.url]);
     expect(actives(f)).toEqual([0]);
   });
+
+  it("releases an unread body whose origin sent headers and then nothing after bodyIdleTimeoutMs", async () => {
+    const silent = await serve((_q, r) => {
+      r.writeHead(200, { "content-type": "text/plain" });
+      r.flushHeaders();
+    });
+    try {
+      const f = balancedFetch({ origins: [silent.url], bodyIdleTimeoutMs: 50 });
+      const res = await f("/silent");
+      const started = Date.now();
+      expect(actives(f)).toEqual([1]);
+      await until(() => actives(f)[0] === 0, 3_000, "the idle timeout");
+      expect(Date.now() - started).toBeLessThan(1_000);
+      await expect(res.text()).rejects.toMatchObject({ name: "TimeoutError" });
+      expect(column(f, "total")).toEqual([1]);
+    } finally {
+      await silent.close();
+    }
+  });
 });
