@@ -15,16 +15,18 @@
 //
 // When every origin is at its maxConnections, a request waits in the
 // Balancer's queue (acquireAsync) and is dispatched when handed a slot; the
-// caller can abort it while it waits. Each lease ends with its outcome,
-// release({ ok }): false for a 5xx or a connection error. undici's argument
-// errors (a bad header, method, path, ...) are the caller's: they are
-// neither retried nor held against the origin.
+// caller can abort it while it waits. As with BalancedPool, close() lets the
+// requests waiting there be served first; destroy() fails them. Each lease
+// ends with its outcome, release({ ok }): false for a 5xx or a connection
+// error. undici's argument errors (a bad header, method, path, ...) are the
+// caller's and a closed dispatcher's its own: neither is retried or held
+// against the origin.
 //
 // Internally everything speaks undici's legacy handler interface (onConnect,
 // onHeaders, ...), which is what Pool, undici.request and fetch use; a
 // caller's new-style handler (onRequestStart, ...) is adapted at the edge.
 
-import { Dispatcher, Pool, util } from "undici";
+import { Dispatcher, errors, Pool, util } from "undici";
 import type { Balancer, Lease } from "./balancer.js";
 import { InvalidArgumentError } from "./errors.js";
 import { type BalancingOptions, checkOrigin, type OriginSpec, originBalancer } from "./fetch.js";
@@ -64,8 +66,8 @@ function replayable(body: unknown): boolean {
   return body == null || typeof body === "string" || body instanceof Uint8Array;
 }
 
-/** Errors that are no origin's doing: undici refused the arguments. */
-const NOT_THE_ORIGIN = new Set(["UND_ERR_INVALID_ARG", "UND_ERR_NOT_SUPPORTED"]);
+/** Errors that are no origin's doing: undici refused the arguments, or this dispatcher is closed. */
+const NOT_THE_ORIGIN = new Set(["UND_ERR_INVALID_ARG", "UND_ERR_NOT_SUPPORTED", "UND_ERR_CLOSED", "UND_ERR_DESTROYED"]);
 
 /** Least-connections across origins, each behind its own undici Pool. */
 export class LeastConnDispatcher extends Dispatcher {
@@ -77,6 +79,12 @@ export class LeastConnDispatcher extends Dispatcher {
   private readonly retryMethods: Set<string>;
   private readonly health: HealthChecks | undefined;
   private closing = false;
+  private destroyed = false;
+  /** @internal Requests waiting in the Balancer's queue, each by the controller that gives up its wait. */
+  readonly _waiting = new Set<AbortController>();
+  /** Resolves once no request waits in the Balancer's queue (set by close()). */
+  private waited: Promise<void> | undefined;
+  private onWaited: (() => void) | undefined;
 
   constructor(origins: ReadonlyArray<string | URL | OriginSpec>, options: LeastConnDispatcherOptions = {}) {
     super();
@@ -159,7 +167,7 @@ export class LeastConnDispatcher extends Dispatcher {
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Handler): boolean {
     const legacy = typeof handler.onRequestStart === "function" ? unwrap(handler) : handler;
     try {
-      if (this.closing) throw new Error("leastconn: the dispatcher is closed");
+      if (this.closing) throw this.destroyed ? new errors.ClientDestroyedError() : new errors.ClientClosedError();
       const method = (opts.method ?? "GET").toUpperCase();
       const retries = this.retryMethods.has(method) && replayable(opts.body) ? this.retries : 0;
       return new Attempts(this, opts, legacy, retries).start();
@@ -175,12 +183,23 @@ export class LeastConnDispatcher extends Dispatcher {
     return this.pools.get(origin)!;
   }
 
+  /** @internal A request left the Balancer's queue (handed a slot, timed out or aborted). */
+  _left(waiting: AbortController): void {
+    this._waiting.delete(waiting);
+    if (this._waiting.size === 0) this.onWaited?.();
+  }
+
+  /** New requests fail with ClientClosedError; those waiting for a slot are served, then the Pools close (each once its requests end). */
   override close(): Promise<void>;
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | undefined {
     this.closing = true;
     this.health?.close();
-    const done = Promise.all([...this.pools.values()].map((p) => p.close())).then(() => {});
+    this.waited ??= new Promise<void>((resolve) => {
+      this.onWaited = resolve;
+      if (this._waiting.size === 0) resolve();
+    });
+    const done = this.waited.then(() => Promise.all([...this.pools.values()].map((p) => p.close()))).then(() => {});
     if (callback === undefined) return done;
     void done.then(callback);
     return undefined;
@@ -194,7 +213,10 @@ export class LeastConnDispatcher extends Dispatcher {
     const err = typeof a === "function" ? null : (a ?? null);
     const callback = typeof a === "function" ? a : b;
     this.closing = true;
+    this.destroyed = true;
     this.health?.close();
+    // Requests waiting for a slot fail now, as a Pool's queued requests do.
+    for (const waiting of this._waiting) waiting.abort(err ?? new errors.ClientDestroyedError());
     const done = Promise.all([...this.pools.values()].map((p) => p.destroy(err))).then(() => {});
     if (callback === undefined) return done;
     void done.then(callback);
@@ -224,10 +246,13 @@ class Attempts implements Handler {
     // Every origin full (or none up): wait in the Balancer's queue. The
     // caller gets its abort now, so it can give up the wait.
     const waiting = new AbortController();
+    this.owner._waiting.add(waiting);
     this.abortAttempt = (err) => waiting.abort(err);
     this.onConnect((err) => waiting.abort(err));
     this.owner.balancer.acquireAsync({ signal: waiting.signal }).then(
       (granted) => {
+        // Out of the queue first: close() closes the Pools a tick later, after this dispatch.
+        this.owner._left(waiting);
         if (this.aborted !== undefined) {
           granted.release();
           this.fail(this.aborted);
@@ -235,7 +260,10 @@ class Attempts implements Handler {
           this.send(granted);
         }
       },
-      (err: Error) => this.fail(this.aborted ?? err),
+      (err: Error) => {
+        this.owner._left(waiting);
+        this.fail(this.aborted ?? err);
+      },
     );
     return true;
   }

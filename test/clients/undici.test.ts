@@ -418,4 +418,37 @@ describe("faults", () => {
     await (await held).body.dump();
     expect(actives(d)).toEqual([0, 0]);
   });
+
+  it("close() serves the requests waiting for a slot, then closes; new ones fail with UND_ERR_CLOSED", async () => {
+    const d = make({ maxConnections: 1 }, 1);
+    const first = d.request({ path: "/c1?hold=1", method: "GET" });
+    await until(() => origins[0]!.held() === 1);
+    const queued = d.request({ path: "/c2", method: "GET" });
+    expect(d.balancer.snapshot().queue.length).toBe(1);
+    const closed = d.close();
+    const late = d.request({ path: "/c3", method: "GET" }).catch((err: unknown) => err);
+    origins[0]!.release();
+    expect(await (await first).body.text()).toBe("o0/c1?hold=1");
+    expect(await (await queued).body.text()).toBe("o0/c2");
+    await closed;
+    expect(await late).toMatchObject({ code: "UND_ERR_CLOSED" });
+    expect(d.getUpstream(origins[0]!.url)!.closed).toBe(true);
+    expect([actives(d), totals(d), failures(d)]).toEqual([[0], [2], [0]]);
+  });
+
+  it("destroy() fails the requests waiting for a slot at once, with UND_ERR_DESTROYED", async () => {
+    const d = make({ maxConnections: 1 }, 1);
+    const caught = (p: Promise<unknown>): Promise<unknown> => p.catch((err: unknown) => err);
+    const first = caught(d.request({ path: "/d1?hold=1", method: "GET" }));
+    await until(() => origins[0]!.held() === 1);
+    const queued = caught(d.request({ path: "/d2", method: "GET" }));
+    await d.destroy();
+    const destroyed = { code: "UND_ERR_DESTROYED" };
+    expect(await queued).toMatchObject(destroyed);
+    expect(await first).toMatchObject(destroyed);
+    await expect(d.request({ path: "/d3", method: "GET" })).rejects.toMatchObject(destroyed);
+    expect(origins[0]!.seen).toBe(1);
+    expect([actives(d), totals(d), failures(d)]).toEqual([[0], [1], [0]]);
+    expect(d.balancer.snapshot().queue.length).toBe(0);
+  });
 });
