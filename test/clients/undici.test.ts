@@ -407,7 +407,7 @@ describe("faults", () => {
     const held = d.request({ path: "/busy?hold=1", method: "GET" });
     await until(() => origins[0]!.held() === 1);
     d.removeUpstream(origins[0]!.url);
-    await new Promise((ok) => setTimeout(ok, 30)); // a round in flight at the removal ends
+    await new Promise((ok) => setTimeout(ok, 100)); // a probe in flight at the removal lands
     const removed = probes.n;
     await new Promise((ok) => setTimeout(ok, 100));
     expect(probes.n).toBe(removed);
