@@ -100,6 +100,8 @@ export interface AdminActions {
   describe(name: string): Record<string, unknown>;
 }
 
+const MAX_BODY = 64 * 1024;
+
 function reply(res: ServerResponse, status: number, body: string, type = "application/json"): void {
   res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
   res.end(body);
@@ -108,15 +110,47 @@ function reply(res: ServerResponse, status: number, body: string, type = "applic
 /** The admin listener's server: GET /metrics, GET /backends, POST /backends/NAME/drain|down|up. */
 export function createAdminServer(proxy: LeastconnProxy, metrics: Metrics, actions: AdminActions): Server {
   return createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? "/", "http://admin");
-    if (req.method === "GET" && url.pathname === "/metrics") {
+    // No endpoint takes a body: a small one is read and dropped before the
+    // answer, so a client still sending it is not cut off; past 64 KiB the
+    // answer is 413 and the connection closes.
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY || res.headersSent) return;
+      res.setHeader("connection", "close");
+      reply(res, 413, JSON.stringify({ error: "the admin endpoints take no body" }) + "\n");
+    });
+    req.on("end", () => {
+      if (res.headersSent) return;
+      try {
+        route(req, res);
+      } catch (err) {
+        // A bug here must cost one 500, never the proxy the admin port serves.
+        if (res.headersSent) res.destroy();
+        else reply(res, 500, JSON.stringify({ error: (err as Error).message }) + "\n");
+      }
+    });
+  });
+
+  function route(req: IncomingMessage, res: ServerResponse): void {
+    // Only origin-form targets ("/path"): an absolute or malformed one is no endpoint.
+    let url: URL | null = null;
+    try {
+      if (req.url?.charCodeAt(0) === 47) url = new URL(req.url, "http://admin");
+    } catch {}
+    if (url === null) {
+      reply(res, 400, JSON.stringify({ error: "the request target must be a path" }) + "\n");
+      return;
+    }
+    const get = req.method === "GET" || req.method === "HEAD";
+    if (get && url.pathname === "/metrics") {
       metrics.registry.metrics().then(
         (text) => reply(res, 200, text, metrics.registry.contentType),
         (err: Error) => reply(res, 500, JSON.stringify({ error: err.message })),
       );
       return;
     }
-    if (req.method === "GET" && url.pathname === "/backends") {
+    if (get && url.pathname === "/backends") {
       const list = proxy.balancer.snapshot().map((b) => ({ ...b, ...actions.describe(b.name) }));
       reply(res, 200, JSON.stringify(list) + "\n");
       return;
@@ -151,5 +185,5 @@ export function createAdminServer(proxy: LeastconnProxy, metrics: Metrics, actio
       return;
     }
     reply(res, 404, JSON.stringify({ error: "not found: GET /metrics, GET /backends, POST /backends/NAME/drain|down|up" }) + "\n");
-  });
+  }
 }

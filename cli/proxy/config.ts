@@ -6,7 +6,7 @@
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { algorithmId, InvalidArgumentError } from "../../bindings/index.js";
+import { algorithmId, Balancer, InvalidArgumentError } from "../../bindings/index.js";
 import { type ProxyBackend, parseBackend } from "./proxy.js";
 
 export interface HealthConfig {
@@ -102,7 +102,7 @@ function int(value: unknown, field: string, min: number, max: number): number {
 
 /** "field: message" for a refused setting (the field is on the error, not in its message). */
 export function explain(err: unknown): string {
-  if (err instanceof InvalidArgumentError) return err.message.startsWith(`${err.field}: `) ? err.message : `${err.field}: ${err.message}`;
+  if (err instanceof InvalidArgumentError) return err.message.startsWith(err.field) ? err.message : `${err.field}: ${err.message}`;
   return err instanceof Error ? err.message : String(err);
 }
 
@@ -279,6 +279,8 @@ export function checkConfig(file: Record<string, unknown>, flags: Flags = {}): P
     cfg.ejection = object(file.ejection, "ejection", ["consecutiveFailures", "baseMs", "maxMs", "maxPercent"]);
   if (file.slowStart !== undefined)
     cfg.slowStart = object(file.slowStart, "slowStart", ["windowMs", "minPercent"]) as ProxyConfig["slowStart"];
+  // The Balancer's own checks, now: a reload must refuse what a start would.
+  new Balancer({ queue: cfg.queue, ejection: cfg.ejection, slowStart: cfg.slowStart });
   if (cfg.limits.requestTimeoutMs !== 0 && cfg.limits.requestTimeoutMs < cfg.limits.headersTimeoutMs) {
     bad(
       "limits.requestTimeoutMs",

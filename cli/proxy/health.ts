@@ -87,7 +87,9 @@ export class HealthChecker {
       ok = res.statusCode >= 200 && res.statusCode < 400;
       detail = `status ${res.statusCode}`;
     } catch (err) {
-      detail = (err as { code?: string }).code ?? (err as Error).name;
+      // AbortSignal.timeout's DOMException has a numeric code (23): say what it is.
+      const code = (err as { code?: unknown }).code;
+      detail = (err as Error).name === "TimeoutError" ? "timeout" : typeof code === "string" ? code : (err as Error).name;
     }
     r.running = false;
     if (this.records.get(name) !== r) return; // removed meanwhile

@@ -82,7 +82,7 @@ interface ThreadData {
 // a reload changes weights, not the backend list.
 function threadsPrimary(argv: string[], cfg: ProxyConfig, log: Logger): Promise<never> {
   const names = cfg.backends.map((b) => parseBackend(b).name);
-  const { handle } = createShared({
+  const { balancer: table } = createShared({
     backends: cfg.backends.map((b, i) => ({ name: names[i]!, weight: b.weight ?? 1 })),
     algorithm: cfg.algorithm,
   });
@@ -90,26 +90,72 @@ function threadsPrimary(argv: string[], cfg: ProxyConfig, log: Logger): Promise<
     { event: "workers", workers: cfg.workers, mode: "threads", cores: availableParallelism() },
     "worker threads on one port (reusePort) sharing one count table",
   );
-  const threads: Worker[] = [];
-  let alive = 0;
-  for (let index = 0; index < cfg.workers; index++) {
+  const threads = new Set<Worker>();
+  const restarts = new Restarts();
+  let stopping = false;
+  let listened = false;
+  // Each thread gets a thread id reserved for it, so when it dies, however it
+  // dies, its leases are given back to the table (reclaim) before another
+  // thread takes its place: no count outlives the thread that took it.
+  const spawnThread = (index: number): void => {
+    const handle = table.reserveThread();
     const data: ThreadData = { leastconnProxyThread: true, argv, handle, index };
     const w = new Worker(new URL(import.meta.url), { workerData: data });
-    alive++;
-    w.on("exit", () => {
-      if (--alive === 0) process.exit(0);
+    threads.add(w);
+    w.on("message", (m) => {
+      if (m === "listening") listened = true;
     });
-    threads.push(w);
-  }
+    w.on("error", (err) => log.error({ event: "worker_error", thread: index, error: explain(err) }, "a worker thread failed"));
+    w.on("exit", (code) => {
+      threads.delete(w);
+      const given = table.reclaim(handle.thread);
+      if (stopping) {
+        if (threads.size === 0) process.exit(0);
+        return;
+      }
+      if (!listened) {
+        // It never served: the next one would fail the same way (port taken, bad config).
+        log.error({ event: "worker_exit", thread: index, code }, "a worker thread failed to start; stopping");
+        process.exit(code === 0 ? 1 : code);
+      }
+      const delay = restarts.next();
+      log.error(
+        { event: "worker_exit", thread: index, code, reclaimed: given, restartInMs: delay },
+        "a worker thread exited; starting another",
+      );
+      setTimeout(() => spawnThread(index), delay);
+    });
+  };
+  for (let index = 0; index < cfg.workers; index++) spawnThread(index);
   process.on("SIGHUP", () => {
     for (const w of threads) w.postMessage("SIGHUP");
   });
   for (const sig of ["SIGTERM", "SIGINT"] as const) {
     process.on(sig, () => {
+      stopping = true;
+      if (threads.size === 0) process.exit(0);
       for (const w of threads) w.postMessage("SIGTERM");
     });
   }
   return new Promise<never>(() => {});
+}
+
+/**
+ * Delays before replacing a worker that exited: none for the first, then
+ * doubling from 100 ms to 10 s while they keep dying within 10 s of the
+ * last restart (a crash loop, such as a config file edited into bad JSON,
+ * must not fork as fast as it can).
+ */
+class Restarts {
+  private streak = 0;
+  private last = 0;
+
+  next(): number {
+    const now = Date.now();
+    this.streak = now - this.last < 10_000 ? this.streak + 1 : 0;
+    this.last = now;
+    return this.streak === 0 ? 0 : Math.min(10_000, 100 * 2 ** (this.streak - 1));
+  }
 }
 
 async function threadMain(data: ThreadData): Promise<void> {
@@ -130,17 +176,38 @@ function primary(cfg: ProxyConfig, log: Logger): Promise<never> {
   );
   let stopping = false;
   let alive = 0;
+  let listened = false;
+  const restarts = new Restarts();
   const fork = (): void => {
     alive++;
     cluster.fork();
   };
   for (let i = 0; i < cfg.workers; i++) fork();
+  cluster.on("listening", () => {
+    listened = true;
+  });
+  // An operator's POST down/up/drain reaches one worker (the admin port is
+  // shared); it tells the others through here, so every table applies it.
+  cluster.on("message", (from, m: unknown) => {
+    if (!isAdminMessage(m)) return;
+    for (const w of Object.values(cluster.workers ?? {})) if (w !== undefined && w !== from) w.send(m);
+  });
   cluster.on("exit", (worker, code) => {
     alive--;
-    if (!stopping) {
-      log.error({ event: "worker_exit", worker: worker.process.pid, code }, "a worker exited; starting another");
-      fork();
-    } else if (alive === 0) process.exit(0);
+    if (stopping) {
+      if (alive === 0) process.exit(0);
+      return;
+    }
+    if (!listened) {
+      // None has served yet: the next would fail the same way (port taken, bad config).
+      log.error({ event: "worker_exit", worker: worker.process.pid, code }, "a worker failed to start; stopping");
+      stopping = true;
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGKILL");
+      process.exit(code === 0 || code === null ? 1 : code);
+    }
+    const delay = restarts.next();
+    log.error({ event: "worker_exit", worker: worker.process.pid, code, restartInMs: delay }, "a worker exited; starting another");
+    setTimeout(fork, delay);
   });
   const forward = (sig: NodeJS.Signals): void => {
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(sig);
@@ -153,6 +220,16 @@ function primary(cfg: ProxyConfig, log: Logger): Promise<never> {
     });
   }
   return new Promise<never>(() => {});
+}
+
+interface AdminMessage {
+  leastconnAdmin: "drain" | "down" | "up";
+  name: string;
+}
+
+function isAdminMessage(m: unknown): m is AdminMessage {
+  const a = (m as Partial<AdminMessage> | null)?.leastconnAdmin;
+  return (a === "drain" || a === "down" || a === "up") && typeof (m as AdminMessage).name === "string";
 }
 
 interface ServeMode {
@@ -204,15 +281,51 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
               balancer.markDown(name);
               metrics.ejected(name);
             },
+            // Never a draining one: passing checks must not undo an operator's or a reload's removal.
             up: (name) => {
-              if (balancer.has(name)) balancer.markUp(name);
+              if (balancer.has(name) && balancer.get(name).state !== "draining") balancer.markUp(name);
             },
             managed: (name) => !held.has(name),
           },
           log,
         );
-  health?.setTargets(proxy.backends());
+  // The backends checked: those in the table and not draining (a drained one
+  // leaves the checks at once; added back, it starts with a fresh record).
+  const targets = (): Array<{ name: string; url: string }> => proxy.backends().filter((b) => balancer.get(b.name).state !== "draining");
+  health?.setTargets(targets());
   health?.start();
+
+  // The operator's actions (admin POSTs). In cluster mode the worker that got
+  // the POST passes it to the others (through the primary): each has a table.
+  const act = (action: AdminMessage["leastconnAdmin"], name: string): void => {
+    if (action === "drain") {
+      if (mode.balancer !== undefined) throw new Error("a shared table (--workers threads) has a fixed set of backends");
+      held.delete(name);
+      proxy
+        .remove(name)
+        .catch((err: unknown) => log.error({ event: "drain_failed", backend: name, error: explain(err) }, "backend not drained"));
+      health?.setTargets(targets());
+    } else if (action === "down") {
+      held.add(name);
+      balancer.markDown(name);
+    } else {
+      held.delete(name);
+      // The checks keep their verdict (HAProxy's "enable server"): one that
+      // fails them stays down until it passes `rise` of them.
+      if (health?.healthy(name) !== false) balancer.markUp(name);
+    }
+  };
+  process.on("message", (m: unknown) => {
+    if (!isAdminMessage(m) || !balancer.has(m.name)) return;
+    try {
+      act(m.leastconnAdmin, m.name);
+    } catch (err) {
+      log.error(
+        { event: "admin_failed", action: m.leastconnAdmin, backend: m.name, error: explain(err) },
+        "an operator's action from another worker failed",
+      );
+    }
+  });
 
   const server = createProxyServer(proxy, { ...cfg.limits });
   let port: number;
@@ -224,21 +337,14 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
   let admin: Server | null = null;
   let adminPort: number | null = null;
   if (cfg.admin !== null && mode.adminAndHealth !== false) {
+    const fromOperator = (action: AdminMessage["leastconnAdmin"]) => (name: string) => {
+      act(action, name);
+      if (cluster.isWorker) process.send?.({ leastconnAdmin: action, name } satisfies AdminMessage);
+    };
     admin = createAdminServer(proxy, metrics, {
-      drain: (name) => {
-        held.delete(name);
-        proxy
-          .remove(name)
-          .catch((err: unknown) => log.error({ event: "drain_failed", backend: name, error: explain(err) }, "backend not drained"));
-      },
-      down: (name) => {
-        held.add(name);
-        balancer.markDown(name);
-      },
-      up: (name) => {
-        held.delete(name);
-        balancer.markUp(name);
-      },
+      drain: fromOperator("drain"),
+      down: fromOperator("down"),
+      up: fromOperator("up"),
       describe: (name) => {
         const b = proxy.backends().find((x) => x.name === name);
         return { url: b?.url, healthy: health?.healthy(name) ?? null, held: held.has(name) };
@@ -261,11 +367,19 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
     },
     "proxy listening",
   );
+  parentPort?.postMessage("listening");
 
   // Reload: the config file again, with the same flags over it. Only the
   // backends (added, removed by draining, reweighted), the algorithm and the
   // health settings change live; the rest needs a restart and says so.
   const reload = (why: string): void => {
+    try {
+      apply(why);
+    } catch (err) {
+      log.error({ event: "reload_failed", why, error: explain(err) }, "config not fully applied");
+    }
+  };
+  const apply = (why: string): void => {
     let next: ProxyConfig;
     try {
       next = loadConfig(flags);
@@ -274,7 +388,7 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
       return;
     }
     const current = new Map(proxy.backends().map((b) => [b.name, b]));
-    const wanted = new Map(next.backends.map((b) => [parseBackend(b).name, parseBackend(b)]));
+    const wanted = new Map(next.backends.map((spec) => [parseBackend(spec).name, parseBackend(spec)]));
     const added: string[] = [];
     const removed: string[] = [];
     const reweighted: string[] = [];
@@ -303,23 +417,34 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
       }
     }
     for (const name of current.keys()) {
-      if (!wanted.has(name) && balancer.get(name).state !== "draining") {
-        removed.push(name);
-        proxy
-          .remove(name)
-          .catch((err: unknown) => log.error({ event: "reload_failed", why, backend: name, error: explain(err) }, "backend not drained"));
+      if (wanted.has(name) || balancer.get(name).state === "draining") continue;
+      if (mode.balancer !== undefined) {
+        log.error(
+          { event: "reload_failed", why, backend: name, error: "a shared table (--workers threads) has a fixed set of backends" },
+          "backend not removed",
+        );
+        continue;
       }
+      removed.push(name);
+      proxy
+        .remove(name)
+        .catch((err: unknown) => log.error({ event: "reload_failed", why, backend: name, error: explain(err) }, "backend not drained"));
     }
     if (next.algorithm !== cfg.algorithm) balancer.algorithm = next.algorithm;
-    if (health !== null && next.health !== null)
-      health.setTargets(
-        [...wanted.values()].map((b) => ({ name: parseBackend(b).name, url: b.url.origin })),
-        next.health,
-      );
-    const restart = (["listen", "admin", "workers", "retries", "timeouts", "limits", "logLevel", "accessLog"] as const).filter(
-      (k) => JSON.stringify(next[k]) !== JSON.stringify(cfg[k]),
-    );
-    cfg = { ...cfg, backends: next.backends, algorithm: next.algorithm };
+    // Health checks turned on or off need a restart; their settings change live.
+    const healthLive = (next.health === null) === (cfg.health === null);
+    if (health !== null && next.health !== null) health.setTargets(targets(), next.health);
+    const restart: string[] = (
+      ["listen", "admin", "workers", "retries", "timeouts", "limits", "logLevel", "accessLog", "queue", "ejection", "slowStart"] as const
+    ).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(cfg[k]));
+    if (!healthLive) restart.push("health");
+    cfg = {
+      ...cfg,
+      backends: next.backends,
+      algorithm: next.algorithm,
+      drainTimeoutMs: next.drainTimeoutMs,
+      health: healthLive ? next.health : cfg.health,
+    };
     log.info({ event: "reloaded", why, added, removed, reweighted, needsRestart: restart }, "config reloaded");
   };
   process.on("SIGHUP", () => reload("SIGHUP"));

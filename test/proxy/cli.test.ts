@@ -3,7 +3,7 @@
 // health checks, reload from the config file without a dropped request,
 // and SIGTERM draining in-flight requests before exit 0.
 
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -11,80 +11,9 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { explain, loadConfig, parseFlags } from "../../cli/proxy/config.js";
 import { backend, get, listen, type TestBackend, until } from "./helpers.js";
+import { backs, CLI, cleanup, NODE22, named, procs, refuse, start } from "./process.js";
 
-// A Node with reusePort for the threads mode of --workers (see the last test).
-const NODE22 = ((): string | undefined => {
-  if (process.env.LEASTCONN_NODE22) return process.env.LEASTCONN_NODE22;
-  try {
-    const out = execFileSync("npx", ["-y", "-p", "node@22", "node", "-p", "process.execPath"], { encoding: "utf8", timeout: 180_000 });
-    return out.trim() || undefined;
-  } catch {
-    return undefined;
-  }
-})();
-
-const CLI = join(import.meta.dirname, "../../dist/cli.js");
-let procs: ChildProcess[] = [];
-let backs: TestBackend[] = [];
-afterEach(async () => {
-  for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
-  procs = [];
-  for (const b of backs) await b.close();
-  backs = [];
-});
-
-interface Running {
-  proc: ChildProcess;
-  port: number;
-  admin: number | null;
-  lines: Array<Record<string, unknown>>;
-  exited: Promise<number | null>;
-}
-
-async function start(args: string[]): Promise<Running> {
-  const proc = spawn(process.execPath, [CLI, "proxy", "--listen", "127.0.0.1:0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  procs.push(proc);
-  const lines: Array<Record<string, unknown>> = [];
-  let buf = "";
-  proc.stdout!.on("data", (c: Buffer) => {
-    buf += c.toString();
-    let nl = buf.indexOf("\n");
-    while (nl >= 0) {
-      lines.push(JSON.parse(buf.slice(0, nl)));
-      buf = buf.slice(nl + 1);
-      nl = buf.indexOf("\n");
-    }
-  });
-  let err = "";
-  proc.stderr!.on("data", (c: Buffer) => {
-    err += c.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
-  await until(() => lines.some((l) => l.event === "listening") || proc.exitCode !== null, 10_000);
-  const l = lines.find((x) => x.event === "listening");
-  if (l === undefined) throw new Error(`did not start: ${err}`);
-  const port = Number(String(l.listen).split(":")[1]);
-  const admin = l.admin === null ? null : Number(String(l.admin).split(":")[1]);
-  return { proc, port, admin, lines, exited };
-}
-
-async function named(name: string, delayMs = 0): Promise<TestBackend> {
-  const b = await backend((req, res) => {
-    if (req.url === "/health") {
-      res.statusCode = (b as TestBackend & { sick?: boolean }).sick ? 500 : 200;
-      res.end();
-      return;
-    }
-    setTimeout(() => res.end(name), req.url === "/slow" ? 300 : delayMs);
-  });
-  backs.push(b);
-  return b;
-}
-
-function refuse(args: string[]): { status: number | null; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, "proxy", ...args], { encoding: "utf8", timeout: 10_000 });
-  return { status: r.status, stderr: r.stderr };
-}
+afterEach(cleanup);
 
 describe("leastconn proxy", () => {
   it("refuses a bad configuration with exit 2 and the field and value named", () => {
