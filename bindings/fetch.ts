@@ -186,9 +186,9 @@ export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
     let attemptsLeft = replayable && retryMethods.has(method) ? retries : 0;
     let failed: Lease | undefined;
     for (;;) {
-      // A failed attempt still counts while its retry picks, so the pick
-      // looks elsewhere; when nothing is free now, the retry queues.
-      let lease = failed === undefined ? null : balancer.acquire();
+      // A retry picks among the other origins (the failed one is left out of
+      // the pick); when none is free now, it queues like any request.
+      let lease = failed === undefined ? null : balancer._acquireExcept([failed.backend]);
       failed?.release({ ok: false });
       // Waits in the Balancer's queue while every origin is full.
       lease ??= await balancer.acquireAsync({ signal });

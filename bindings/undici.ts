@@ -9,9 +9,8 @@
 // been upgraded (the socket then belongs to the caller); the lease is
 // released exactly once. A request that fails before any response byte, with
 // an idempotent method and a body that can be sent again, is retried
-// (`retries`, default 1); the failed attempt still counts on its origin while
-// the retry picks, so the retry goes to another origin unless that one is
-// still the least loaded.
+// (`retries`, default 1) on another origin: the failed one is left out of
+// the retry's pick (when no other is free, the retry queues).
 //
 // When every origin is at its maxConnections, a request waits in the
 // Balancer's queue (acquireAsync) and is dispatched when handed a slot; the
@@ -240,8 +239,9 @@ class Attempts implements Handler {
     private retriesLeft: number,
   ) {}
 
-  start(): boolean {
-    const lease = this.owner.balancer.acquire();
+  start(except?: string): boolean {
+    const b = this.owner.balancer;
+    const lease = except === undefined ? b.acquire() : b._acquireExcept([except]);
     if (lease !== null) return this.send(lease);
     // Every origin full (or none up): wait in the Balancer's queue. The
     // caller gets its abort now, so it can give up the wait.
@@ -341,11 +341,11 @@ class Attempts implements Handler {
     if (!this.started && !notOrigin && this.retriesLeft > 0) {
       this.retriesLeft--;
       this.abortAttempt = undefined;
-      // The failed attempt still counts while the retry picks, which steers
-      // the pick away from its origin.
+      // The retry picks among the other origins (the failed one is left out
+      // of the pick); when none is free now, it queues like any request.
       const failed = this.lease;
       this.lease = undefined;
-      this.start();
+      this.start(failed?.backend);
       failed?.release({ ok: false });
       return;
     }

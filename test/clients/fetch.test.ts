@@ -155,6 +155,22 @@ describe("balancedFetch", () => {
     expect(actives(none)).toEqual([0, 0, 0]);
   });
 
+  it("retries on another origin even when the failed one still looks less loaded", async () => {
+    const f = make({}, 2);
+    f.balancer.markDown(f.balancer.names[0]!); // the three held requests all go to o1
+    // Three held on o1: the first pick is o0 (0 < 3), and after it fails it
+    // still counts less (1 < 3); the retry leaves it out all the same.
+    const held = [0, 1, 2].map(() => f("/h?hold=1"));
+    await until(() => origins[1]!.held() === 3);
+    f.balancer.markUp(f.balancer.names[0]!);
+    origins[0]!.resetRate = 1;
+    const res = await f("/r");
+    expect([res.status, await res.text()]).toEqual([200, "o1/r"]);
+    origins[1]!.release();
+    for (const r of await Promise.all(held)) await r.text();
+    expect([origins[0]!.resets, actives(f)]).toEqual([1, [0, 0]]);
+  });
+
   it("waits in the queue beyond maxConnections; an abort or a timeout leaves it", async () => {
     const f = make({ maxConnections: 1, queue: { timeoutMs: 100 } }, 1);
     const first = await f("/q1?chunks=2&gap=1");

@@ -117,6 +117,22 @@ describe("retries", () => {
     expect(totals(d)).toEqual([1, 1, 0]);
   });
 
+  it("retries on another origin even when the failed one still looks less loaded", async () => {
+    const d = make({}, 2);
+    d.balancer.markDown(d.balancer.names[0]!); // the three held requests all go to o1
+    // Three held on o1: the first pick is o0 (0 < 3), and after it fails it
+    // still counts less (1 < 3); the retry leaves it out all the same.
+    const held = [0, 1, 2].map(() => d.request({ path: "/h?hold=1", method: "GET" }));
+    await until(() => origins[1]!.held() === 3);
+    d.balancer.markUp(d.balancer.names[0]!);
+    origins[0]!.resetRate = 1;
+    const res = await d.request({ path: "/r", method: "GET" });
+    expect([res.statusCode, await res.body.text()]).toEqual([200, "o1/r"]);
+    origins[1]!.release();
+    for (const r of await Promise.all(held)) await r.body.text();
+    expect([origins[0]!.resets, actives(d)]).toEqual([1, [0, 0]]);
+  });
+
   it("does not retry a POST, nor anything with retries: 0", async () => {
     const d = make();
     origins[0]!.resetRate = 1;
