@@ -17,6 +17,7 @@ import { createAdminServer, createMetrics } from "./admin.js";
 import { explain, type Flags, loadConfig, type ProxyConfig, parseFlags, USAGE } from "./config.js";
 import { HealthChecker } from "./health.js";
 import { createProxy, createProxyServer, type LeastconnProxy, parseBackend } from "./proxy.js";
+import { type AdminMessage, isAdminMessage, superviseCluster, superviseThreads } from "./workers.js";
 
 function fatal(message: string): never {
   process.stderr.write(`leastconn proxy: ${message}\nTry 'leastconn proxy --help'.\n`);
@@ -79,7 +80,7 @@ interface ThreadData {
 // table in shared memory (the threads build), so every thread's pick sees
 // every thread's requests (like nginx with `zone`). Thread 0 also runs the
 // admin listener and the health checks. Membership is fixed while shared:
-// a reload changes weights, not the backend list.
+// a reload changes weights, not the backend list. workers.ts supervises.
 function threadsPrimary(argv: string[], cfg: ProxyConfig, log: Logger): Promise<never> {
   const names = cfg.backends.map((b) => parseBackend(b).name);
   const { balancer: table } = createShared({
@@ -90,72 +91,19 @@ function threadsPrimary(argv: string[], cfg: ProxyConfig, log: Logger): Promise<
     { event: "workers", workers: cfg.workers, mode: "threads", cores: availableParallelism() },
     "worker threads on one port (reusePort) sharing one count table",
   );
-  const threads = new Set<Worker>();
-  const restarts = new Restarts();
-  let stopping = false;
-  let listened = false;
-  // Each thread gets a thread id reserved for it, so when it dies, however it
-  // dies, its leases are given back to the table (reclaim) before another
-  // thread takes its place: no count outlives the thread that took it.
-  const spawnThread = (index: number): void => {
-    const handle = table.reserveThread();
-    const data: ThreadData = { leastconnProxyThread: true, argv, handle, index };
-    const w = new Worker(new URL(import.meta.url), { workerData: data });
-    threads.add(w);
-    w.on("message", (m) => {
-      if (m === "listening") listened = true;
-    });
-    w.on("error", (err) => log.error({ event: "worker_error", thread: index, error: explain(err) }, "a worker thread failed"));
-    w.on("exit", (code) => {
-      threads.delete(w);
-      const given = table.reclaim(handle.thread);
-      if (stopping) {
-        if (threads.size === 0) process.exit(0);
-        return;
-      }
-      if (!listened) {
-        // It never served: the next one would fail the same way (port taken, bad config).
-        log.error({ event: "worker_exit", thread: index, code }, "a worker thread failed to start; stopping");
-        process.exit(code === 0 ? 1 : code);
-      }
-      const delay = restarts.next();
-      log.error(
-        { event: "worker_exit", thread: index, code, reclaimed: given, restartInMs: delay },
-        "a worker thread exited; starting another",
-      );
-      setTimeout(() => spawnThread(index), delay);
-    });
-  };
-  for (let index = 0; index < cfg.workers; index++) spawnThread(index);
-  process.on("SIGHUP", () => {
-    for (const w of threads) w.postMessage("SIGHUP");
+  const threads = superviseThreads({
+    table,
+    count: cfg.workers,
+    log,
+    exit: (code) => process.exit(code),
+    spawn: (index, handle) => {
+      const data: ThreadData = { leastconnProxyThread: true, argv, handle, index };
+      return new Worker(new URL(import.meta.url), { workerData: data });
+    },
   });
-  for (const sig of ["SIGTERM", "SIGINT"] as const) {
-    process.on(sig, () => {
-      stopping = true;
-      if (threads.size === 0) process.exit(0);
-      for (const w of threads) w.postMessage("SIGTERM");
-    });
-  }
+  process.on("SIGHUP", () => threads.tell("SIGHUP"));
+  for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => threads.tell("SIGTERM"));
   return new Promise<never>(() => {});
-}
-
-/**
- * Delays before replacing a worker that exited: none for the first, then
- * doubling from 100 ms to 10 s while they keep dying within 10 s of the
- * last restart (a crash loop, such as a config file edited into bad JSON,
- * must not fork as fast as it can).
- */
-class Restarts {
-  private streak = 0;
-  private last = 0;
-
-  next(): number {
-    const now = Date.now();
-    this.streak = now - this.last < 10_000 ? this.streak + 1 : 0;
-    this.last = now;
-    return this.streak === 0 ? 0 : Math.min(10_000, 100 * 2 ** (this.streak - 1));
-  }
 }
 
 async function threadMain(data: ThreadData): Promise<void> {
@@ -174,62 +122,8 @@ function primary(cfg: ProxyConfig, log: Logger): Promise<never> {
     { event: "workers", workers: cfg.workers, mode: "cluster", cores: availableParallelism() },
     "node:cluster with a count table per worker: each worker balances its own requests (no reusePort shared table on this runtime)",
   );
-  let stopping = false;
-  let alive = 0;
-  let listened = false;
-  const restarts = new Restarts();
-  const fork = (): void => {
-    alive++;
-    cluster.fork();
-  };
-  for (let i = 0; i < cfg.workers; i++) fork();
-  cluster.on("listening", () => {
-    listened = true;
-  });
-  // An operator's POST down/up/drain reaches one worker (the admin port is
-  // shared); it tells the others through here, so every table applies it.
-  cluster.on("message", (from, m: unknown) => {
-    if (!isAdminMessage(m)) return;
-    for (const w of Object.values(cluster.workers ?? {})) if (w !== undefined && w !== from) w.send(m);
-  });
-  cluster.on("exit", (worker, code) => {
-    alive--;
-    if (stopping) {
-      if (alive === 0) process.exit(0);
-      return;
-    }
-    if (!listened) {
-      // None has served yet: the next would fail the same way (port taken, bad config).
-      log.error({ event: "worker_exit", worker: worker.process.pid, code }, "a worker failed to start; stopping");
-      stopping = true;
-      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGKILL");
-      process.exit(code === 0 || code === null ? 1 : code);
-    }
-    const delay = restarts.next();
-    log.error({ event: "worker_exit", worker: worker.process.pid, code, restartInMs: delay }, "a worker exited; starting another");
-    setTimeout(fork, delay);
-  });
-  const forward = (sig: NodeJS.Signals): void => {
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(sig);
-  };
-  process.on("SIGHUP", () => forward("SIGHUP"));
-  for (const sig of ["SIGTERM", "SIGINT"] as const) {
-    process.on(sig, () => {
-      stopping = true;
-      forward("SIGTERM");
-    });
-  }
+  superviseCluster(cfg.workers, log);
   return new Promise<never>(() => {});
-}
-
-interface AdminMessage {
-  leastconnAdmin: "drain" | "down" | "up";
-  name: string;
-}
-
-function isAdminMessage(m: unknown): m is AdminMessage {
-  const a = (m as Partial<AdminMessage> | null)?.leastconnAdmin;
-  return (a === "drain" || a === "down" || a === "up") && typeof (m as AdminMessage).name === "string";
 }
 
 interface ServeMode {

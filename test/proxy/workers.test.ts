@@ -1,0 +1,112 @@
+// superviseThreads (cli/proxy/workers.ts) over a real shared table, with
+// stand-in threads that attach to it as the proxy's threads do: a thread
+// that dies holding leases gives them back before its replacement starts,
+// replacements back off while they keep dying, a thread that fails before
+// any has listened stops the process with its code, and SIGTERM ends it
+// with 0 once every thread has gone.
+
+import { EventEmitter } from "node:events";
+import { pino } from "pino";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { attachShared, createShared, type SharedBalancer } from "../../bindings/shared.js";
+import { Restarts, superviseThreads, type ThreadLike } from "../../cli/proxy/workers.js";
+
+class Thread extends EventEmitter implements ThreadLike {
+  readonly told: unknown[] = [];
+  constructor(
+    readonly index: number,
+    readonly balancer: SharedBalancer,
+  ) {
+    super();
+  }
+  postMessage(m: unknown): void {
+    this.told.push(m);
+  }
+}
+
+function setup(count: number): { table: SharedBalancer; threads: Thread[]; exits: number[]; tell: (s: "SIGHUP" | "SIGTERM") => void } {
+  const { balancer: table } = createShared({ backends: ["a", "b"] });
+  const threads: Thread[] = [];
+  const exits: number[] = [];
+  const sup = superviseThreads({
+    table,
+    count,
+    log: pino({ level: "silent" }),
+    exit: (code) => exits.push(code),
+    spawn: (index, handle) => {
+      const t = new Thread(index, attachShared(handle));
+      threads.push(t);
+      return t;
+    },
+  });
+  return { table, threads, exits, tell: (s) => sup.tell(s) };
+}
+
+const actives = (b: SharedBalancer): number[] => b.snapshot().map((x) => x.active);
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("superviseThreads", () => {
+  it("a thread that dies holding leases gives them back, and another takes its place", async () => {
+    vi.useFakeTimers();
+    const { table, threads, exits } = setup(2);
+    expect(threads.map((t) => t.index)).toEqual([0, 1]);
+    for (const t of threads) t.emit("message", "listening");
+    const mine = [threads[1]!.balancer.acquire()!, threads[1]!.balancer.acquire()!, threads[1]!.balancer.acquire()!];
+    const kept = threads[0]!.balancer.acquire()!;
+    expect(actives(table)).toEqual([2, 2]);
+    expect(mine.length).toBe(3);
+    threads[1]!.emit("exit", 1); // died mid-request: its three leases are the table's to give back
+    expect(actives(table)).toEqual(["a", "b"].map((name) => (name === kept.backend ? 1 : 0)));
+    await vi.advanceTimersByTimeAsync(0); // the first replacement starts at once
+    expect(threads.map((t) => t.index)).toEqual([0, 1, 1]);
+    kept.release();
+    expect(actives(table)).toEqual([0, 0]);
+    // Dying again at once: the next replacements wait 100 ms, then 200 ms.
+    threads[2]!.emit("exit", 1);
+    await vi.advanceTimersByTimeAsync(99);
+    expect(threads.length).toBe(3);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(threads.length).toBe(4);
+    threads[3]!.emit("exit", 1);
+    await vi.advanceTimersByTimeAsync(199);
+    expect(threads.length).toBe(4);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(threads.map((t) => t.index)).toEqual([0, 1, 1, 1, 1]);
+    expect(exits).toEqual([]);
+  });
+
+  it("a thread that fails before any has listened stops the process with its code", () => {
+    const { threads, exits } = setup(2);
+    threads[0]!.emit("exit", 2);
+    expect(exits).toEqual([2]);
+    expect(threads.length).toBe(2); // no replacement
+  });
+
+  it("SIGHUP and SIGTERM are passed on; after SIGTERM the last exit ends the process with 0", () => {
+    const { table, threads, exits, tell } = setup(2);
+    for (const t of threads) t.emit("message", "listening");
+    threads[0]!.balancer.acquire();
+    tell("SIGHUP");
+    tell("SIGTERM");
+    expect(threads.map((t) => t.told)).toEqual([
+      ["SIGHUP", "SIGTERM"],
+      ["SIGHUP", "SIGTERM"],
+    ]);
+    threads[0]!.emit("exit", 0); // cut off at the drain deadline, one lease still held
+    expect([exits, actives(table).reduce((p, q) => p + q)]).toEqual([[], 0]);
+    threads[1]!.emit("exit", 0);
+    expect([exits, threads.length]).toEqual([[0], 2]);
+  });
+
+  it("Restarts: 0 for the first exit, then 100 ms doubling to 10 s while exits come within 10 s; 0 again after a quiet 10 s", () => {
+    vi.useFakeTimers();
+    const r = new Restarts();
+    const delays = Array.from({ length: 10 }, () => r.next());
+    expect(delays).toEqual([0, 100, 200, 400, 800, 1_600, 3_200, 6_400, 10_000, 10_000]);
+    vi.advanceTimersByTime(10_000);
+    expect(r.next()).toBe(0);
+  });
+});
