@@ -29,6 +29,7 @@ export interface ProxyConfig {
   drainTimeoutMs: number;
   workers: number;
   accessLog: boolean;
+  trustForwarded: boolean;
   logLevel: string;
   /** Passed to the Balancer, which checks them (issue 8's options). */
   queue?: { limit?: number; timeoutMs?: number };
@@ -63,6 +64,8 @@ Options:
   --drain-timeout MS         on SIGTERM, longest wait for in-flight requests (default 30000)
   --workers N                processes or threads serving the port (default 1)
   --access-log               one log line per request
+  --trust-forwarded          keep the client's X-Forwarded-Proto/-Host and append
+                             (behind a proxy you trust; default: replace them)
   --log-level LEVEL          pino level (default info)
   -h, --help                 print this help
 `;
@@ -79,6 +82,7 @@ const FIELDS = new Set([
   "drainTimeoutMs",
   "workers",
   "accessLog",
+  "trustForwarded",
   "logLevel",
   "queue",
   "ejection",
@@ -166,6 +170,7 @@ export function parseFlags(argv: string[]): Flags {
       "drain-timeout": { type: "string" },
       workers: { type: "string" },
       "access-log": { type: "boolean" },
+      "trust-forwarded": { type: "boolean" },
       "log-level": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -250,6 +255,8 @@ export function checkConfig(file: Record<string, unknown>, flags: Flags = {}): P
   }
   const accessLog = flags["access-log"] === true ? true : (file.accessLog ?? false);
   if (typeof accessLog !== "boolean") bad("accessLog", "must be true or false", accessLog);
+  const trustForwarded = flags["trust-forwarded"] === true ? true : (file.trustForwarded ?? false);
+  if (typeof trustForwarded !== "boolean") bad("trustForwarded", "must be true or false", trustForwarded);
   const adminText = f("admin") ?? file.admin;
   const cfg: ProxyConfig = {
     listen: parseAddress(f("listen") ?? file.listen ?? "127.0.0.1:8080", "listen"),
@@ -272,6 +279,7 @@ export function checkConfig(file: Record<string, unknown>, flags: Flags = {}): P
     drainTimeoutMs: int(f("drain-timeout") ?? file.drainTimeoutMs ?? 30_000, "drainTimeoutMs", 0, 3_600_000),
     workers: int(f("workers") ?? file.workers ?? 1, "workers", 1, 256),
     accessLog,
+    trustForwarded,
     logLevel,
   };
   if (file.queue !== undefined) cfg.queue = object(file.queue, "queue", ["limit", "timeoutMs"]);

@@ -145,6 +145,7 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
       timeouts: cfg.timeouts,
       logger: log,
       accessLog: cfg.accessLog,
+      trustForwarded: cfg.trustForwarded,
       observe: metrics.observe,
       balancer: mode.balancer,
       queue: cfg.queue,
@@ -329,7 +330,20 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
     const healthLive = (next.health === null) === (cfg.health === null);
     if (health !== null && next.health !== null) health.setTargets(targets(), next.health);
     const restart: string[] = (
-      ["listen", "admin", "workers", "retries", "timeouts", "limits", "logLevel", "accessLog", "queue", "ejection", "slowStart"] as const
+      [
+        "listen",
+        "admin",
+        "workers",
+        "retries",
+        "timeouts",
+        "limits",
+        "logLevel",
+        "accessLog",
+        "trustForwarded",
+        "queue",
+        "ejection",
+        "slowStart",
+      ] as const
     ).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(cfg[k]));
     if (!healthLive) restart.push("health");
     cfg = {

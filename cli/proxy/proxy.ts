@@ -58,6 +58,13 @@ export interface ProxyOptions {
   logger?: Logger;
   /** Log one line per completed request at level "info". Default false. */
   accessLog?: boolean;
+  /**
+   * Keep the client's X-Forwarded-Proto and X-Forwarded-Host and append this
+   * hop's (when a proxy you trust is in front). Default false: they are
+   * replaced by this hop's, so no client can make a backend believe another
+   * scheme or host. X-Forwarded-For is always appended to.
+   */
+  trustForwarded?: boolean;
   /** Called once per finished attempt (for metrics). */
   observe?: (backend: string, ok: boolean, seconds: number) => void;
   /** Seed of the balancer's generator (random, power-of-two-choices). */
@@ -117,6 +124,8 @@ const CONNECT_ERRORS = new Set([
   "UND_ERR_CLOSED",
   "UND_ERR_CONNECT_TIMEOUT",
 ]);
+/** undici's refusals of a request it was given: nothing reached a backend. */
+const LOCAL_ERRORS = new Set(["UND_ERR_INVALID_ARG", "UND_ERR_NOT_SUPPORTED"]);
 const TIMEOUT_ERRORS = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
 
 function describe(v: unknown): string {
@@ -184,6 +193,7 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
   const connections = options.connections === undefined ? undefined : checkCount(options.connections, "connections", 1, 1_000_000);
   const log = options.logger ?? pino({ base: undefined }, pino.destination(2));
   const accessLog = options.accessLog === true;
+  const trust = options.trustForwarded === true;
   const observe = options.observe;
 
   const specs = options.backends.map((b, i) => parseBackend(b, `backends[${i}]`));
@@ -264,7 +274,7 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       readonly req: IncomingMessage,
       readonly res: ServerResponse,
     ) {
-      this.headers = forwardHeaders(req, false);
+      this.headers = forwardHeaders(req, false, trust);
       this.hasBody =
         req.headers["content-length"] !== undefined
           ? req.headers["content-length"] !== "0"
@@ -339,16 +349,42 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       this.resumeUpstream = resume;
       const out: string[] = [];
       const named = connectionTokens(raw);
+      let trailer: string[] | null = null;
+      let sized = false;
       for (let i = 0; i < raw.length; i += 2) {
         const key = raw[i]!.toString("latin1");
         const lower = key.toLowerCase();
-        if (HOP_BY_HOP.has(lower) && lower !== "trailer") continue;
+        if (lower === "trailer") (trailer ??= []).push(key, raw[i + 1]!.toString("latin1"));
+        if (lower === "transfer-encoding" && raw[i + 1]!.toString("latin1").trim().toLowerCase() !== "chunked") {
+          // A coding other than chunked would reach the client undeclared: 502 (as nginx).
+          const abort = this.abortUpstream;
+          const err = Object.assign(new Error(`transfer coding ${raw[i + 1]} is not forwarded`), { code: "UND_ERR_BAD_CODING" });
+          this.onError(err);
+          abort?.(err);
+          return false;
+        }
+        if (HOP_BY_HOP.has(lower)) continue;
         if (named?.has(lower)) continue;
+        if (lower === "content-length") sized = true;
         out.push(key, raw[i + 1]!.toString("latin1"));
       }
+      // Trailer is kept only where node sends the response chunked (it
+      // refuses the field otherwise): HTTP/1.1, a body, no Content-Length.
+      const chunked = this.req.httpVersion === "1.1" && this.req.method !== "HEAD" && status !== 204 && status !== 304 && !sized;
+      if (trailer !== null && chunked) out.push(...trailer);
       if (this.unread() !== undefined) out.push("connection", "close");
+      try {
+        this.res.writeHead(status, statusText || undefined, out);
+      } catch (err) {
+        // node refused a head it was given: this proxy's failure, not the backend's.
+        log.error({ event: "bad_response_head", backend: this.backend!.name, status, url: this.req.url }, (err as Error).message);
+        this.end();
+        finish(this.lease!, true, this.start);
+        this.abortUpstream?.(err as Error);
+        refuse(this.res, 502, "Bad Gateway\n", this.unread());
+        return false;
+      }
       this.sentHeaders = true;
-      this.res.writeHead(status, statusText || undefined, out);
       this.status = status;
       return true;
     }
@@ -357,10 +393,23 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
 
     onData(chunk: Buffer): boolean {
       if (this.done) return false;
-      return this.res.write(chunk);
+      const more = this.res.write(chunk);
+      // A client that reads nothing for idleMs is closed (nginx's
+      // send_timeout), or a slow reader would hold the lease for ever.
+      if (!more) this.sendTimer ??= setTimeout(this.onSendTimeout, idleMs);
+      return more;
     }
 
+    sendTimer: NodeJS.Timeout | null = null;
+
+    onSendTimeout = (): void => {
+      log.warn({ event: "client_timeout", backend: this.backend?.name, url: this.req.url }, `the client read nothing for ${idleMs} ms`);
+      this.res.destroy();
+    };
+
     onDrain = (): void => {
+      if (this.sendTimer !== null) clearTimeout(this.sendTimer);
+      this.sendTimer = null;
       this.resumeUpstream?.();
     };
 
@@ -392,6 +441,22 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       const code = (err as { code?: string }).code ?? "UNKNOWN";
       const start = this.start;
       this.abortUpstream = null;
+      if (this.sentHeaders && (this.status === 304 || this.status === 204) && code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH") {
+        // undici refuses a Content-Length on a 304 (RFC 9110 §8.6 allows it):
+        // the answer has no body and is complete.
+        this.res.end();
+        this.end();
+        finish(lease, true, start);
+        return;
+      }
+      if (!this.sentHeaders && LOCAL_ERRORS.has(code)) {
+        // undici would not send this request: the request's fault, never retried or the backend's.
+        this.end();
+        finish(lease, true, start);
+        log.warn({ event: "bad_request", code, method: this.req.method, url: this.req.url }, err.message);
+        refuse(this.res, 400, "Bad Request\n", this.unread());
+        return;
+      }
       // A retry takes a backend not tried yet that is free now (nginx's
       // proxy_next_upstream); it never queues, which could only end behind
       // this request's own failed lease. With none, this failure is the answer.
@@ -460,16 +525,46 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       if (this.done) return;
       this.done = true;
       inFlight--;
+      if (this.sendTimer !== null) clearTimeout(this.sendTimer);
       this.res.off("drain", this.onDrain);
     }
   }
 
+  /**
+   * Why a request cannot be forwarded, or null: only origin-form targets
+   * (absolute-form is for forward proxies, asterisk-form has no backend
+   * meaning), at most one Host (RFC 9112 §3.2), and no upgrade with a body
+   * (a tunnel forwards bytes as they come: a chunked body would reach the
+   * backend unframed). Answered 400 before any pick.
+   */
+  function unfit(req: IncomingMessage, upgrading: boolean): string | null {
+    if (req.url === undefined || req.url.charCodeAt(0) !== 47) return "request target is not a path";
+    let hosts = 0;
+    for (let i = 0; i < req.rawHeaders.length; i += 2)
+      if (req.rawHeaders[i]!.length === 4 && req.rawHeaders[i]!.toLowerCase() === "host") hosts++;
+    if (hosts > 1) return "more than one Host field";
+    const length = req.headers["content-length"];
+    const te = req.headers["transfer-encoding"];
+    if (upgrading && ((length !== undefined && length !== "0") || te !== undefined)) return "an upgrade with a body";
+    return null;
+  }
+
+  /** A transfer coding other than chunked (gzip, chunked) would be lost: the body is re-framed on the way. 501, as nginx. */
+  function unknownCoding(req: IncomingMessage): boolean {
+    const te = req.headers["transfer-encoding"];
+    return te !== undefined && te.trim().toLowerCase() !== "chunked";
+  }
+
   function handler(req: IncomingMessage, res: ServerResponse): void {
-    // Only origin-form targets are forwarded (absolute-form is for forward
-    // proxies, asterisk-form has no backend meaning): 400 before any pick.
-    if (req.url === undefined || req.url.charCodeAt(0) !== 47) {
-      log.warn({ event: "bad_target", method: req.method, url: req.url }, "request target is not a path");
+    const why = unfit(req, false);
+    if (why !== null) {
+      log.warn({ event: "bad_request", method: req.method, url: req.url }, why);
       refuse(res, 400, "Bad Request\n");
+      return;
+    }
+    if (unknownCoding(req)) {
+      log.warn({ event: "bad_request", method: req.method, url: req.url }, "a transfer coding other than chunked");
+      refuse(res, 501, "Not Implemented\n", { connection: "close" });
       return;
     }
     if (res.socket !== null) {
@@ -494,6 +589,12 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
   }
 
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const why = unfit(req, true);
+    if (why !== null) {
+      log.warn({ event: "bad_request", method: req.method, url: req.url, upgrade: true }, why);
+      socket.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 12\r\nConnection: close\r\n\r\nBad Request\n");
+      return;
+    }
     const lease = balancer.acquire();
     if (lease === null) {
       log.warn({ event: "unavailable", method: req.method, url: req.url, upgrade: true }, "no backend can take the tunnel");
@@ -551,17 +652,50 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       timer = timeout("UND_ERR_HEADERS_TIMEOUT", headersMs);
       upstream.setNoDelay(true);
       let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
-      const h = forwardHeaders(req, true);
+      const h = forwardHeaders(req, true, trust);
       for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
       upstream.write(text + "\r\n");
-      if (head.length > 0) upstream.write(head);
-      socket.pipe(upstream);
-      upstream.once("data", (first: Buffer) => {
+      // Only a 101 makes a tunnel (as with nginx and HAProxy): until then the
+      // client's bytes wait, and any other answer is passed on, then both
+      // sides close (after finMs of silence), so nothing more the client
+      // sends reaches the backend outside HTTP.
+      let first: Buffer = Buffer.alloc(0);
+      const onFirst = (chunk: Buffer): void => {
+        first = first.length === 0 ? chunk : Buffer.concat([first, chunk]);
+        const eol = first.indexOf("\r\n");
+        if (eol < 0 && first.length < 1024) return;
+        upstream.off("data", onFirst);
         answered = true;
         clearTimeout(timer);
+        const line = first.toString("latin1", 0, eol < 0 ? 64 : eol);
         socket.write(first);
-        upstream.pipe(socket);
-      });
+        if (/^HTTP\/1\.[01] 101( |$)/.test(line)) {
+          if (head.length > 0) upstream.write(head);
+          socket.pipe(upstream);
+          upstream.pipe(socket);
+          return;
+        }
+        failed = !/^HTTP\/1\.[01] [1-4]\d\d( |$)/.test(line);
+        log.info(
+          { event: "upgrade_declined", backend: lease.backend, status: line.slice(9, 12), url: req.url },
+          "the backend answered without 101",
+        );
+        let quiet: NodeJS.Timeout | undefined;
+        const hush = (): void => {
+          clearTimeout(quiet);
+          quiet = setTimeout(() => {
+            socket.destroy();
+            upstream.destroy();
+          }, finMs);
+        };
+        upstream.on("data", (chunk: Buffer) => {
+          socket.write(chunk);
+          hush();
+        });
+        upstream.once("end", () => socket.end());
+        hush();
+      };
+      upstream.on("data", onFirst);
     });
     upstream.on("error", (err: NodeJS.ErrnoException) => refuseTunnel(err));
     upstream.on("close", () => {
@@ -654,7 +788,7 @@ function connectionTokens(raw: Buffer[] | string[]): Set<string> | null {
  * tunnel: Connection and Upgrade are its handshake), Expect dropped (this
  * server answered 100-continue itself), X-Forwarded-* appended, Host kept.
  */
-function forwardHeaders(req: IncomingMessage, tunnel: boolean): string[] {
+function forwardHeaders(req: IncomingMessage, tunnel: boolean, trust: boolean): string[] {
   const raw = req.rawHeaders;
   const named = connectionTokens(raw);
   const out: string[] = [];
@@ -671,9 +805,11 @@ function forwardHeaders(req: IncomingMessage, tunnel: boolean): string[] {
     if (HOP_BY_HOP.has(lower) || lower === "expect") continue;
     if (named?.has(lower)) continue;
     if (lower === "x-forwarded-for") xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`;
-    else if (lower === "x-forwarded-proto") proto = proto === undefined ? raw[i + 1] : `${proto}, ${raw[i + 1]}`;
-    else if (lower === "x-forwarded-host") fhost = fhost === undefined ? raw[i + 1] : `${fhost}, ${raw[i + 1]}`;
-    else out.push(key, raw[i + 1]!);
+    else if (lower === "x-forwarded-proto") {
+      if (trust) proto = proto === undefined ? raw[i + 1] : `${proto}, ${raw[i + 1]}`;
+    } else if (lower === "x-forwarded-host") {
+      if (trust) fhost = fhost === undefined ? raw[i + 1] : `${fhost}, ${raw[i + 1]}`;
+    } else out.push(key, raw[i + 1]!);
   }
   const remote = req.socket.remoteAddress ?? "unknown";
   const scheme = (req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
@@ -718,6 +854,16 @@ export function createProxyServer(proxy: Pick<LeastconnProxy, "handler" | "upgra
     },
     proxy.handler,
   );
+  // No field is dropped silently (node keeps the first 2,000 by default);
+  // maxHeaderSize bounds the head.
+  server.maxHeadersCount = 0;
   server.on("upgrade", proxy.upgrade);
+  // CONNECT is for forward proxies: 405, where node would close with no answer.
+  server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
+    socket.on("error", () => {});
+    socket.end(
+      "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\nContent-Length: 19\r\nConnection: close\r\n\r\nMethod Not Allowed\n",
+    );
+  });
   return server;
 }

@@ -210,3 +210,149 @@ describe("proxy faults", () => {
     expect(next.status).toBe(413);
   });
 });
+
+describe("proxy faults: HTTP semantics", () => {
+  it("an upgrade the backend declines (h2c, answered 200) is passed on and closed; nothing more from the client reaches the backend", async () => {
+    let seen = "";
+    const b = await tcpBackend((s) => {
+      s.on("data", (c) => {
+        seen += c.toString("latin1");
+        if (seen.includes("\r\n\r\n")) s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+      });
+    });
+    const p = await startProxy({ backends: [b.url], timeouts: { finMs: 100 } });
+    open.push(p);
+    const c = client(p.port);
+    c.socket.write(
+      "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+    );
+    await until(() => c.text().endsWith("ok"));
+    c.socket.write("GET /second HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n");
+    await until(() => c.closed(), 3_000);
+    expect(c.text()).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(seen).not.toContain("/second");
+    await until(() => p.proxy.inFlight === 0);
+    expect(counts(p.proxy)).toEqual([0]);
+  });
+
+  it("an upgrade with a body, or with a target that is not a path, or a request with two Host fields gets 400 before any pick", async () => {
+    const b = await backend((_req, res) => res.end("ok"));
+    open.push(b);
+    const seen: boolean[] = [];
+    const p = await startProxy({ backends: [b.url], observe: (_n, ok) => seen.push(ok) });
+    open.push(p);
+    const requests = [
+      "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+      "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 5\r\n\r\nhello",
+      "GET http://evil/ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    ];
+    for (const text of requests) {
+      const c = client(p.port);
+      c.socket.write(text);
+      await until(() => c.closed() || /\r\n\r\nBad Request\n/.test(c.text()), 3_000);
+      expect(c.text(), text).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    }
+    expect([b.hits, seen, counts(p.proxy)]).toEqual([0, [], [0]]);
+  });
+
+  it("a Trailer field on a response that is not sent chunked is dropped, not a dead connection", async () => {
+    const b = await tcpBackend((s) => {
+      s.on("data", () => s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTrailer: x-checksum\r\n\r\nok"));
+    });
+    const seen: boolean[] = [];
+    const p = await startProxy({ backends: [b.url], observe: (_n, ok) => seen.push(ok) });
+    open.push(p);
+    for (const version of ["1.1", "1.0"]) {
+      const c = client(p.port);
+      c.socket.write(`GET / HTTP/${version}\r\nHost: h\r\nConnection: close\r\n\r\n`);
+      await until(() => c.closed(), 3_000);
+      expect(c.text(), version).toMatch(/^HTTP\/1\.[01] 200 OK\r\n[^]*\r\n\r\nok$/);
+      expect(c.text().toLowerCase()).not.toContain("trailer:");
+    }
+    expect([seen, counts(p.proxy)]).toEqual([[true, true], [0]]);
+  });
+
+  it("a 304 with a Content-Length (RFC 9110 allows it) reaches the client as a 304, and the connection stays usable", async () => {
+    const b = await tcpBackend((s) => {
+      s.on("data", () => s.write('HTTP/1.1 304 Not Modified\r\nETag: "x"\r\nContent-Length: 12\r\n\r\n'));
+    });
+    const seen: boolean[] = [];
+    const p = await startProxy({ backends: [b.url], observe: (_n, ok) => seen.push(ok) });
+    open.push(p);
+    const c = client(p.port);
+    c.socket.write('GET / HTTP/1.1\r\nHost: h\r\nIf-None-Match: "x"\r\n\r\n');
+    await until(() => /\r\n\r\n$/.test(c.text()));
+    c.socket.write('GET / HTTP/1.1\r\nHost: h\r\nIf-None-Match: "x"\r\n\r\n');
+    await until(() => (c.text().match(/304 Not Modified/g) ?? []).length === 2);
+    expect(c.closed()).toBe(false);
+    await until(() => p.proxy.inFlight === 0);
+    expect([seen, counts(p.proxy)]).toEqual([[true, true], [0]]);
+  });
+
+  it("a client that stops reading is closed after idleMs, and the lease ends", async () => {
+    const b = await backend((_req, res) => {
+      res.writeHead(200);
+      const chunk = Buffer.alloc(64 << 10, 120);
+      let n = 0;
+      const more = (): void => {
+        while (n < 256 && res.write(chunk)) n++;
+        if (n < 256) res.once("drain", more);
+        else res.end();
+      };
+      more();
+    });
+    open.push(b);
+    const p = await startProxy({ backends: [b.url], timeouts: { idleMs: 300 } });
+    open.push(p);
+    const c = client(p.port);
+    c.socket.pause(); // reads nothing: 16 MiB cannot all fit in the socket buffers
+    c.socket.write("GET /big HTTP/1.1\r\nHost: h\r\n\r\n");
+    await until(() => p.proxy.inFlight === 1);
+    await until(() => p.proxy.inFlight === 0, 5_000);
+    c.socket.resume(); // what it finds: part of the body, then the end
+    await until(() => c.closed());
+    expect(c.text().length).toBeLessThan(16 << 20);
+    expect(counts(p.proxy)).toEqual([0]);
+  });
+
+  it("transfer codings other than chunked: 501 for a request, 502 for a response; CONNECT gets 405; 1,200 fields (node keeps 1,000 by default) all reach the backend", async () => {
+    let fields = 0;
+    const b = await tcpBackend((s) => {
+      let got = "";
+      s.on("data", (c) => {
+        got += c.toString("latin1");
+        if (!got.includes("\r\n\r\n")) return;
+        fields = got
+          .split("\r\n\r\n")[0]!
+          .split("\r\n")
+          .filter((l) => l.startsWith("x-n")).length;
+        if (got.startsWith("GET /gzip")) s.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nzz\r\n0\r\n\r\n");
+        else s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        got = "";
+      });
+    });
+    const seen: boolean[] = [];
+    const p = await startProxy({ backends: [b.url], observe: (_n, ok) => seen.push(ok) });
+    open.push(p);
+    const ask = async (text: string): Promise<string> => {
+      const c = client(p.port);
+      c.socket.write(text);
+      await until(() => c.closed(), 3_000);
+      return c.text();
+    };
+    expect(
+      await ask("POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n2\r\nzz\r\n0\r\n\r\n"),
+    ).toMatch(/^HTTP\/1\.1 501 Not Implemented\r\n/);
+    expect(seen).toEqual([]);
+    expect(await ask("GET /gzip HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")).toMatch(/^HTTP\/1\.1 502 Bad Gateway\r\n/);
+    expect(await ask("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")).toMatch(
+      /^HTTP\/1\.1 405 Method Not Allowed\r\n/,
+    );
+    let head = "GET /many HTTP/1.1\r\nHost: h\r\nConnection: close\r\n";
+    for (let i = 0; i < 1_200; i++) head += `x-n${i}: 1\r\n`;
+    expect(await ask(`${head}\r\n`)).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(fields).toBe(1_200);
+    expect([seen, counts(p.proxy)]).toEqual([[false, true], [0]]);
+  });
+});

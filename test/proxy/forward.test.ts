@@ -52,12 +52,21 @@ describe("forwarding", () => {
     expect(seen.headers["x-forwarded-for"]).toBe("10.0.0.1, 127.0.0.1");
     expect(seen.headers["x-forwarded-proto"]).toBe("http");
     expect(seen.headers["x-forwarded-host"]).toBe("example.test");
+    // A client's own X-Forwarded-Proto and -Host are replaced (it cannot make
+    // a backend believe another scheme or host), unless trustForwarded.
+    const spoof = { "x-forwarded-proto": "https", "x-forwarded-host": "evil.example", host: "shop.example" };
+    const replaced = JSON.parse((await get(p.port, "/", { headers: spoof })).body.toString()).headers;
+    expect([replaced["x-forwarded-proto"], replaced["x-forwarded-host"]]).toEqual(["http", "shop.example"]);
+    const trusting = await startProxy({ backends: [a.url], trustForwarded: true });
+    open.push(trusting);
+    const kept = JSON.parse((await get(trusting.port, "/", { headers: spoof })).body.toString()).headers;
+    expect([kept["x-forwarded-proto"], kept["x-forwarded-host"]]).toEqual(["https, http", "evil.example, shop.example"]);
     const backends = [r.headers["x-backend"]];
     for (let i = 0; i < 3; i++) backends.push((await get(p.port)).headers["x-backend"]);
     // Sequential requests on idle backends: least-connections ties go to the first.
     expect(backends).toEqual(["a", "a", "a", "a"]);
     expect(counts(p.proxy)).toEqual([0, 0]);
-    expect(p.proxy.balancer.snapshot().map((s) => s.total)).toEqual([4, 0]);
+    expect(p.proxy.balancer.snapshot().map((s) => s.total)).toEqual([5, 0]);
   });
 
   it("sends concurrent requests to the least loaded backend", async () => {
