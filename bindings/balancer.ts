@@ -128,8 +128,12 @@ export interface AcquireAsyncOptions extends AcquireOptions {
 }
 
 export interface ReleaseOptions {
-  /** How the request ended; false counts one failure towards ejection. Default true. */
-  ok?: boolean;
+  /**
+   * How the request ended: true a success (ends a run of failures), false a
+   * failure (counts towards ejection), null no outcome (the client left, a
+   * tunnel closed): neither, and no latency sample for peak-ewma. Default true.
+   */
+  ok?: boolean | null;
 }
 
 export interface BackendSnapshot {
@@ -496,7 +500,7 @@ export class Balancer extends EventTarget {
    */
   release(name: string, options?: ReleaseOptions): void {
     const slot = this.slot(name);
-    const ok = checkOk(options);
+    const ok = checkOk(options, true);
     // Refused before anything (the clock, the failure run) is touched.
     if (this.core.active(slot.index) === 0) throw new UnderflowError(name);
     if (!this._releaseSlot(slot, ok, Number.NaN)) throw new UnderflowError(name);
@@ -508,7 +512,7 @@ export class Balancer extends EventTarget {
    * Slot and no state: only while some remove() waits, the backend's Slot.
    * @internal
    */
-  _release(epoch: Epoch, i: number, ok: boolean, acquiredAt: number): boolean {
+  _release(epoch: Epoch, i: number, ok: boolean | null, acquiredAt: number): boolean {
     if (epoch.next !== null || !ok || this.runs.failing !== 0) return this._releaseSlot(this._slotOf(epoch, i), ok, acquiredAt);
     // The clock only for a duration (peak-ewma) or for waiters.
     const done = this.off(i, acquiredAt, this.timed ? this.clock() : Number.NaN);
@@ -534,12 +538,12 @@ export class Balancer extends EventTarget {
   }
 
   /** @internal */
-  _releaseSlot(slot: Slot, ok: boolean, acquiredAt: number): boolean {
+  _releaseSlot(slot: Slot, ok: boolean | null, acquiredAt: number): boolean {
     if (slot.gone) return false;
     const now = this.clock();
     const done = this.off(slot.index, acquiredAt, this.timed ? now : Number.NaN);
-    if (!ok) this.fail(slot, now);
-    else if (slot.failures !== 0) slot.failures = 0;
+    if (ok === false) this.fail(slot, now);
+    else if (ok && slot.run !== 0) slot.run = 0;
     this.settle(slot);
     if (this.waiting.count !== 0) this.drain(now);
     return done;
@@ -659,7 +663,7 @@ export class Balancer extends EventTarget {
     ended.slot = slot;
     this.epoch = ended.next = new Epoch(this);
     // A gone Slot's run can never be reset by a release: it stops counting.
-    slot.failures = 0;
+    slot.run = 0;
     this.ramps.ramping.delete(slot);
     this.ejections.ejected.delete(slot);
     const waiters = slot.waiters ?? [];
@@ -753,7 +757,7 @@ export class Balancer extends EventTarget {
       state: STATE_NAMES[c.state(i)]!,
       maxConnections: limit === NO_LIMIT ? null : limit,
       effectiveWeight: effectiveWeight(weight, c.ramp(i)),
-      failures: slot.failures,
+      failures: slot.run,
       ejectedUntil: slot.ejectedUntil,
     };
   }

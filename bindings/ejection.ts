@@ -42,9 +42,9 @@ export class Ejections {
    * failure asks again): returns when the ejection ends, or undefined.
    */
   failed(slot: Slot, now: number, core: CoreTable, slots: readonly Slot[]): number | undefined {
-    slot.failures++;
+    slot.run++;
     const cfg = this.cfg;
-    if (cfg === undefined || slot.failures < cfg.consecutiveFailures || slot.gone) return undefined;
+    if (cfg === undefined || slot.run < cfg.consecutiveFailures || slot.gone) return undefined;
     if (core.state(slot.index) !== STATE_UP || core.weight(slot.index) === 0) return undefined;
     let pool = 0;
     let out = 0;
@@ -69,7 +69,7 @@ export class Ejections {
   leaveEjection(slot: Slot): void {
     this.ejected.delete(slot);
     slot.ejectedUntil = null;
-    slot.failures = 0;
+    slot.run = 0;
   }
 
   /** The ejections due at `now`, earliest end first, then table order; nextEjectionEnd becomes the next one after. */

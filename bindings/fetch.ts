@@ -202,8 +202,8 @@ export function balancedFetch(options: BalancedFetchOptions): BalancedFetch {
           failed = lease;
           continue;
         }
-        // An abort says nothing about the origin.
-        lease.release({ ok: signal?.aborted === true });
+        // An abort says nothing about the origin: no outcome.
+        lease.release({ ok: signal?.aborted ? null : false });
         throw err;
       }
     }

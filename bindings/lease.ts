@@ -48,12 +48,12 @@ export class Slot {
     this.runs = runs;
   }
 
-  /** Current run of failed requests; `runs` counts the Slots where it is not 0. */
-  get failures(): number {
+  /** Current run of failed requests (a snapshot's `failures`); `runs` counts the Slots where it is not 0. */
+  get run(): number {
     return this.fails;
   }
 
-  set failures(n: number) {
+  set run(n: number) {
     this.runs.failing += (n ? 1 : 0) - (this.fails ? 1 : 0);
     this.fails = n;
   }
@@ -116,9 +116,10 @@ export class Lease {
   release(options?: ReleaseOptions): boolean {
     const i = this.held;
     if (i < 0) return false;
-    const ok = options === undefined || checkOk(options);
+    const ok = options === undefined || checkOk(options, true);
     this.held = ~i;
-    return this.epoch.owner._release(this.epoch, i, ok, this.acquiredAt);
+    // No outcome, no duration: the time to a client's leaving is not the backend's latency.
+    return this.epoch.owner._release(this.epoch, i, ok, ok === null ? Number.NaN : this.acquiredAt);
   }
 
   /** The Slot of index `i` in this lease's epoch (its own by default). @internal */

@@ -205,11 +205,12 @@ export function checkSeed(seed: unknown): number {
   return seed as number;
 }
 
-export function checkOk(options: ReleaseOptions | undefined): boolean {
+/** A release's `ok`: true when absent; null (no outcome) only where `orNull` (the protocol has none). */
+export function checkOk(options: ReleaseOptions | undefined, orNull?: boolean): boolean | null {
   if (options === undefined) return true;
   const { ok } = checkOptions(options, "options");
   if (ok === undefined) return true;
-  if (typeof ok !== "boolean") throw invalid("ok", "a boolean", ok);
+  if (typeof ok !== "boolean" && !(orNull && ok === null)) throw invalid("ok", "a boolean", ok);
   return ok;
 }
 

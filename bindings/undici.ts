@@ -274,7 +274,7 @@ class Attempts implements Handler {
     return this.owner._pool(lease.backend).dispatch(this.opts, this);
   }
 
-  private end(ok: boolean): void {
+  private end(ok: boolean | null): void {
     const lease = this.lease;
     this.lease = undefined;
     lease?.release({ ok });
@@ -349,7 +349,7 @@ class Attempts implements Handler {
       failed?.release({ ok: false });
       return;
     }
-    this.end(notOrigin);
+    this.end(notOrigin ? null : false);
     this.fail(err);
   }
 }

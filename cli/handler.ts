@@ -564,7 +564,7 @@ function renamed(o: JsonObject, fields: readonly string[], what?: string): Recor
 
 // How a request ended: a failure if `ok` is false or `status` is 500 or more (either says so).
 function outcome(ok: Json | undefined, status: Json | undefined): boolean {
-  const good = checkOk({ ok: ok as boolean | undefined });
+  const good = checkOk({ ok: ok as boolean | undefined }) as boolean;
   return (status === undefined || intIn(status, 100, 599, "status") < 500) && good;
 }
 

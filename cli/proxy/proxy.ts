@@ -239,11 +239,13 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
   let closed = false;
 
   // One attempt's outcome, reported once per lease: ok false counts as a
-  // backend failure (connect error, reset, timeout, 5xx).
-  function finish(lease: Lease, ok: boolean, start: number): void {
+  // backend failure (connect error, reset, timeout, 5xx); null is no outcome
+  // (the client left, or the request never reached the backend): it neither
+  // ends a run of failures nor gives peak-ewma a latency (observe sees ok).
+  function finish(lease: Lease, ok: boolean | null, start: number): void {
     if (lease.released) return;
     lease.release({ ok });
-    observe?.(lease.backend, ok, (performance.now() - start) / 1000);
+    observe?.(lease.backend, ok !== false, (performance.now() - start) / 1000);
   }
 
   function refuse(res: ServerResponse, status: number, text: string, extra?: Record<string, string>): void {
@@ -379,7 +381,7 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
         // node refused a head it was given: this proxy's failure, not the backend's.
         log.error({ event: "bad_response_head", backend: this.backend!.name, status, url: this.req.url }, (err as Error).message);
         this.end();
-        finish(this.lease!, true, this.start);
+        finish(this.lease!, null, this.start);
         this.abortUpstream?.(err as Error);
         refuse(this.res, 502, "Bad Gateway\n", this.unread());
         return false;
@@ -452,7 +454,7 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       if (!this.sentHeaders && LOCAL_ERRORS.has(code)) {
         // undici would not send this request: the request's fault, never retried or the backend's.
         this.end();
-        finish(lease, true, start);
+        finish(lease, null, start);
         log.warn({ event: "bad_request", code, method: this.req.method, url: this.req.url }, err.message);
         refuse(this.res, 400, "Bad Request\n", this.unread());
         return;
@@ -514,7 +516,7 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       this.waiting?.abort();
       // The client went away before the response was complete.
       this.end();
-      if (this.lease !== null) finish(this.lease, true, this.start);
+      if (this.lease !== null) finish(this.lease, null, this.start);
       this.abortUpstream?.(new Error("client closed"));
     };
 
@@ -627,7 +629,8 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       over = true;
       tunnels.delete(socket);
       inFlight--;
-      finish(lease, !failed, start);
+      // A client that left before the answer is no outcome; a 101 or another answer below 500, a success.
+      finish(lease, failed ? false : answered ? true : null, start);
     };
     // Until the backend's first byte, a failure is answered as a request's
     // would be (502, or 504 for the connect and header timeouts); after it,

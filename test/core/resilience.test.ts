@@ -369,3 +369,22 @@ describe("a retry's pick (_acquireExcept, used by the proxy)", () => {
     expect(bal.acquire()!.backend).toBe("a");
   });
 });
+
+describe("release({ ok: null }): no outcome", () => {
+  it("neither ends a failure run nor counts as a failure; ok must still be a boolean or null", () => {
+    const { bal } = manual({ backends: ["a", "b"], ejection: { maxPercent: 50, consecutiveFailures: 2 } });
+    failOn(bal, "a", 1);
+    expect(bal.get("a").failures).toBe(1);
+    const lease = bal.acquire()!; // least-connections, a tie: the first
+    expect(lease.backend).toBe("a");
+    expect(lease.release({ ok: null })).toBe(true);
+    expect(bal.get("a")).toMatchObject({ active: 0, failures: 1, state: "up" });
+    const held = bal.acquire()!;
+    expect(held.backend).toBe("a");
+    bal.release("a", { ok: null });
+    expect([held.released, bal.get("a").failures]).toEqual([false, 1]);
+    failOn(bal, "a", 1);
+    expect(bal.get("a").state).toBe("ejected");
+    expect(() => bal.acquire()!.release({ ok: "yes" as unknown as boolean })).toThrow(/^ok must be a boolean, got "yes"$/);
+  });
+});

@@ -356,3 +356,25 @@ describe("proxy faults: HTTP semantics", () => {
     expect([seen, counts(p.proxy)]).toEqual([[false, true], [0]]);
   });
 });
+
+describe("proxy faults: outcomes", () => {
+  it("a client that gives up is no outcome: a backend's run of failures goes on", async () => {
+    const b = await backend((req, res) => {
+      if (req.url === "/fail") {
+        res.statusCode = 503;
+        res.end();
+      } // anything else: never answered
+    });
+    open.push(b);
+    const p = await startProxy({ backends: [b.url] });
+    open.push(p);
+    expect((await get(p.port, "/fail")).status).toBe(503);
+    expect(p.proxy.balancer.snapshot()[0]!.failures).toBe(1);
+    const c = client(p.port);
+    c.socket.write("GET /hang HTTP/1.1\r\nHost: h\r\n\r\n");
+    await until(() => b.hits === 2);
+    c.socket.destroy();
+    await until(() => p.proxy.inFlight === 0);
+    expect(p.proxy.balancer.snapshot()[0]).toMatchObject({ active: 0, failures: 1 });
+  });
+});
