@@ -3,7 +3,7 @@
 // Times inside the model are integer microseconds.
 
 import { algorithmId } from "../algorithms.js";
-import { MAX_ACTIVE } from "../balancer.js";
+import { Balancer, MAX_ACTIVE } from "../balancer.js";
 import { InvalidArgumentError } from "../errors.js";
 
 export type Service =
@@ -77,6 +77,8 @@ export function invalid(field: string, message: string): InvalidArgumentError {
 
 export const MAX_BACKENDS = 1024;
 export const MAX_REQUESTS = 100_000_000;
+/** Most requests an overloaded open-loop run (utilization above 1) may leave waiting: a few hundred MB. */
+export const MAX_BACKLOG = 2_000_000;
 
 /** Parses "20ms", "1.5s", "500us" into integer microseconds. */
 export function parseDuration(text: string, field: string): number {
@@ -193,6 +195,16 @@ export function normalize(config: SimConfig): ModelConfig {
   if (!Array.isArray(config.algorithms) || config.algorithms.length === 0) throw invalid("algorithms", "must name at least one algorithm");
   for (const a of config.algorithms) algorithmId(a);
   const requests = int(config.requests, "requests", 1, MAX_REQUESTS);
+  // Above a utilization of 1 the backlog grows by at least 1 - 1/U of the
+  // requests, and a run holds it in memory: refused past MAX_BACKLOG rather
+  // than run out of memory part way.
+  const backlog = utilization > 1 ? Math.ceil(requests * (1 - 1 / utilization)) : 0;
+  if (backlog > MAX_BACKLOG) {
+    throw invalid(
+      "requests",
+      `at utilization ${utilization} would leave at least ${backlog} requests waiting in memory (at most ${MAX_BACKLOG}): use at most ${Math.floor(MAX_BACKLOG / (1 - 1 / utilization))} requests, or a utilization of 1 or less`,
+    );
+  }
   const seed = int(config.seed, "seed", 0, Number.MAX_SAFE_INTEGER);
   const balancers = int(config.balancers ?? 1, "balancers", 1, 1024);
   const staleMs = config.staleMs ?? 0;
@@ -211,7 +223,7 @@ export function normalize(config: SimConfig): ModelConfig {
   const service = config.service;
   if (service === null || typeof service !== "object") throw invalid("service", "is required");
   parseService(formatService(service)); // re-checks the ranges
-  return {
+  const model: ModelConfig = {
     backends,
     servers,
     discipline,
@@ -233,4 +245,8 @@ export function normalize(config: SimConfig): ModelConfig {
     slowStart: config.slowStart === undefined ? undefined : { ...config.slowStart },
     decayMs: config.decayMs,
   };
+  // The Balancer's own checks, now, so a bad value is refused as any other
+  // (one line naming the field) and not thrown from inside the run.
+  new Balancer({ ejection: model.ejection, slowStart: model.slowStart, decayMs: model.decayMs });
+  return model;
 }

@@ -82,6 +82,15 @@ describe("leastconn simulate", () => {
     [["--slow", "9:5x", "--backends", "4"], "leastconn simulate: slow index: must be an integer 0..3, got 9"],
     [["--clients", "4", "--utilization", "0.5"], "leastconn simulate: clients: give clients or utilization, not both"],
     [["--bogus"], "leastconn simulate: Unknown option '--bogus'"],
+    // The Balancer's own options are checked before the run (they used to throw from inside it).
+    [["--decay", "0"], "leastconn simulate: decayMs must be a number of milliseconds above 0, got 0"],
+    [["--ejection", "0:10ms"], "leastconn simulate: ejection.consecutiveFailures must be an integer from 1 to 2147483647, got 0"],
+    [["--slow-start", "10ms:0%"], "leastconn simulate: slowStart.minPercent must be an integer from 1 to 100, got 0"],
+    // An overloaded open loop that would hold millions of requests in memory is refused, not run out of memory.
+    [
+      ["--utilization", "1.5", "--requests", "100000000"],
+      "leastconn simulate: requests: at utilization 1.5 would leave at least 33333334 requests waiting in memory (at most 2000000)",
+    ],
   ])("rejects %j with exit code 2", (args, message) => {
     const r = run(args);
     expect([r.status, r.stdout]).toEqual([2, ""]);
