@@ -10,7 +10,7 @@
 
 import { ERR_LOCK_TIMEOUT } from "../assembly/constants.js";
 import wasmBytes from "../build/core-threads-wasm.js";
-import { type AddOptions, Balancer, type BalancerOptions, type TableSource } from "./balancer.js";
+import { type AddOptions, Balancer, type BalancerOptions, type ReleaseOptions, type TableSource } from "./balancer.js";
 import { CoreTable } from "./core.js";
 import { CapacityError, describe, InvalidArgumentError, UnsupportedError } from "./errors.js";
 import type { Lease } from "./lease.js";
@@ -139,6 +139,43 @@ export class SharedBalancer extends Balancer {
 
   override remove(_name: string): never {
     throw new UnsupportedError("remove: a shared table has a fixed set of backends");
+  }
+
+  // What changes the table for every thread is refused once this thread is
+  // detached or reclaimed (docs/RUNTIMES.md: its other calls throw
+  // DetachedError). Re-binding a live id sets what it already holds.
+  #live(): void {
+    if (this.#threads.bindThread(this.thread) !== 0) throw new DetachedError();
+  }
+
+  override release(name: string, options?: ReleaseOptions): void {
+    this.#live();
+    super.release(name, options);
+  }
+
+  override setActive(name: string, active: number): void {
+    this.#live();
+    super.setActive(name, active);
+  }
+
+  override setMaxConnections(name: string, maxConnections: number | undefined): void {
+    this.#live();
+    super.setMaxConnections(name, maxConnections);
+  }
+
+  override setWeight(name: string, weight: number): void {
+    this.#live();
+    super.setWeight(name, weight);
+  }
+
+  override markDown(name: string): void {
+    this.#live();
+    super.markDown(name);
+  }
+
+  override markUp(name: string): void {
+    this.#live();
+    super.markUp(name);
   }
 
   /**

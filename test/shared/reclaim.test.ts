@@ -50,6 +50,28 @@ describe("reclaiming a thread of a shared table", () => {
     expect(balancer.snapshot().map((b) => b.active)).toEqual([0, 0]);
   });
 
+  it("a detached or reclaimed Balancer can no longer change the table for the other threads", () => {
+    const { balancer, handle } = createShared({ backends: ["a", "b"] });
+    const worker = attachShared(handle);
+    const reclaimed = attachShared(handle);
+    balancer.acquire();
+    const before = balancer.snapshot();
+    worker.detach();
+    balancer.reclaim(reclaimed.thread);
+    for (const gone of [worker, reclaimed]) {
+      expect(() => gone.setActive("a", 9)).toThrow(DetachedError);
+      expect(() => gone.setWeight("a", 0)).toThrow(DetachedError);
+      expect(() => gone.setMaxConnections("b", 1)).toThrow(DetachedError);
+      expect(() => gone.markDown("b")).toThrow(DetachedError);
+      expect(() => gone.markUp("b")).toThrow(DetachedError);
+      expect(() => gone.release("a")).toThrow(DetachedError);
+    }
+    expect(balancer.snapshot()).toEqual(before);
+    // A live one still can.
+    balancer.setWeight("a", 3);
+    expect(balancer.get("a").weight).toBe(3);
+  });
+
   it("claims go round the thread table: a freed id is the last to be taken again", () => {
     const { balancer } = createShared({ backends: ["a"], maxThreads: 3 });
     const first = balancer.reserveThread().thread;
