@@ -308,12 +308,13 @@ export class Balancer extends EventTarget {
   /**
    * acquire() for a retry, leaving out the backends named (the ones already
    * tried, as nginx's proxy_next_upstream does): their state in the core is
-   * draining for this one synchronous pick, then what it was. A state changed
-   * meanwhile (an ejection's end, if the clock stepped again) is left as it is.
+   * draining for this one synchronous pick, then what it was. A state the
+   * pick's own clock step changed (an ejection's end) is left as it is: such
+   * a backend may then be picked (a backend this request tried cannot have
+   * been ejected long enough for that).
    * @internal
    */
   _acquireExcept(names: readonly string[]): Lease | null {
-    this.tick(); // the clock's changes first: the flips then meet none, as a rule
     const core = this.core;
     const undo: Array<Slot | number> = []; // slot, state: undone last first, so a name twice gets its first state back
     for (const name of names) {
@@ -514,10 +515,12 @@ export class Balancer extends EventTarget {
    */
   _release(epoch: Epoch, i: number, ok: boolean | null, acquiredAt: number): boolean {
     if (epoch.next !== null || !ok || this.runs.failing !== 0) return this._releaseSlot(this._slotOf(epoch, i), ok, acquiredAt);
-    // The clock only for a duration (peak-ewma) or for waiters.
-    const done = this.off(i, acquiredAt, this.timed ? this.clock() : Number.NaN);
+    // The clock only for a duration (peak-ewma) or for waiters, and read
+    // before the count goes down: a clock that throws leaves the lease held.
+    const now = this.timed || this.waiting.count !== 0 ? this.clock() : Number.NaN;
+    const done = this.off(i, acquiredAt, this.timed ? now : Number.NaN);
     if (this.removals !== 0) this.settle(this.slots[i]!);
-    if (this.waiting.count !== 0) this.drain(this.clock());
+    if (this.waiting.count !== 0) this.drain(now === now ? now : this.clock());
     return done;
   }
 
@@ -758,7 +761,7 @@ export class Balancer extends EventTarget {
       maxConnections: limit === NO_LIMIT ? null : limit,
       effectiveWeight: effectiveWeight(weight, c.ramp(i)),
       failures: slot.run,
-      ejectedUntil: slot.ejectedUntil,
+      ejectedUntil: slot.ejectEnd,
     };
   }
 

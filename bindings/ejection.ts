@@ -59,7 +59,7 @@ export class Ejections {
     }
     if (!mayEject(cfg, out, pool)) return undefined;
     const until = now + ejectionMs(cfg, ++slot.ejections);
-    slot.ejectedUntil = until;
+    slot.ejectEnd = until;
     this.ejected.add(slot);
     if (until < this.nextEjectionEnd) this.nextEjectionEnd = until;
     return until;
@@ -68,7 +68,7 @@ export class Ejections {
   /** Forgets `slot`'s ejection (it ended, or the backend was marked or removed). */
   leaveEjection(slot: Slot): void {
     this.ejected.delete(slot);
-    slot.ejectedUntil = null;
+    slot.ejectEnd = null;
     slot.run = 0;
   }
 
@@ -77,11 +77,11 @@ export class Ejections {
     const due: Slot[] = [];
     let next = Infinity;
     for (const slot of this.ejected) {
-      const until = slot.ejectedUntil!;
+      const until = slot.ejectEnd!;
       if (until <= now) due.push(slot);
       else if (until < next) next = until;
     }
     this.nextEjectionEnd = next;
-    return due.sort((a, b) => a.ejectedUntil! - b.ejectedUntil! || a.index - b.index);
+    return due.sort((a, b) => a.ejectEnd! - b.ejectEnd! || a.index - b.index);
   }
 }

@@ -36,7 +36,8 @@ export class Slot {
   waiters: Array<() => void> | undefined;
   /** How many times it was ejected (k of the next ejection is this + 1). */
   ejections = 0;
-  ejectedUntil: number | null = null;
+  /** When its ejection ends (a snapshot's `ejectedUntil`), or null. */
+  ejectEnd: number | null = null;
   /** Clock value when its slow-start ramp began (meaningful while ramping). */
   rampStart = 0;
   readonly name: string;
@@ -118,8 +119,14 @@ export class Lease {
     if (i < 0) return false;
     const ok = options === undefined || checkOk(options, true);
     this.held = ~i;
-    // No outcome, no duration: the time to a client's leaving is not the backend's latency.
-    return this.epoch.owner._release(this.epoch, i, ok, ok === null ? Number.NaN : this.acquiredAt);
+    try {
+      // No outcome, no duration: the time to a client's leaving is not the backend's latency.
+      return this.epoch.owner._release(this.epoch, i, ok, ok === null ? Number.NaN : this.acquiredAt);
+    } catch (err) {
+      // A clock that threw (read before the count goes down): still held, it can be released again.
+      this.held = i;
+      throw err;
+    }
   }
 
   /** The Slot of index `i` in this lease's epoch (its own by default). @internal */

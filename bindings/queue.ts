@@ -109,18 +109,24 @@ export function waitInQueue<L>(
   }
   let settled = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel: CancelWait | undefined;
   const cleanup = (): void => {
     settled = true;
-    if (timer !== undefined) clearTimeout(timer);
-    signal?.removeEventListener("abort", onAbort);
+    clearTimeout(timer);
+    // A signal-like that throws here must not lose the lease being granted.
+    try {
+      signal?.removeEventListener("abort", onAbort);
+    } catch {}
   };
   const onAbort = (): void => {
-    if (cancel()) {
+    if (cancel?.()) {
       cleanup();
       reject(signal!.reason);
     }
   };
-  const cancel = enqueue({
+  // Listening first: a signal-like that throws here leaves nothing queued.
+  signal?.addEventListener("abort", onAbort, { once: true });
+  cancel = enqueue({
     grant: (lease) => {
       cleanup();
       resolve(lease);
@@ -131,11 +137,15 @@ export function waitInQueue<L>(
     },
   });
   if (settled) return;
+  // Aborted while it was being queued (by a listener the queueing ran).
+  if (signal?.aborted) {
+    onAbort();
+    return;
+  }
   timer = setTimeout(() => {
-    if (cancel()) {
+    if (cancel!()) {
       cleanup();
       reject(new QueueTimeoutError(timeoutMs));
     }
   }, timeoutMs);
-  signal?.addEventListener("abort", onAbort, { once: true });
 }

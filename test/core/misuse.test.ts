@@ -845,3 +845,60 @@ describe("constructor errors", () => {
     expect(bal.get("a")).toMatchObject({ weight: 1_000_000, active: MAX });
   });
 });
+
+describe("a caller's broken clock or signal loses no count", () => {
+  it("a clock that throws while a lease is released leaves the lease held, to be released again", () => {
+    for (const [algorithm, options] of [
+      ["peak-ewma", undefined],
+      ["least-connections", { ok: false }],
+    ] as const) {
+      let boom = false;
+      const bal = new Balancer({
+        backends: ["a"],
+        algorithm,
+        clock: () => {
+          if (boom) {
+            boom = false;
+            throw new Error("clock broke");
+          }
+          return 5;
+        },
+      });
+      const lease = bal.acquire()!;
+      boom = true;
+      expect(() => lease.release(options)).toThrow("clock broke");
+      expect([lease.released, bal.get("a").active]).toEqual([false, 1]);
+      expect(lease.release(options)).toBe(true);
+      expect(bal.get("a").active).toBe(0);
+    }
+  });
+
+  it("a signal-like whose addEventListener or removeEventListener throws leaves no waiter and no count", async () => {
+    const bal = new Balancer({ backends: [{ name: "a", maxConnections: 1 }] });
+    const held = bal.acquire()!;
+    const noAdd = {
+      aborted: false,
+      addEventListener: () => {
+        throw new Error("no add");
+      },
+      removeEventListener: () => {},
+    };
+    await expect(bal.acquireAsync({ signal: noAdd as unknown as AbortSignal })).rejects.toThrow("no add");
+    held.release(); // with a waiter left behind, it would take this slot and no one would ever release it
+    expect(bal.get("a").active).toBe(0);
+    const again = bal.acquire()!;
+    const noRemove = {
+      aborted: false,
+      addEventListener: () => {},
+      removeEventListener: () => {
+        throw new Error("no remove");
+      },
+    };
+    const waiting = bal.acquireAsync({ signal: noRemove as unknown as AbortSignal });
+    again.release(); // hands the slot to the waiter: its cleanup throws, the lease still arrives
+    const lease = await waiting;
+    expect(bal.get("a").active).toBe(1);
+    lease.release();
+    expect(bal.get("a").active).toBe(0);
+  });
+});
