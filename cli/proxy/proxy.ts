@@ -857,7 +857,7 @@ export function createProxyServer(proxy: Pick<LeastconnProxy, "handler" | "upgra
     },
     proxy.handler,
   );
-  // No field is dropped silently (node keeps the first 2,000 by default);
+  // No field is dropped silently (node keeps the first 1,000 fields by default);
   // maxHeaderSize bounds the head.
   server.maxHeadersCount = 0;
   server.on("upgrade", proxy.upgrade);
