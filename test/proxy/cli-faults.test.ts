@@ -108,6 +108,18 @@ describe("leastconn proxy, faults", () => {
     expect((await get(p.port)).body.toString()).toBe("a");
   });
 
+  it("--trust-forwarded and trustForwarded in the file are read; anything but a boolean is refused", () => {
+    expect(loadConfig(parseFlags(["--backend", "http://127.0.0.1:1", "--trust-forwarded"])).trustForwarded).toBe(true);
+    expect(loadConfig(parseFlags(["--backend", "http://127.0.0.1:1"])).trustForwarded).toBe(false);
+    let text = "";
+    try {
+      loadConfig(parseFlags(["--config", config({ backends: ["http://127.0.0.1:1"], trustForwarded: "yes" })]));
+    } catch (err) {
+      text = explain(err);
+    }
+    expect(text).toBe('trustForwarded: must be true or false, got "yes"');
+  });
+
   it("an operator's up leaves a backend failing its checks down; passing checks do not undo a drain", async () => {
     const a = (await named("a")) as TestBackend & { sick?: boolean };
     let release: (() => void) | null = null;
