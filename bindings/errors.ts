@@ -16,7 +16,10 @@ export type ErrorCode =
   | "LC_ERR_UNSUPPORTED"
   | "LC_ERR_QUEUE_FULL"
   | "LC_ERR_QUEUE_TIMEOUT"
-  | "LC_ERR_UNAVAILABLE";
+  | "LC_ERR_UNAVAILABLE"
+  // Shared tables only (leastconn/shared): LockTimeoutError, DetachedError.
+  | "LC_ERR_LOCK_TIMEOUT"
+  | "LC_ERR_DETACHED";
 
 // Each class names itself with a string, not `new.target.name`, so minified
 // bundles report the same `name` as the others.

@@ -12,7 +12,7 @@ import { ERR_LOCK_TIMEOUT } from "../assembly/constants.js";
 import wasmBytes from "../build/core-threads-wasm.js";
 import { type AddOptions, Balancer, type BalancerOptions, type ReleaseOptions, type TableSource } from "./balancer.js";
 import { CoreTable } from "./core.js";
-import { CapacityError, describe, InvalidArgumentError, UnsupportedError } from "./errors.js";
+import { CapacityError, describe, InvalidArgumentError, LeastconnError, UnsupportedError } from "./errors.js";
 import type { Lease } from "./lease.js";
 import { normalizeSpecs } from "./options.js";
 
@@ -40,20 +40,18 @@ export const DEFAULT_MAX_THREADS = 64;
  * whole spin bound (hundreds of milliseconds): no owner could be proven dead.
  * Nothing changed. Retry, or reclaim the holder if it is gone.
  */
-export class LockTimeoutError extends Error {
+export class LockTimeoutError extends LeastconnError {
   override name = "LockTimeoutError";
-  readonly code = "LC_ERR_LOCK_TIMEOUT";
   constructor() {
-    super("the shared table's lock stayed held by a live thread; nothing changed");
+    super("LC_ERR_LOCK_TIMEOUT", "the shared table's lock stayed held by a live thread; nothing changed");
   }
 }
 
 /** This Balancer's thread was detached, or reclaimed as dead: it can no longer use the table. */
-export class DetachedError extends Error {
+export class DetachedError extends LeastconnError {
   override name = "DetachedError";
-  readonly code = "LC_ERR_DETACHED";
   constructor(message = "this thread was detached from the shared table (or reclaimed as dead)") {
-    super(message);
+    super("LC_ERR_DETACHED", message);
   }
 }
 

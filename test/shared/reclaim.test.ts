@@ -3,7 +3,14 @@
 // (test/runtimes/kill*.test.ts) cover real threads dying mid-call.
 
 import { describe, expect, it } from "vitest";
-import { attachShared, createShared, DetachedError, InvalidArgumentError } from "../../bindings/shared.js";
+import {
+  attachShared,
+  createShared,
+  DetachedError,
+  InvalidArgumentError,
+  LeastconnError,
+  LockTimeoutError,
+} from "../../bindings/shared.js";
 
 describe("reclaiming a thread of a shared table", () => {
   it("gives a reclaimed thread's leases back exactly once; its late releases do nothing", () => {
@@ -67,6 +74,18 @@ describe("reclaiming a thread of a shared table", () => {
       expect(() => gone.release("a")).toThrow(DetachedError);
     }
     expect(balancer.snapshot()).toEqual(before);
+    // Both shared-table errors are LeastconnErrors with their codes, as every other.
+    const thrown = (() => {
+      try {
+        worker.acquire();
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(thrown).toBeInstanceOf(LeastconnError);
+    expect(thrown).toMatchObject({ name: "DetachedError", code: "LC_ERR_DETACHED" });
+    expect(new LockTimeoutError()).toBeInstanceOf(LeastconnError);
+    expect(new LockTimeoutError()).toMatchObject({ name: "LockTimeoutError", code: "LC_ERR_LOCK_TIMEOUT" });
     // A live one still can.
     balancer.setWeight("a", 3);
     expect(balancer.get("a").weight).toBe(3);
