@@ -398,13 +398,26 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       const more = this.res.write(chunk);
       // A client that reads nothing for idleMs is closed (nginx's
       // send_timeout), or a slow reader would hold the lease for ever.
-      if (!more) this.sendTimer ??= setTimeout(this.onSendTimeout, idleMs);
+      if (!more && this.sendTimer === null) {
+        this.sentMark = this.res.socket?.writableLength ?? 0;
+        this.sendTimer = setTimeout(this.onSendTimeout, idleMs);
+      }
       return more;
     }
 
     sendTimer: NodeJS.Timeout | null = null;
+    sentMark = 0;
 
+    // Progress is the kernel taking bytes from the socket's buffer since the
+    // timer was set (the client read some): a slow but steady reader is not
+    // cut, only one that let no byte out for idleMs.
     onSendTimeout = (): void => {
+      const left = this.res.socket?.writableLength ?? 0;
+      if (left < this.sentMark) {
+        this.sentMark = left;
+        this.sendTimer = setTimeout(this.onSendTimeout, idleMs);
+        return;
+      }
       log.warn({ event: "client_timeout", backend: this.backend?.name, url: this.req.url }, `the client read nothing for ${idleMs} ms`);
       this.res.destroy();
     };

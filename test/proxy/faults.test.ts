@@ -290,6 +290,33 @@ describe("proxy faults: HTTP semantics", () => {
     expect([seen, counts(p.proxy)]).toEqual([[true, true], [0]]);
   });
 
+  it("a client that reads slowly but steadily is not cut by idleMs", async () => {
+    const size = 2 << 20;
+    const b = await backend((_req, res) => {
+      res.writeHead(200, { "content-length": size });
+      res.end(Buffer.alloc(size, 120));
+    });
+    open.push(b);
+    const p = await startProxy({ backends: [b.url], timeouts: { idleMs: 2_000 } });
+    open.push(p);
+    const c = connect(p.port, "127.0.0.1");
+    open.push({ close: async () => void c.destroy() });
+    let got = 0;
+    c.pause();
+    c.write("GET /big HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    // 64 KiB every 100 ms: 640 KiB/s, far slower than the backend.
+    const reader = setInterval(() => {
+      for (let n = 0, chunk: Buffer | null; n < 64 << 10 && (chunk = c.read()) !== null; n += chunk.length) got += chunk.length;
+    }, 100);
+    const closed = new Promise<void>((resolve) => c.on("close", () => resolve()));
+    c.on("error", () => {});
+    await closed;
+    clearInterval(reader);
+    expect(got).toBeGreaterThan(size);
+    await until(() => p.proxy.inFlight === 0);
+    expect(counts(p.proxy)).toEqual([0]);
+  });
+
   it("a client that stops reading is closed after idleMs, and the lease ends", async () => {
     const b = await backend((_req, res) => {
       res.writeHead(200);
