@@ -277,10 +277,7 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       readonly res: ServerResponse,
     ) {
       this.headers = forwardHeaders(req, false, trust);
-      this.hasBody =
-        req.headers["content-length"] !== undefined
-          ? req.headers["content-length"] !== "0"
-          : req.headers["transfer-encoding"] !== undefined;
+      this.hasBody = hasBody(req);
       res.on("close", this.onClientClose);
       res.on("drain", this.onDrain);
     }
@@ -407,10 +404,17 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
 
     sendTimer: NodeJS.Timeout | null = null;
     sentMark = 0;
+    watched: Duplex | null = null;
 
-    // Progress is the kernel taking bytes from the socket's buffer since the
-    // timer was set (the client read some): a slow but steady reader is not
-    // cut, only one that let no byte out for idleMs.
+    watch(socket: Duplex): void {
+      this.watched = socket;
+      socket.once("close", this.onClientClose);
+    }
+
+    // Progress is the kernel taking a pending write from the socket's buffer
+    // since the timer was set (the client read some). The kernel takes them
+    // in steps of up to half its send buffer, so a steady reader is cut only
+    // if one step takes longer than idleMs (docs/PROXY.md).
     onSendTimeout = (): void => {
       const left = this.res.socket?.writableLength ?? 0;
       if (left < this.sentMark) {
@@ -541,6 +545,7 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       this.done = true;
       inFlight--;
       if (this.sendTimer !== null) clearTimeout(this.sendTimer);
+      this.watched?.off("close", this.onClientClose);
       this.res.off("drain", this.onDrain);
     }
   }
@@ -582,15 +587,22 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       refuse(res, 501, "Not Implemented\n", { connection: "close" });
       return;
     }
-    if (res.socket !== null) {
+    if (res.socket !== null || hasBody(req)) {
       inFlight++;
-      new Exchange(req, res).attempt();
+      const x = new Exchange(req, res);
+      // Pipelined with a body: it starts now (its body could not wait for its
+      // turn without node's requestTimeout cutting the connection, answers
+      // before it included); its answer waits for the socket, so it watches
+      // the connection itself (a queued response never sees it close).
+      if (res.socket === null) x.watch(req.socket);
+      x.attempt();
       return;
     }
-    // Pipelined behind an earlier response on its connection: it starts when
-    // node:http hands it the socket, so a connection holds one lease at a
-    // time (as with nginx and HAProxy) and no answer waits in memory for its
-    // turn. A connection closed first destroys the waiting request: dropped.
+    // Pipelined without a body behind an earlier response on its connection:
+    // it starts when node:http hands it the socket, so such a connection holds
+    // one lease at a time (as with nginx and HAProxy) and no answer waits in
+    // memory for its turn. A connection closed first destroys the waiting
+    // request: dropped.
     const gone = (): void => {
       if (req.socket.destroyed) res.off("socket", go);
     };
@@ -783,6 +795,12 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       await Promise.all([...byName.values()].map((b) => b.pool.destroy()));
     },
   };
+}
+
+/** Whether a request has a body to forward. */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return length !== undefined ? length !== "0" : req.headers["transfer-encoding"] !== undefined;
 }
 
 /** The tokens a Connection field names, lower-cased (null when there is none). */

@@ -87,6 +87,42 @@ describe("proxy faults", () => {
     expect(counts(p.proxy)).toEqual([0]);
   });
 
+  it("a pipelined request with a body starts at once: node's requestTimeout does not cut the connection while it waits its turn", async () => {
+    const b = await backend((req, res) => {
+      if (req.url === "/slow") setTimeout(() => res.end("slow"), 600);
+      else req.resume().on("end", () => res.end("posted"));
+    });
+    open.push(b);
+    const p = await startProxy({ backends: [b.url] }, { headersTimeoutMs: 100, requestTimeoutMs: 300, checkIntervalMs: 50 });
+    open.push(p);
+    const c = client(p.port);
+    const size = 1 << 20;
+    c.socket.write(`GET /slow HTTP/1.1\r\nHost: h\r\n\r\nPOST /up HTTP/1.1\r\nHost: h\r\nContent-Length: ${size}\r\n\r\n`);
+    c.socket.write(Buffer.alloc(size, 120));
+    await until(() => /\r\n\r\nposted/.test(c.text()), 5_000);
+    expect(c.text().match(/HTTP\/1\.1 \d+/g)).toEqual(["HTTP/1.1 200", "HTTP/1.1 200"]);
+    expect(c.text().indexOf("slow")).toBeLessThan(c.text().indexOf("posted"));
+    await until(() => p.proxy.inFlight === 0);
+    expect(counts(p.proxy)).toEqual([0]);
+  });
+
+  it("a client that closes with a pipelined upload waiting for its turn leaves no count", async () => {
+    const b = await backend((req, res) => {
+      if (req.url === "/slow") setTimeout(() => res.end("slow"), 300);
+      else req.resume(); // the upload is never answered: only the client's leaving can end it
+    });
+    open.push(b);
+    const p = await startProxy({ backends: [b.url] });
+    open.push(p);
+    const c = client(p.port);
+    c.socket.write("GET /slow HTTP/1.1\r\nHost: h\r\n\r\nPOST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbody");
+    await until(() => b.hits === 2);
+    c.socket.destroy();
+    await until(() => p.proxy.inFlight === 0, 2_000);
+    await new Promise((r) => setTimeout(r, 400));
+    expect([p.proxy.inFlight, counts(p.proxy)]).toEqual([0, [0]]);
+  });
+
   it("a client that closes with a slow and an endless request pipelined leaves no count and no upstream stream", async () => {
     const streams = new Set<string>();
     const b = await backend((req, res) => {
