@@ -308,13 +308,14 @@ export class Balancer extends EventTarget {
   /**
    * acquire() for a retry, leaving out the backends named (the ones already
    * tried, as nginx's proxy_next_upstream does): their state in the core is
-   * draining for this one synchronous pick, then what it was. A state the
-   * pick's own clock step changed (an ejection's end) is left as it is: such
-   * a backend may then be picked (a backend this request tried cannot have
-   * been ejected long enough for that).
+   * draining for this one synchronous pick, then what it was. A state
+   * changed meanwhile (only a custom clock can step again) is left as it is.
    * @internal
    */
   _acquireExcept(names: readonly string[]): Lease | null {
+    // The clock's step first, so its events (and listeners that remove or
+    // mark down a backend) come before the flips, not between them.
+    this.tick();
     const core = this.core;
     const undo: Array<Slot | number> = []; // slot, state: undone last first, so a name twice gets its first state back
     for (const name of names) {

@@ -158,7 +158,7 @@ const INTERNAL = [
   ...["limitAt", "rampAt", "costAt", "exports", "fixed", "ramps", "ejected", "refresh", "pick", "fail", "grant", "waiter"],
   ...["since", "queued", "first", "second", "cap", "cfg", "schedule", "dueAt", "failed", "appendBackend", "clock", "serve"],
   ...["moveTo", "memoryBuffer", "pickWith", "count", "epoch", "runs", "_release", "_slotOf", "off", "failing", "held", "fails"],
-  ...["removals", "settle", "_acquireExcept", "mark", "ejectEnd"],
+  ...["removals", "settle", "_acquireExcept", "mark", "ejectEnd", "_addSlot"],
   // leastconn/fetch and its health checks
   ...["finished", "timer", "lease", "probe", "record", "arm", "run", "up", "checked", "states", "stopped"],
 ];

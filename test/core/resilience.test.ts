@@ -359,6 +359,17 @@ describe("a retry's pick (_acquireExcept, used by the proxy)", () => {
     expect(states(bal)).toEqual(["up", "up", "down"]);
   });
 
+  it("a listener of the pick's clock step that marks a tried backend down is not undone", () => {
+    const { bal, at } = manual({ backends: ["a", "b", "c"], ejection: { maxPercent: 50 } });
+    failOn(bal, "c", 5);
+    bal.addEventListener("statechange", (e: StateChangeEvent) => {
+      if (e.reason === "recovered") bal.markDown("a");
+    });
+    at(30_000); // c's ejection ends at the retry's pick
+    expect(bal._acquireExcept(["a"])!.backend).not.toBe("a");
+    expect(states(bal)).toEqual(["down", "up", "up"]);
+  });
+
   it("an ejection that ends during the pick stays ended", () => {
     const { bal, at } = manual({ backends: ["a", "b"], ejection: { maxPercent: 50 } });
     failOn(bal, "a", 5);
