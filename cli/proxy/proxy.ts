@@ -638,6 +638,7 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
     let answered = false; // a byte of the backend's answer has arrived
     let failed = false; // the backend failed the handshake (reported ok: false)
     let left = false; // the client ended or broke the tunnel: nothing to blame the backend for
+    let declined = false; // the backend answered without 101: its answer is passed on, no tunnel
     let over = false;
     let socketOpen = true;
     let upstreamOpen = true;
@@ -708,19 +709,34 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
           { event: "upgrade_declined", backend: lease.backend, status: line.slice(9, 12), url: req.url },
           "the backend answered without 101",
         );
+        // The answer is piped (backpressure, and the client's end once the
+        // backend's); after finMs of the backend's own silence (not silence
+        // because the client reads slowly) the backend is let go, and the
+        // client gets what is buffered, then the end. A client that takes
+        // nothing for idleMs is closed.
+        declined = true;
+        socket.resume(); // what the client sends now goes nowhere, and its end is seen
         let quiet: NodeJS.Timeout | undefined;
+        let mark = -1;
         const hush = (): void => {
           clearTimeout(quiet);
-          quiet = setTimeout(() => {
-            socket.destroy();
-            upstream.destroy();
-          }, finMs);
+          const slowClient = (socket as Socket).writableNeedDrain;
+          quiet = setTimeout(
+            () => {
+              if (!(socket as Socket).writableNeedDrain) upstream.destroy();
+              else if ((socket as Socket).writableLength !== mark) {
+                mark = (socket as Socket).writableLength;
+                hush();
+              } else {
+                socket.destroy();
+                upstream.destroy();
+              }
+            },
+            slowClient ? idleMs : finMs,
+          );
         };
-        upstream.on("data", (chunk: Buffer) => {
-          socket.write(chunk);
-          hush();
-        });
-        upstream.once("end", () => socket.end());
+        upstream.on("data", hush);
+        upstream.pipe(socket);
         hush();
       };
       upstream.on("data", onFirst);
@@ -730,7 +746,11 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       clearTimeout(timer);
       upstreamOpen = false;
       if (!answered && connected) refuseTunnel(Object.assign(new Error("closed before answering the upgrade"), { code: "UND_ERR_SOCKET" }));
-      else if (connected) socket.destroy();
+      else if (declined) {
+        // Flush the declined answer, then close; a client that reads none of it gets idleMs.
+        socket.end();
+        setTimeout(() => socket.destroy(), idleMs).unref();
+      } else if (connected) socket.destroy();
       settle();
     });
     // node:http's sockets allow half-open connections, so an end from one
@@ -748,7 +768,7 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       fin();
     });
     upstream.once("end", () => {
-      if (answered) fin();
+      if (answered && !declined) fin();
     });
     socket.on("error", () => {
       left = true;

@@ -271,6 +271,32 @@ describe("proxy faults: HTTP semantics", () => {
     expect(counts(p.proxy)).toEqual([0]);
   });
 
+  it("a declined upgrade's whole answer reaches a slow client before the connection closes", async () => {
+    const size = 4 << 20;
+    const b = await tcpBackend((s) => {
+      s.once("data", () => {
+        s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\n\r\n`);
+        s.end(Buffer.alloc(size, 120));
+      });
+    });
+    const p = await startProxy({ backends: [b.url], timeouts: { finMs: 100 } });
+    open.push(p);
+    const c = connect(p.port, "127.0.0.1");
+    open.push({ close: async () => void c.destroy() });
+    c.on("error", () => {});
+    c.pause();
+    c.write("GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n");
+    let got = 0;
+    const reader = setInterval(() => {
+      for (let n = 0, chunk: Buffer | null; n < 256 << 10 && (chunk = c.read()) !== null; n += chunk.length) got += chunk.length;
+    }, 100);
+    await new Promise<void>((resolve) => c.on("close", () => resolve()));
+    clearInterval(reader);
+    expect(got).toBeGreaterThan(size);
+    await until(() => p.proxy.inFlight === 0);
+    expect(counts(p.proxy)).toEqual([0]);
+  });
+
   it("an upgrade with a body, or with a target that is not a path, or a request with two Host fields gets 400 before any pick", async () => {
     const b = await backend((_req, res) => res.end("ok"));
     open.push(b);
