@@ -896,11 +896,16 @@ export interface ClientLimits {
  */
 export function createProxyServer(proxy: Pick<LeastconnProxy, "handler" | "upgrade">, limits: ClientLimits = {}): Server {
   const headersTimeout = checkCount(limits.headersTimeoutMs ?? 10_000, "headersTimeoutMs", 1, 3_600_000);
+  const requestTimeout = checkCount(limits.requestTimeoutMs ?? 300_000, "requestTimeoutMs", 0, 86_400_000);
+  // node:http would throw a bare RangeError for this.
+  if (requestTimeout !== 0 && requestTimeout < headersTimeout) {
+    throw new InvalidArgumentError("requestTimeoutMs", `must be 0 or at least headersTimeoutMs (${headersTimeout}), got ${requestTimeout}`);
+  }
   const server = createServer(
     {
       maxHeaderSize: checkCount(limits.maxHeaderSize ?? 16_384, "maxHeaderSize", 1_024, 1 << 20),
       headersTimeout,
-      requestTimeout: checkCount(limits.requestTimeoutMs ?? 300_000, "requestTimeoutMs", 0, 86_400_000),
+      requestTimeout,
       keepAliveTimeout: checkCount(limits.keepAliveTimeoutMs ?? 5_000, "keepAliveTimeoutMs", 1, 3_600_000),
       connectionsCheckingInterval: checkCount(limits.checkIntervalMs ?? 1_000, "checkIntervalMs", 1, 60_000),
       insecureHTTPParser: false,

@@ -8,7 +8,7 @@ import { connect, type Socket } from "node:net";
 import { Writable } from "node:stream";
 import { type Logger, pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { createProxy } from "../../cli/proxy/proxy.js";
+import { createProxy, createProxyServer } from "../../cli/proxy/proxy.js";
 import { backend, counts, get, listen, silent, startProxy, type TestBackend, type TestProxy } from "./helpers.js";
 
 let open: Array<TestBackend | TestProxy> = [];
@@ -178,5 +178,17 @@ describe("errors", () => {
         expect.objectContaining({ code: "LC_ERR_INVALID_ARGUMENT", field }),
       );
     }
+  });
+
+  it("createProxyServer refuses a requestTimeoutMs below headersTimeoutMs with the field named (node would throw a bare RangeError)", () => {
+    const proxy = createProxy({ backends: ["http://127.0.0.1:1"], logger: silent });
+    expect(() => createProxyServer(proxy, { requestTimeoutMs: 1_000 })).toThrow(
+      expect.objectContaining({
+        code: "LC_ERR_INVALID_ARGUMENT",
+        field: "requestTimeoutMs",
+        message: "must be 0 or at least headersTimeoutMs (10000), got 1000",
+      }),
+    );
+    expect(() => createProxyServer(proxy, { requestTimeoutMs: 0 })).not.toThrow();
   });
 });
