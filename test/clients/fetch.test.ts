@@ -11,7 +11,7 @@ import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type BalancedFetch, balancedFetch } from "../../bindings/fetch.js";
 import { ROOT } from "../runtimes/harness.js";
-import { type Origin, startOrigins, until } from "./origins.js";
+import { countProbes, type Origin, startOrigins, until } from "./origins.js";
 import { storm, stormProblems } from "./storm.js";
 
 let origins: Origin[] = [];
@@ -40,22 +40,6 @@ const oneChunk = (): ReadableStream<Uint8Array> =>
   });
 const actives = (f: BalancedFetch): number[] => f.balancer.snapshot().map((b) => b.active);
 const column = <K extends "total" | "failures" | "state">(f: BalancedFetch, key: K) => f.balancer.snapshot().map((b) => b[key]);
-
-/** Counts the /health probes `o` answers (origins.ts reads healthStatus once per probe). */
-function countProbes(o: Origin): { n: number } {
-  const count = { n: 0 };
-  let status = o.healthStatus;
-  Object.defineProperty(o, "healthStatus", {
-    get: () => {
-      count.n++;
-      return status;
-    },
-    set: (v: number) => {
-      status = v;
-    },
-  });
-  return count;
-}
 
 /** A one-off origin answering with `handler`; closed by `close()`. */
 async function serve(handler: RequestListener): Promise<{ url: string; close(): Promise<void> }> {

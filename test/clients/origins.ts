@@ -149,3 +149,19 @@ export async function until(check: () => boolean, ms = 5_000, what = "condition"
     await new Promise((ok) => setTimeout(ok, 2));
   }
 }
+
+/** Counts the /health probes `o` answers (the server reads healthStatus once per probe). */
+export function countProbes(o: Origin): { n: number } {
+  const count = { n: 0 };
+  let status = o.healthStatus;
+  Object.defineProperty(o, "healthStatus", {
+    get: () => {
+      count.n++;
+      return status;
+    },
+    set: (v: number) => {
+      status = v;
+    },
+  });
+  return count;
+}

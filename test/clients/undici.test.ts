@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Lease } from "../../bindings/balancer.js";
 import { LeastConnDispatcher } from "../../bindings/undici.js";
 import { ROOT } from "../runtimes/harness.js";
-import { type Origin, startOrigins, until } from "./origins.js";
+import { countProbes, type Origin, startOrigins, until } from "./origins.js";
 
 let origins: Origin[] = [];
 let dispatcher: LeastConnDispatcher | undefined;
@@ -21,22 +21,6 @@ const actives = (d: LeastConnDispatcher): number[] => d.balancer.snapshot().map(
 const totals = (d: LeastConnDispatcher): number[] => d.balancer.snapshot().map((b) => b.total);
 const failures = (d: LeastConnDispatcher): number[] => d.balancer.snapshot().map((b) => b.failures);
 const states = (d: LeastConnDispatcher): string[] => d.balancer.snapshot().map((b) => b.state);
-
-/** Counts the /health probes `o` answers (origins.ts reads healthStatus once per probe). */
-function countProbes(o: Origin): { n: number } {
-  const count = { n: 0 };
-  let status = o.healthStatus;
-  Object.defineProperty(o, "healthStatus", {
-    get: () => {
-      count.n++;
-      return status;
-    },
-    set: (v: number) => {
-      status = v;
-    },
-  });
-  return count;
-}
 
 beforeEach(async () => {
   origins = await startOrigins(3);
