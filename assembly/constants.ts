@@ -32,6 +32,8 @@ export const ERR_RANGE = -3;
 export const ERR_LOCK_TIMEOUT = -4;
 /** Threads build: this instance's thread was detached or reclaimed. */
 export const ERR_DETACHED = -5;
+/** Threads build (bindThread): the thread id is bound to another instance. */
+export const ERR_BOUND = -6;
 
 // ---- per-backend fields (layout(which) takes these) ----
 // The fields a pick reads live in one 16-byte hot record per backend: active

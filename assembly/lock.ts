@@ -55,8 +55,12 @@
 // A freed slot is claimed again last (claims go round the table), so a late
 // store from its dead thread lands in a row nobody uses, and the next claim
 // clears it.
+//
+// A claim reserves a slot; one instance binds it (reserved -> live), once. A
+// second instance given the same id is refused (ERR_BOUND): two instances on
+// one row would each release, and one reclaim would take, the other's leases.
 
-import { ERR_DETACHED, ERR_LOCK_TIMEOUT, ERR_NO_MEMORY, ERR_RANGE } from "./constants";
+import { ERR_BOUND, ERR_DETACHED, ERR_LOCK_TIMEOUT, ERR_NO_MEMORY, ERR_RANGE } from "./constants";
 import {
   BASE, F_ELIG_OK, F_LC_OK, F_WLC_OK, H_LOCK, H_RAMPING, H_RR, H_THREADS, H_TMAX, ONE, clearFlags, count, ensureMemory,
   hget, hset, offCurw, offEnd, offRamping, rampOf, rec,
@@ -66,6 +70,7 @@ import {
 export const T_FREE: u32 = 0;
 export const T_LIVE: u32 = 1;
 export const T_DEAD: u32 = 2;
+export const T_RESERVED: u32 = 3; // claimed, not bound yet: no row in use, never a lock owner
 /** Largest thread table: slot numbers fit the lock word's low byte (255 is "no slot"). */
 export const MAX_THREADS: u32 = 255;
 const NO_SLOT: u32 = 255;
@@ -172,8 +177,8 @@ export function initThreads(slots: u32): i32 {
 }
 
 /**
- * Claims a free slot; its thread id (slot | generation << 8), or ERR_RANGE
- * when every slot is taken. The search starts after the slot claimed last,
+ * Claims (reserves) a free slot; its thread id (slot | generation << 8), or
+ * ERR_RANGE when every slot is taken. The search starts after the slot claimed last,
  * so a just-freed slot is the last to be taken again.
  */
 export function claimThread(): i32 {
@@ -186,7 +191,7 @@ export function claimThread(): i32 {
     const st = atomic.load<u32>(p);
     if ((st & 3) != T_FREE) continue;
     const gen = ((st >> 2) + 1) & 0x3FFFFF;
-    const next = (((gen == 0 ? 1 : gen)) << 2) | T_LIVE;
+    const next = (((gen == 0 ? 1 : gen)) << 2) | T_RESERVED;
     if (atomic.cmpxchg<u32>(p, st, next) == st) {
       atomic.store<u32>(cursor, s + 1);
       // Empty, unless a reclaimed thread still running wrote to it late.
@@ -197,10 +202,19 @@ export function claimThread(): i32 {
   return ERR_RANGE;
 }
 
-/** Makes `id` (a live slot's thread id) this instance's thread. 0, or ERR_RANGE when it is not live. */
+/**
+ * Makes `id` (a reserved slot's thread id) this instance's thread: 0, also
+ * when this instance holds it already; ERR_BOUND when another instance does;
+ * ERR_RANGE when it is neither reserved nor live (reclaimed, detached, never
+ * claimed).
+ */
 export function bindThread(id: u32): i32 {
   const slot = id & 0xFF;
-  if (slot >= hget(H_TMAX) || atomic.load<u32>(statusAt(slot)) != (((id >> 8) << 2) | T_LIVE)) return ERR_RANGE;
+  if (slot >= hget(H_TMAX)) return ERR_RANGE;
+  const live = ((id >> 8) << 2) | T_LIVE;
+  const seen = atomic.cmpxchg<u32>(statusAt(slot), live ^ T_LIVE ^ T_RESERVED, live);
+  if (seen == live) return id == myId ? 0 : ERR_BOUND;
+  if (seen != (live ^ T_LIVE ^ T_RESERVED)) return ERR_RANGE;
   myId = id;
   myStatus = ((id >> 8) << 2) | T_LIVE;
   myRow = rowAt(slot);
@@ -211,15 +225,21 @@ export function bindThread(id: u32): i32 {
 /**
  * Declares thread `id` gone: its slot stops being live (a lock it holds can
  * be taken over), its leases are subtracted from the counts, and the slot is
- * freed. Returns the leases given back; 0 when `id` is not live (already
- * reclaimed or detached: never twice).
+ * freed. Returns the leases given back; 0 when `id` is neither live nor
+ * reserved (already reclaimed or detached: never twice).
  */
 export function reclaimThread(id: u32): i32 {
   const slot = id & 0xFF;
   if (slot >= hget(H_TMAX)) return 0;
   const p = statusAt(slot);
   const live = ((id >> 8) << 2) | T_LIVE;
-  if (atomic.cmpxchg<u32>(p, live, live ^ T_LIVE ^ T_DEAD) != live) return 0;
+  // Live or reserved (a worker that died before it attached); a bind racing
+  // this moves reserved to live, and the loop then reclaims it live.
+  while (true) {
+    const st = atomic.load<u32>(p);
+    if (st != live && st != (live ^ T_LIVE ^ T_RESERVED)) return 0;
+    if (atomic.cmpxchg<u32>(p, st, live ^ T_LIVE ^ T_DEAD) == st) break;
+  }
   const row = rowAt(slot);
   const n = count();
   let given: i32 = 0;

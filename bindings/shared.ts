@@ -8,7 +8,7 @@
 // reclaim(id) gives a dead thread's leases back and frees a lock it held
 // (assembly/lock.ts; docs/RUNTIMES.md, "After a thread dies").
 
-import { ERR_LOCK_TIMEOUT } from "../assembly/constants.js";
+import { ERR_BOUND, ERR_LOCK_TIMEOUT } from "../assembly/constants.js";
 import wasmBytes from "../build/core-threads-wasm.js";
 import { type AddOptions, Balancer, type BalancerOptions, type ReleaseOptions, type TableSource } from "./balancer.js";
 import { CoreTable } from "./core.js";
@@ -126,7 +126,15 @@ export class SharedBalancer extends Balancer {
     this.#handle = { ...handle, backends: this.names, algorithm: this.algorithm, tieBreak: this.tieBreak };
     const id = handle.thread ?? t.claimThread();
     if (id < 0) throw new CapacityError("every thread slot of the shared table is taken (createShared's maxThreads)");
-    if (t.bindThread(id) !== 0) throw new DetachedError(`thread ${id} of the shared table is not live (reclaimed before it attached?)`);
+    const bound = t.bindThread(id);
+    if (bound === ERR_BOUND) {
+      // Two Balancers on one thread id would release, and a reclaim would take, each other's leases.
+      throw new InvalidArgumentError(
+        "handle",
+        `thread ${id} of the shared table is attached already: each Balancer needs its own id (reserveThread(), or a handle without one)`,
+      );
+    }
+    if (bound !== 0) throw new DetachedError(`thread ${id} of the shared table is not live (reclaimed before it attached?)`);
     this.thread = id;
   }
 

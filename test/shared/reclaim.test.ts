@@ -117,6 +117,33 @@ describe("reclaiming a thread of a shared table", () => {
     expect(balancer.active("a")).toBe(0);
   });
 
+  it("attaches a thread id once: another Balancer given a held id is refused and changes nothing", () => {
+    const { balancer, handle } = createShared({ backends: ["a", "b"] });
+    const reserved = balancer.reserveThread();
+    const worker = attachShared(reserved);
+    const lease = worker.acquire()!;
+    const refused = { code: "LC_ERR_INVALID_ARGUMENT", field: "handle" };
+    // The worker's id again, and the creator's own.
+    expect(() => attachShared(reserved)).toThrow(expect.objectContaining(refused));
+    expect(() => attachShared({ ...handle, thread: balancer.thread })).toThrow(expect.objectContaining(refused));
+    expect(() => attachShared(reserved)).toThrow(/thread \d+ of the shared table is attached already/);
+    // Both still hold their ids: the worker's lease is its own, and a
+    // reclaim of the worker gives back exactly that one.
+    expect(worker.acquire()!.release()).toBe(true);
+    const mine = balancer.acquire()!;
+    expect(balancer.snapshot().map((b) => b.active)).toEqual([1, 1]);
+    expect(balancer.reclaim(worker.thread)).toBe(1);
+    expect(lease.release()).toBe(false);
+    expect(mine.release()).toBe(true);
+    expect(balancer.snapshot().map((b) => b.active)).toEqual([0, 0]);
+    // A handle without an id reserves a new one; a reserved id never attached is reclaimed with 0.
+    const other = attachShared(handle);
+    expect(other.thread & 0xff).not.toBe(worker.thread & 0xff);
+    expect(balancer.reclaim(balancer.reserveThread().thread)).toBe(0);
+    other.setWeight("a", 2);
+    expect(balancer.get("a").weight).toBe(2);
+  });
+
   it("refuses bad input", () => {
     expect(() => createShared({ backends: ["a"], maxThreads: 0 })).toThrow(InvalidArgumentError);
     expect(() => createShared({ backends: ["a"], maxThreads: 256 })).toThrow(InvalidArgumentError);
