@@ -201,8 +201,10 @@ export interface Balancer {
 
 // An EventTarget (global in Node, Deno and browsers), so state changes are
 // told to listeners instead of polled.
+// Fields set only by the constructor are `declare`d: the minified files then
+// carry no empty field declarations for them.
 export class Balancer extends EventTarget {
-  private readonly core: CoreTable;
+  declare private readonly core: CoreTable;
   private readonly slots: Slot[] = [];
   private readonly byName = new Map<string, Slot>();
   /** The current membership epoch: indices leases hold in it are valid. */
@@ -211,16 +213,16 @@ export class Balancer extends EventTarget {
   private readonly runs: FailureRuns = { failing: 0 };
   /** Slots whose remove() waits for their count to reach 0: while 0, a release reads no state. */
   private removals = 0;
-  private readonly clock: () => number;
-  private algorithmValue: AlgorithmId;
-  private readonly rotate: boolean;
+  declare private readonly clock: () => number;
+  declare private algorithmValue: AlgorithmId;
+  declare private readonly rotate: boolean;
 
-  private readonly queueConfig: QueueConfig;
+  declare private readonly queueConfig: QueueConfig;
   private readonly waiting = new WaitQueue<Lease>();
   /** drain() is running: a release inside a grant leaves the serving to it. */
   private serving = false;
-  private readonly ejections: Ejections;
-  private readonly ramps: Ramps;
+  declare private readonly ejections: Ejections;
+  declare private readonly ramps: Ramps;
   // When an ejection ends or a ramp steps next: the minimum of the two lower
   // bounds they keep (stale-early is harmless: one look finds nothing and
   // recomputes).
@@ -241,8 +243,19 @@ export class Balancer extends EventTarget {
     const seed = options.seed === undefined ? 0 : checkSeed(options.seed);
     // Read by a string: the minified files rename the private `clock` (scripts/build.mjs).
     const clock: unknown = Reflect.get(options, "clock");
-    if (clock !== undefined && typeof clock !== "function") throw invalid("clock", "a function returning milliseconds", clock);
-    this.clock = (clock as (() => number) | undefined) ?? coarseClock;
+    const rule = "a function returning milliseconds";
+    if (clock !== undefined && typeof clock !== "function") throw invalid("clock", rule, clock);
+    // Each reading is checked: NaN or an infinity, kept as an ejection's end
+    // or a ramp's start, would leave nextDue NaN and them stalled for good.
+    // It throws before the call it serves changes anything.
+    this.clock =
+      clock === undefined
+        ? coarseClock
+        : () => {
+            const now = (clock as () => number)();
+            if (Number.isFinite(now)) return now;
+            throw invalid("clock", rule, now);
+          };
     const tie = options.tieBreak ?? "first";
     if (tie !== "first" && tie !== "rotate") {
       throw invalid("tieBreak", '"first" or "rotate"', tie);
@@ -380,7 +393,7 @@ export class Balancer extends EventTarget {
     }
     const entry = newEntry(waiter, alg, now);
     this.waiting.push(entry);
-    this.armWake();
+    this.armWake(now);
     return () => {
       if (!this.waiting.delete(entry)) return false;
       if (this.waiting.count === 0) this.waiting.disarmWake();
@@ -471,14 +484,24 @@ export class Balancer extends EventTarget {
 
   // Liveness for queued waiters when only the end of an ejection can free a
   // slot: one timer, alive only while both waiters and an ejection exist.
-  private armWake(): void {
+  // `now` is the caller's reading: a clock read here, after a waiter is
+  // queued, could throw with the waiter left in the queue.
+  private armWake(now: number): void {
     if (this.waiting.count === 0 || this.ejections.nextEjectionEnd === Infinity) return;
-    this.waiting.armWake(() => Math.min(MAX_MS, Math.max(1, this.ejections.nextEjectionEnd - this.clock())), this.onWake);
+    this.waiting.armWake(Math.min(MAX_MS, Math.max(1, this.ejections.nextEjectionEnd - now)), this.onWake);
   }
 
   private readonly onWake = (): void => {
-    this.tick();
-    this.armWake();
+    let now: number;
+    // A clock that throws in this timer has no caller to tell, and must not
+    // end the process: the waiters still end at their own timeouts.
+    try {
+      now = this.clock();
+    } catch {
+      return;
+    }
+    if (now >= this.nextDue) this.advance(now);
+    this.armWake(now);
   };
 
   private algorithmOf(options: AcquireOptions): AlgorithmId {
@@ -559,7 +582,7 @@ export class Balancer extends EventTarget {
     if (until === undefined) return;
     this.schedule();
     this.moveTo(slot, STATE_UP, STATE_EJECTED, "ejected", now, until);
-    this.armWake();
+    this.armWake(now);
   }
 
   /**

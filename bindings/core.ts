@@ -83,8 +83,8 @@ export interface CoreExports {
  */
 export class CoreCallError extends Error {
   override name = "CoreCallError";
-  readonly call: string;
-  readonly rc: number;
+  declare readonly call: string;
+  declare readonly rc: number;
   constructor(call: string, rc: number) {
     super(`core ${call} returned ${rc}`);
     this.call = call;
@@ -118,22 +118,25 @@ type CheckedCalls = { [K in (typeof CHECKED)[number]]: (...args: Parameters<Core
  */
 // The checked calls, defined on the prototype after the class.
 export interface CoreTable extends CheckedCalls {}
+// Every field is set by the constructor or by refresh(), which the
+// Balancer calls before any read; `declare`d, so the minified files carry
+// no declarations or initial values for them.
 export class CoreTable {
-  readonly exports: CoreExports;
+  declare readonly exports: CoreExports;
   /** Whole-memory views. */
-  u16!: Uint16Array;
-  u32!: Uint32Array;
-  f64!: Float64Array;
-  activeAt = 0;
-  weightAt = 0;
-  stateAt = 0;
-  totalAt = 0;
-  lastAt = 0;
-  limitAt = 0;
-  rampAt = 0;
-  costAt = 0;
-  private memoryBuffer: ArrayBuffer | SharedArrayBuffer | undefined;
-  private cap = -1;
+  declare u16: Uint16Array;
+  declare u32: Uint32Array;
+  declare f64: Float64Array;
+  declare activeAt: number;
+  declare weightAt: number;
+  declare stateAt: number;
+  declare totalAt: number;
+  declare lastAt: number;
+  declare limitAt: number;
+  declare rampAt: number;
+  declare costAt: number;
+  declare private memoryBuffer: ArrayBuffer | SharedArrayBuffer | undefined;
+  declare private cap: number;
 
   /** A table over an instance made elsewhere (e.g. by @assemblyscript/loader). */
   constructor(exports: CoreExports) {

@@ -29,8 +29,8 @@ export class Ejections {
   /** The earliest end among them (a lower bound); Infinity when none. */
   nextEjectionEnd = Infinity;
 
-  // Not a parameter property (esbuild keeps a parameter property's declaration under its long name in the minified files).
-  private readonly cfg: EjectionConfig | undefined;
+  // Declared, not a parameter property nor a class field: either leaves a declaration in the minified files.
+  declare private readonly cfg: EjectionConfig | undefined;
 
   constructor(cfg: EjectionConfig | undefined) {
     this.cfg = cfg;

@@ -25,7 +25,7 @@ export type ErrorCode =
 // bundles report the same `name` as the others.
 export class LeastconnError extends Error {
   override name = "LeastconnError";
-  readonly code: ErrorCode;
+  declare readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string) {
     super(message);
     this.code = code;
@@ -71,7 +71,7 @@ export class DuplicateBackendError extends coded("DuplicateBackendError", (b: st
 
 /** A value of the wrong type or out of range; `field` names it, and so does the message. */
 export class InvalidArgumentError extends coded("InvalidArgumentError", same) {
-  readonly field: string;
+  declare readonly field: string;
   constructor(field: string, message: string) {
     super(message);
     this.field = field;

@@ -3,12 +3,13 @@
 import type { BackendState } from "./balancer.js";
 
 /** Dispatched by a Balancer, synchronously; `backend` names the backend concerned. */
+// Fields are `declare`d and assigned, not parameter properties: ES2022 class
+// fields would also be declared in the minified files, for nothing.
 export class BackendEvent extends Event {
-  constructor(
-    type: keyof BalancerEventMap,
-    readonly backend: string,
-  ) {
+  declare readonly backend: string;
+  constructor(type: keyof BalancerEventMap, backend: string) {
     super(type);
+    this.backend = backend;
   }
 }
 
@@ -17,15 +18,17 @@ export type StateChangeReason = "markDown" | "markUp" | "remove" | "ejected" | "
 
 /** "statechange": a backend went from one state to another. */
 export class StateChangeEvent extends BackendEvent {
-  constructor(
-    backend: string,
-    readonly from: BackendState,
-    readonly to: BackendState,
-    readonly reason: StateChangeReason,
-    /** For "ejected": when the ejection ends (Balancer clock); otherwise null. */
-    readonly until: number | null,
-  ) {
+  declare readonly from: BackendState;
+  declare readonly to: BackendState;
+  declare readonly reason: StateChangeReason;
+  /** For "ejected": when the ejection ends (Balancer clock); otherwise null. */
+  declare readonly until: number | null;
+  constructor(backend: string, from: BackendState, to: BackendState, reason: StateChangeReason, until: number | null) {
     super("statechange", backend);
+    this.from = from;
+    this.to = to;
+    this.reason = reason;
+    this.until = until;
   }
 }
 

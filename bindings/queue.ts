@@ -70,15 +70,15 @@ export class WaitQueue<L> {
   }
 
   /**
-   * Calls `fn` once, `ms()` ms from now, unless armed already (then `ms` is
-   * not called); unref'd where the runtime can, so it never keeps a process alive.
+   * Calls `fn` once, `ms` ms from now, unless armed already; unref'd where
+   * the runtime can, so it never keeps a process alive.
    */
-  armWake(ms: () => number, fn: () => void): void {
+  armWake(ms: number, fn: () => void): void {
     if (this.wakeTimer !== undefined) return;
     const timer = setTimeout(() => {
       this.wakeTimer = undefined;
       fn();
-    }, ms());
+    }, ms);
     (timer as { unref?: () => void }).unref?.();
     this.wakeTimer = timer;
   }

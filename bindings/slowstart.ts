@@ -40,10 +40,10 @@ export class Ramps {
   readonly ramping = new Set<Slot>();
   /** When the next step is due (a lower bound); Infinity while nothing ramps. */
   nextRampAt = Infinity;
-  private readonly rampStepMs: number;
-  // Not parameter properties (esbuild keeps a parameter property's declaration under its long name in the minified files).
-  private readonly cfg: SlowStartConfig | undefined;
-  private readonly core: CoreTable;
+  // Declared, not parameter properties nor class fields: either leaves a declaration in the minified files.
+  declare private readonly rampStepMs: number;
+  declare private readonly cfg: SlowStartConfig | undefined;
+  declare private readonly core: CoreTable;
 
   constructor(cfg: SlowStartConfig | undefined, core: CoreTable) {
     this.cfg = cfg;

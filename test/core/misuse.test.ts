@@ -873,6 +873,68 @@ describe("a caller's broken clock or signal loses no count", () => {
     }
   });
 
+  it("a clock reading that is not a finite number is an InvalidArgumentError, before anything changes; ejections still end", () => {
+    let t = 0;
+    const bal = new Balancer({ backends: ["a", "b"], ejection: { consecutiveFailures: 1, baseMs: 1000 }, clock: () => t });
+    const lease = bal.acquire()!;
+    const refused = { code: "LC_ERR_INVALID_ARGUMENT", field: "clock" };
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, "12" as unknown as number]) {
+      t = bad;
+      // Before, a NaN here became the ejection's end and the next due time: "a" stayed ejected for good.
+      expect(() => lease.release({ ok: false })).toThrow(expect.objectContaining(refused));
+      expect(() => bal.acquire()).toThrow(expect.objectContaining(refused));
+      expect(() => bal.tick()).toThrow(expect.objectContaining(refused));
+      expect(() => bal.markUp("b")).not.toThrow(); // up already: no reading
+    }
+    expect(() => bal.acquire()).toThrow(/clock must be a function returning milliseconds, got "12"/);
+    expect([lease.released, bal.get("a").active, bal.get("a").state]).toEqual([false, 1, "up"]);
+    t = 10;
+    expect(lease.release({ ok: false })).toBe(true);
+    expect(bal.get("a")).toMatchObject({ active: 0, state: "ejected", ejectedUntil: 1010 });
+    t = Number.NaN;
+    expect(() => bal.snapshot()).toThrow(expect.objectContaining(refused));
+    t = 1010;
+    expect(bal.get("a").state).toBe("up");
+  });
+
+  it("a clock that throws right after a waiter queues leaves no waiter and no count; in the wake timer it ends nothing", async () => {
+    let reads = 0;
+    let failAt = -1;
+    let broken = false;
+    const clock = (): number => {
+      reads++;
+      if (broken || reads === failAt) throw new Error("clock broke");
+      return Date.now();
+    };
+    const bal = new Balancer({
+      backends: [{ name: "a", maxConnections: 1 }, "b"],
+      ejection: { consecutiveFailures: 1, baseMs: 20 },
+      clock,
+    });
+    const held = bal.acquire()!;
+    bal.acquire()!.release({ ok: false }); // "b" ejected for 20 ms: the queue's wake timer arms
+    expect(bal.get("b").state).toBe("ejected");
+    // The read after the one that queues it: before, armWake read the clock
+    // there, so the waiter stayed queued after acquireAsync rejected, and
+    // took the next free slot for good.
+    failAt = reads + 2;
+    const waiting = bal.acquireAsync({ timeoutMs: 200 });
+    failAt = -1;
+    expect(bal.snapshot().queue.length).toBe(1);
+    // The wake timer fires at ~20 ms on a clock that throws: nothing ends, nothing crashes.
+    broken = true;
+    await new Promise((r) => setTimeout(r, 60));
+    broken = false;
+    // The next reading ends the ejection and serves the waiter.
+    bal.tick();
+    const lease = await waiting;
+    expect(lease.backend).toBe("b");
+    expect(bal.snapshot().map((b) => b.active)).toEqual([1, 1]);
+    expect(held.release()).toBe(true);
+    expect(lease.release()).toBe(true);
+    expect(bal.snapshot().map((b) => b.active)).toEqual([0, 0]);
+  });
+
   it("a signal-like whose addEventListener or removeEventListener throws leaves no waiter and no count", async () => {
     const bal = new Balancer({ backends: [{ name: "a", maxConnections: 1 }] });
     const held = bal.acquire()!;
