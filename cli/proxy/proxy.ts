@@ -125,6 +125,8 @@ const CONNECT_ERRORS = new Set([
   "UND_ERR_CONNECT_TIMEOUT",
 ]);
 /** undici's refusals of a request it was given: nothing reached a backend. */
+/** Largest informational head (1xx) before an upgrade's answer, as node's default header limit. */
+const MAX_INFO_HEAD = 16 << 10;
 const LOCAL_ERRORS = new Set(["UND_ERR_INVALID_ARG", "UND_ERR_NOT_SUPPORTED"]);
 const TIMEOUT_ERRORS = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
 
@@ -691,7 +693,19 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       let first: Buffer = Buffer.alloc(0);
       const onFirst = (chunk: Buffer): void => {
         first = first.length === 0 ? chunk : Buffer.concat([first, chunk]);
-        const eol = first.indexOf("\r\n");
+        let eol = first.indexOf("\r\n");
+        // Informational answers before the final one (100 Continue, 103
+        // Early Hints) are passed on whole as they come, as HAProxy does; the
+        // next status line decides. (Before, a 1xx was taken for the answer:
+        // the client got the 101 after it, but no tunnel.)
+        while (eol >= 0 && /^HTTP\/1\.[01] 1(?!01)\d\d( |$)/.test(first.toString("latin1", 0, eol))) {
+          const end = first.indexOf("\r\n\r\n");
+          if (end < 0 && first.length < MAX_INFO_HEAD) return;
+          if (end < 0) break; // a head without end: passed on as the answer, declined
+          socket.write(first.subarray(0, end + 4));
+          first = first.subarray(end + 4);
+          eol = first.indexOf("\r\n");
+        }
         if (eol < 0 && first.length < 1024) return;
         upstream.off("data", onFirst);
         answered = true;

@@ -271,6 +271,37 @@ describe("proxy faults: HTTP semantics", () => {
     expect(counts(p.proxy)).toEqual([0]);
   });
 
+  it("informational answers (100, 103) before a 101 are passed on, and the tunnel still opens", async () => {
+    const b = await tcpBackend((s) => {
+      let head = "";
+      const onHead = (c: Buffer): void => {
+        head += c.toString("latin1");
+        if (!head.includes("\r\n\r\n")) return;
+        s.off("data", onHead);
+        // In pieces, the second 1xx split across writes.
+        s.write("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early");
+        setTimeout(() => {
+          s.write(" Hints\r\nLink: </a.css>; rel=preload\r\n\r\n");
+          s.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
+          s.on("data", (c) => s.write(c)); // the tunnel: an echo
+        }, 20);
+      };
+      s.on("data", onHead);
+    });
+    const p = await startProxy({ backends: [b.url], timeouts: { finMs: 100 } });
+    open.push(p);
+    const c = client(p.port);
+    c.socket.write("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
+    await until(() => c.text().includes("101 Switching Protocols\r\n") && c.text().endsWith("\r\n\r\n"));
+    expect(c.text()).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 103 Early Hints\r\nLink: <\/a\.css>; rel=preload\r\n\r\nHTTP\/1\.1 101 /);
+    c.socket.write("through the tunnel");
+    await until(() => c.text().endsWith("through the tunnel"));
+    expect(counts(p.proxy)).toEqual([1]);
+    c.socket.end();
+    await until(() => p.proxy.inFlight === 0, 3_000);
+    expect(counts(p.proxy)).toEqual([0]);
+  });
+
   it("a declined upgrade's whole answer reaches a slow client before the connection closes", async () => {
     const size = 4 << 20;
     const b = await tcpBackend((s) => {
