@@ -293,7 +293,9 @@ describe("proxy faults: HTTP semantics", () => {
     const c = client(p.port);
     c.socket.write("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
     await until(() => c.text().includes("101 Switching Protocols\r\n") && c.text().endsWith("\r\n\r\n"));
-    expect(c.text()).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 103 Early Hints\r\nLink: <\/a\.css>; rel=preload\r\n\r\nHTTP\/1\.1 101 /);
+    expect(c.text()).toMatch(
+      /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 103 Early Hints\r\nLink: <\/a\.css>; rel=preload\r\n\r\nHTTP\/1\.1 101 /,
+    );
     c.socket.write("through the tunnel");
     await until(() => c.text().endsWith("through the tunnel"));
     expect(counts(p.proxy)).toEqual([1]);
