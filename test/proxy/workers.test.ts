@@ -3,13 +3,18 @@
 // that dies holding leases gives them back before its replacement starts,
 // replacements back off while they keep dying, a thread that fails before
 // any has listened stops the process with its code, and SIGTERM ends it
-// with 0 once every thread has gone.
+// with 0 once every thread has gone. One test runs real worker threads
+// (node:worker_threads over dist/shared.js), one of which dies of an
+// uncaught error while holding leases.
 
 import { EventEmitter } from "node:events";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { attachShared, createShared, type SharedBalancer } from "../../bindings/shared.js";
 import { Restarts, superviseThreads, type ThreadLike } from "../../cli/proxy/workers.js";
+import { until } from "./helpers.js";
 
 class Thread extends EventEmitter implements ThreadLike {
   readonly told: unknown[] = [];
@@ -44,6 +49,21 @@ function setup(count: number): { table: SharedBalancer; threads: Thread[]; exits
 
 const actives = (b: SharedBalancer): number[] => b.snapshot().map((x) => x.active);
 
+// A real worker thread, as the proxy's: it attaches (dist/shared.js) with
+// the id reserved for it, takes three leases as requests in flight would,
+// says "listening", then dies of an uncaught error if told to, or leaves at
+// SIGTERM holding its leases (cut off at the drain deadline).
+const WORKER = `
+const { parentPort, workerData } = require("node:worker_threads");
+import(workerData.shared).then(({ attachShared }) => {
+  const b = attachShared(workerData.handle);
+  for (let i = 0; i < 3; i++) b.acquire();
+  parentPort.on("message", (m) => { if (m === "SIGTERM") process.exit(0); });
+  parentPort.postMessage("listening");
+  if (workerData.die) setTimeout(() => { throw new Error("died mid-request"); }, 5);
+});
+`;
+
 afterEach(() => {
   vi.useRealTimers();
 });
@@ -76,6 +96,40 @@ describe("superviseThreads", () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(threads.map((t) => t.index)).toEqual([0, 1, 1, 1, 1]);
     expect(exits).toEqual([]);
+  });
+
+  it("real worker threads: one that dies of an uncaught error holding leases gives them back, and its replacement serves", async () => {
+    const { balancer: table } = createShared({ backends: ["a", "b"] });
+    const shared = pathToFileURL("dist/shared.js").href;
+    const started: number[] = [];
+    const exits: number[] = [];
+    const sup = superviseThreads({
+      table,
+      count: 2,
+      log: pino({ level: "silent" }),
+      exit: (code) => exits.push(code),
+      spawn: (index, handle) => {
+        started.push(index);
+        // The first thread 1 dies; every other thread lives until SIGTERM.
+        const die = index === 1 && started.filter((i) => i === 1).length === 1;
+        const w = new Worker(WORKER, { eval: true, workerData: { shared, handle, die } });
+        w.on("message", (m) => {
+          if (m === "listening") listening++;
+        });
+        return w;
+      },
+    });
+    let listening = 0;
+    // Each thread takes 3 before it says "listening": the dead thread's 3
+    // were reclaimed, so the three threads that listened leave 6, not 9.
+    await until(() => listening === 3, 10_000);
+    expect(started).toEqual([0, 1, 1]);
+    expect(actives(table).reduce((a, b) => a + b)).toBe(6);
+    expect(exits).toEqual([]);
+    sup.tell("SIGTERM");
+    await until(() => exits.length === 1, 10_000);
+    expect(exits).toEqual([0]);
+    expect(actives(table)).toEqual([0, 0]);
   });
 
   it("a thread that fails before any has listened stops the process with its code", () => {
