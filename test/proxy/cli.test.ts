@@ -201,11 +201,13 @@ describe("leastconn proxy", () => {
     expect((await get(p.port)).body.toString()).toBe("b");
   });
 
-  it("--workers 2 on Node 20 runs node:cluster with a table per worker and says so", async () => {
+  it("--workers 2 runs node:cluster on Node 20 (a table per worker), threads on 22.12+, and says so", async () => {
     const a = await named("a");
     const p = await start(["--backend", a.url, "--workers", "2"]);
     const mode = p.lines.find((l) => l.event === "workers");
-    expect([mode?.mode, mode?.workers]).toEqual(["cluster", 2]);
+    const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+    const reusePort = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+    expect([mode?.mode, mode?.workers]).toEqual([reusePort ? "threads" : "cluster", 2]);
     for (let i = 0; i < 4; i++) expect((await get(p.port)).body.toString()).toBe("a");
     p.proc.kill("SIGTERM");
     expect(await p.exited).toBe(0);

@@ -52,8 +52,13 @@ export async function start(args: string[]): Promise<Running> {
     err += c.toString();
   });
   const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
-  await until(() => lines.some((l) => l.event === "listening") || proc.exitCode !== null, 10_000);
-  const l = lines.find((x) => x.event === "listening");
+  // With --admin, the line of the worker that serves it (under --workers on
+  // Node 22.12+, only thread 0 does, and another may listen first).
+  const wanted = args.includes("--admin")
+    ? (l: Record<string, unknown>) => l.event === "listening" && l.admin !== null
+    : (l: Record<string, unknown>) => l.event === "listening";
+  await until(() => lines.some(wanted) || proc.exitCode !== null, 10_000);
+  const l = lines.find(wanted);
   if (l === undefined) throw new Error(`did not start: ${err}`);
   const port = Number(String(l.listen).split(":")[1]);
   const admin = l.admin === null ? null : Number(String(l.admin).split(":")[1]);
