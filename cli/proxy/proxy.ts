@@ -577,7 +577,24 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
     return te !== undefined && te.trim().toLowerCase() !== "chunked";
   }
 
+  // Answers not yet finished on each connection: an upgrade pipelined behind
+  // them waits until they are out, so its 101 (or refusal) comes after them
+  // on the wire, not in the middle of one.
+  const unfinished = new WeakMap<Duplex, { n: number; then: (() => void) | undefined }>();
+  const settled = (socket: Duplex): void => {
+    const u = unfinished.get(socket)!;
+    if (--u.n !== 0 || u.then === undefined) return;
+    const then = u.then;
+    u.then = undefined;
+    then();
+  };
+
   function handler(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    const u = unfinished.get(socket);
+    if (u === undefined) unfinished.set(socket, { n: 1, then: undefined });
+    else u.n++;
+    res.once("close", () => settled(socket));
     const why = unfit(req, false);
     if (why !== null) {
       log.warn({ event: "bad_request", method: req.method, url: req.url }, why);
@@ -618,6 +635,23 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
   }
 
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const u = unfinished.get(socket);
+    if (u !== undefined && u.n !== 0) {
+      // Nothing is picked until then; a client that leaves first ends it.
+      // node:http stopped listening to the socket at the upgrade: an error
+      // while it waits must not go unhandled.
+      const broken = (): void => void socket.destroy();
+      socket.on("error", broken);
+      u.then = () => {
+        socket.off("error", broken);
+        if (!socket.destroyed) upgradeNow(req, socket, head);
+      };
+      return;
+    }
+    upgradeNow(req, socket, head);
+  }
+
+  function upgradeNow(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const why = unfit(req, true);
     if (why !== null) {
       log.warn({ event: "bad_request", method: req.method, url: req.url, upgrade: true }, why);

@@ -304,6 +304,59 @@ describe("proxy faults: HTTP semantics", () => {
     expect(counts(p.proxy)).toEqual([0]);
   });
 
+  it("an upgrade pipelined behind a slow request waits for its answer: the 101 comes after it on the wire", async () => {
+    const b = await backend((req, res) => setTimeout(() => res.end(`answer to ${req.url}`), 200));
+    open.push(b);
+    let upgrades = 0;
+    const sockets: Socket[] = [];
+    b.server.on("upgrade", (_req, s: Socket) => {
+      upgrades++;
+      sockets.push(s);
+      s.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
+      s.on("data", (c) => s.write(c));
+    });
+    open.push({ close: async () => void sockets.forEach((s) => s.destroy()) });
+    const p = await startProxy({ backends: [b.url], timeouts: { finMs: 100 } });
+    open.push(p);
+    const c = client(p.port);
+    c.socket.write("GET /slow HTTP/1.1\r\nHost: h\r\n\r\nGET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
+    await new Promise((r) => setTimeout(r, 100));
+    // Nothing picked for the upgrade while the answer before it is pending.
+    expect([upgrades, counts(p.proxy)]).toEqual([0, [1]]);
+    await until(() => c.text().includes("101 Switching Protocols\r\n") && c.text().endsWith("\r\n\r\n"));
+    const text = c.text();
+    expect(text.indexOf("answer to /slow")).toBeGreaterThan(0);
+    expect(text.indexOf("answer to /slow")).toBeLessThan(text.indexOf("HTTP/1.1 101 "));
+    c.socket.write("through the tunnel");
+    await until(() => c.text().endsWith("through the tunnel"));
+    c.socket.end();
+    await until(() => p.proxy.inFlight === 0, 3_000);
+    expect(counts(p.proxy)).toEqual([0]);
+  });
+
+  it("an upgrade pipelined behind a request whose client leaves first leaves no count", async () => {
+    const b = await backend((_req, res) => setTimeout(() => res.end("late"), 300));
+    open.push(b);
+    const sockets: Socket[] = [];
+    b.server.on("upgrade", (_req, s: Socket) => {
+      sockets.push(s);
+      s.on("error", () => {});
+      s.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
+    });
+    open.push({ close: async () => void sockets.forEach((s) => s.destroy()) });
+    const p = await startProxy({ backends: [b.url] });
+    open.push(p);
+    const c = client(p.port);
+    c.socket.write("GET /slow HTTP/1.1\r\nHost: h\r\n\r\nGET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
+    await new Promise((r) => setTimeout(r, 50));
+    // A FIN: the paused socket learns of it only by writing (the late answer,
+    // then maybe a 101), so the upgrade may still be tried; nothing is kept.
+    c.socket.destroy();
+    await new Promise((r) => setTimeout(r, 400));
+    await until(() => p.proxy.inFlight === 0, 3_000);
+    expect(counts(p.proxy)).toEqual([0]);
+  });
+
   it("a declined upgrade's whole answer reaches a slow client before the connection closes", async () => {
     const size = 4 << 20;
     const b = await tcpBackend((s) => {
