@@ -580,19 +580,19 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
   // Answers not yet finished on each connection: an upgrade pipelined behind
   // them waits until they are out, so its 101 (or refusal) comes after them
   // on the wire, not in the middle of one.
-  const unfinished = new WeakMap<Duplex, { n: number; then: (() => void) | undefined }>();
+  const unfinished = new WeakMap<Duplex, { n: number; next: (() => void) | undefined }>();
   const settled = (socket: Duplex): void => {
     const u = unfinished.get(socket)!;
-    if (--u.n !== 0 || u.then === undefined) return;
-    const then = u.then;
-    u.then = undefined;
-    then();
+    if (--u.n !== 0 || u.next === undefined) return;
+    const next = u.next;
+    u.next = undefined;
+    next();
   };
 
   function handler(req: IncomingMessage, res: ServerResponse): void {
     const socket = req.socket;
     const u = unfinished.get(socket);
-    if (u === undefined) unfinished.set(socket, { n: 1, then: undefined });
+    if (u === undefined) unfinished.set(socket, { n: 1, next: undefined });
     else u.n++;
     res.once("close", () => settled(socket));
     const why = unfit(req, false);
@@ -642,7 +642,7 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
       // while it waits must not go unhandled.
       const broken = (): void => void socket.destroy();
       socket.on("error", broken);
-      u.then = () => {
+      u.next = () => {
         socket.off("error", broken);
         if (!socket.destroyed) upgradeNow(req, socket, head);
       };

@@ -315,7 +315,11 @@ describe("proxy faults: HTTP semantics", () => {
       s.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
       s.on("data", (c) => s.write(c));
     });
-    open.push({ close: async () => void sockets.forEach((s) => s.destroy()) });
+    open.push({
+      close: async () => {
+        for (const s of sockets) s.destroy();
+      },
+    });
     const p = await startProxy({ backends: [b.url], timeouts: { finMs: 100 } });
     open.push(p);
     const c = client(p.port);
@@ -343,7 +347,11 @@ describe("proxy faults: HTTP semantics", () => {
       s.on("error", () => {});
       s.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
     });
-    open.push({ close: async () => void sockets.forEach((s) => s.destroy()) });
+    open.push({
+      close: async () => {
+        for (const s of sockets) s.destroy();
+      },
+    });
     const p = await startProxy({ backends: [b.url] });
     open.push(p);
     const c = client(p.port);
