@@ -233,9 +233,10 @@ export class Handler {
     const r = this.requests;
     for (let s = r.due(this.now); s >= 0; s = r.due(this.now)) this.finish(r.backendOf(s), s);
     for (let q = this.queued[this.queuedHead]; q !== undefined && q.until <= this.now; q = this.queued[this.queuedHead]) {
-      q.cancel();
+      const waited = q.cancel();
       this.unqueue();
-      this.answer(q, null, "queue_timeout");
+      // Only a request still waiting is refused: one reply per request.
+      if (waited) this.answer(q, null, "queue_timeout");
     }
   }
 
@@ -333,14 +334,18 @@ export class Handler {
     } else {
       const q: Queued = { src, dest, id, duration, until: this.now + this.queueMs, cancel: () => false };
       let waiting = false;
+      let refused = false; // answered at once with a refusal (its reason may be none: nothing is up)
       q.cancel = b._enqueue(
         {
           grant: (l) => (waiting ? this.answer(q, l) : (lease = l)),
-          fail: (err) => (reason = err instanceof QueueFullError ? "queue_full" : this.whyNot("full")),
+          fail: (err) => {
+            refused = true;
+            reason = err instanceof QueueFullError ? "queue_full" : this.whyNot("full");
+          },
         },
         algorithm,
       );
-      if (lease === null && reason === undefined) {
+      if (lease === null && !refused) {
         waiting = true;
         this.queued.push(q);
         return null; // answered when served, refused or dropped
@@ -404,15 +409,17 @@ export class Handler {
       fail(ERR_MALFORMED, `count ${count} would make a reply over ${MAX_REPLY_BYTES} bytes with these backend names; send fewer`);
     }
     const options = algorithm === undefined ? undefined : { algorithm };
+    // Nothing can take traffic: refused before any pick, since a failed
+    // random, p2c or peak-ewma pick still draws from the seeded generator.
+    const now = b.snapshot();
+    const free = now.queue.length === 0 && now.some((s) => s.state === "up" && s.weight > 0 && s.active < (s.maxConnections ?? Infinity));
+    if (!free) fail(ERR_PRECONDITION, `no backend can take traffic (${NO_TRAFFIC[this.whyNot("full") ?? ""]})`);
     const picks: string[] = [];
     const tally = new Map(b.names.map((name) => [name, 0])); // picks per backend, every backend in order
     for (let k = 0; k < count; k++) {
       const lease = b.acquire(options);
-      if (lease === null) {
-        // Nothing can take traffic; that is known at the first pick, before any change.
-        if (k === 0) fail(ERR_PRECONDITION, `no backend can take traffic (${NO_TRAFFIC[this.whyNot("full") ?? ""]})`);
-        break;
-      }
+      // The first always succeeds (checked above); a later one stops at the first backend-less pick.
+      if (lease === null) break;
       const name = lease.backend;
       picks.push(name);
       tally.set(name, tally.get(name)! + 1);

@@ -56,6 +56,32 @@ const INIT_ORDER: Array<[fields: string, code: number, text: string]> = [
   ['"node_ids":["a",1]', 12, "node_ids must be an array of strings, got an array"],
 ];
 
+describe("send_requests that errs changes nothing", () => {
+  for (const algorithm of ["random", "power-of-two-choices", "peak-ewma"]) {
+    it(`${algorithm}: a send_requests refused with 22 (every backend full or down) leaves the seeded generator as it was`, () => {
+      const run = (withRefusal: boolean): string[] => {
+        const h = new Handler({ manualClock: true });
+        const out = [
+          `{"type":"init","msg_id":1,"backends":[{"name":"a","max_connections":1},{"name":"b","max_connections":1},"c"],"algorithm":"${algorithm}","seed":2}`,
+          `{"type":"backend_down","msg_id":2,"backend":"c"}`,
+          `{"type":"http_request","msg_id":3}`,
+          `{"type":"http_request","msg_id":4}`,
+          ...(withRefusal ? [`{"type":"send_requests","msg_id":5,"count":1}`] : []),
+          `{"type":"request_complete","msg_id":6,"request_id":3}`,
+          `{"type":"request_complete","msg_id":7,"request_id":4}`,
+          `{"type":"backend_up","msg_id":8,"backend":"c"}`,
+          `{"type":"send_requests","msg_id":9,"count":12}`,
+        ].map((m) => send(h, m));
+        return withRefusal ? out : [...out.slice(0, 4), "", ...out.slice(4)];
+      };
+      const refused = run(true);
+      expect(refused[4]).toContain('"code": 22');
+      expect(refused[4]).toContain("every backend that is up is at its max_connections");
+      expect(refused.slice(5)).toEqual(run(false).slice(5));
+    });
+  }
+});
+
 describe("init errors come in the order of the fields", () => {
   for (const [fields, code, text] of INIT_ORDER) {
     it(fields, () => {
