@@ -204,7 +204,8 @@ export interface Balancer {
 // Fields set only by the constructor are `declare`d: the minified files then
 // carry no empty field declarations for them.
 export class Balancer extends EventTarget {
-  declare private readonly core: CoreTable;
+  /** @internal (protected for SharedBalancer, as the members below marked so) */
+  declare protected readonly core: CoreTable;
   private readonly slots: Slot[] = [];
   private readonly byName = new Map<string, Slot>();
   /** The current membership epoch: indices leases hold in it are valid. */
@@ -218,10 +219,12 @@ export class Balancer extends EventTarget {
   declare private readonly rotate: boolean;
 
   declare private readonly queueConfig: QueueConfig;
-  private readonly waiting = new WaitQueue<Lease>();
+  /** @internal */
+  protected readonly waiting = new WaitQueue<Lease>();
   /** drain() is running: a release inside a grant leaves the serving to it. */
   private serving = false;
-  declare private readonly ejections: Ejections;
+  /** @internal */
+  declare protected readonly ejections: Ejections;
   declare private readonly ramps: Ramps;
   // When an ejection ends or a ramp steps next: the minimum of the two lower
   // bounds they keep (stale-early is harmless: one look finds nothing and
@@ -431,13 +434,20 @@ export class Balancer extends EventTarget {
     return new Lease(this.epoch, i, now);
   }
 
-  /** After a change that may free a slot: serves the queue, if anyone waits (the clock is read only then). */
-  private serve(): void {
-    if (this.waiting.count !== 0) this.drain(this.clock());
+  /**
+   * Makes a change that may free a slot, then serves the queue if anyone
+   * waits. The clock is read only then, and before the change: a reading
+   * that throws changes nothing.
+   */
+  private serve(change: () => void): void {
+    const now = this.waiting.count !== 0 ? this.clock() : 0;
+    change();
+    if (this.waiting.count !== 0) this.drain(now);
   }
 
   /** Hands slots to the head of the queue while picks succeed: FIFO, no overtaking. */
-  private drain(now: number): void {
+  /** @internal */
+  protected drain(now: number): void {
     if (this.serving) return;
     this.serving = true;
     try {
@@ -469,7 +479,8 @@ export class Balancer extends EventTarget {
   }
 
   /** Ends the ejections due at `now`; true if any ended. */
-  private endEjections(now: number): boolean {
+  /** @internal */
+  protected endEjections(now: number): boolean {
     const due = this.ejections.dueAt(now);
     for (const slot of due) {
       if (!slot.gone && this.ejections.ejected.has(slot)) this.moveTo(slot, STATE_EJECTED, STATE_UP, "recovered", now);
@@ -528,7 +539,7 @@ export class Balancer extends EventTarget {
     const ok = checkOk(options, true);
     // Refused before anything (the clock, the failure run) is touched.
     if (this.core.active(slot.index) === 0) throw new UnderflowError(name);
-    if (!this._releaseSlot(slot, ok, Number.NaN)) throw new UnderflowError(name);
+    if (!this._releaseSlot(slot, ok, NaN)) throw new UnderflowError(name);
   }
 
   /**
@@ -541,8 +552,8 @@ export class Balancer extends EventTarget {
     if (epoch.next !== null || !ok || this.runs.failing !== 0) return this._releaseSlot(this._slotOf(epoch, i), ok, acquiredAt);
     // The clock only for a duration (peak-ewma) or for waiters, and read
     // before the count goes down: a clock that throws leaves the lease held.
-    const now = this.timed || this.waiting.count !== 0 ? this.clock() : Number.NaN;
-    const done = this.off(i, acquiredAt, this.timed ? now : Number.NaN);
+    const now = this.timed || this.waiting.count !== 0 ? this.clock() : NaN;
+    const done = this.off(i, acquiredAt, this.timed ? now : NaN);
     if (this.removals !== 0) this.settle(this.slots[i]!);
     if (this.waiting.count !== 0) this.drain(now === now ? now : this.clock());
     return done;
@@ -568,7 +579,7 @@ export class Balancer extends EventTarget {
   _releaseSlot(slot: Slot, ok: boolean | null, acquiredAt: number): boolean {
     if (slot.gone) return false;
     const now = this.clock();
-    const done = this.off(slot.index, acquiredAt, this.timed ? now : Number.NaN);
+    const done = this.off(slot.index, acquiredAt, this.timed ? now : NaN);
     if (ok === false) this.fail(slot, now);
     else if (ok && slot.run !== 0) slot.run = 0;
     this.settle(slot);
@@ -602,17 +613,17 @@ export class Balancer extends EventTarget {
   /** Sets a backend's active count from an outside snapshot. */
   setActive(name: string, active: number): void {
     const slot = this.slot(name);
-    this.core.setActive(slot.index, checkActive(active));
-    this.settle(slot);
-    this.serve();
+    this.serve(() => {
+      this.core.setActive(slot.index, checkActive(active));
+      this.settle(slot);
+    });
   }
 
   /** Sets (or with undefined, lifts) a backend's limit on active requests; a count above it stays. */
   setMaxConnections(name: string, maxConnections: number | undefined): void {
     const slot = this.slot(name);
     const limit = checkMaxConnections(maxConnections);
-    this.core.setLimit(slot.index, limit ?? NO_LIMIT);
-    this.serve();
+    this.serve(() => this.core.setLimit(slot.index, limit ?? NO_LIMIT));
   }
 
   /** Adds a backend at the end of the order (through slow start, when set). */
@@ -623,8 +634,9 @@ export class Balancer extends EventTarget {
     const connections = checkActive(opts.connections, "connections", undefined, 0);
     const limit = checkMaxConnections(opts.maxConnections);
     if (this.byName.has(name)) throw new DuplicateBackendError(name);
-    const slot = this.appendBackend(name, weight, connections, limit);
+    // The clock before any change: a reading that throws changes nothing.
     const now = this.clock();
+    const slot = this.appendBackend(name, weight, connections, limit);
     this.startRamp(slot, now);
     if (this.waiting.count !== 0) this.drain(now);
   }
@@ -715,35 +727,33 @@ export class Balancer extends EventTarget {
   private mark(name: string, state: number): void {
     const slot = this.slot(name);
     const from = this.core.state(slot.index);
+    // Down on a draining backend changes nothing: it takes no traffic already.
+    if (from === STATE_DRAINING && state === STATE_DOWN) return;
+    // Up from another state reads the clock (a ramp starts), before any
+    // change: a reading that throws changes nothing.
+    const up = state === STATE_UP;
+    const now = up && from !== state ? this.clock() : 0;
     if (from === STATE_DRAINING) {
-      // Down on a draining backend changes nothing: it takes no traffic already.
-      if (state === STATE_DOWN) return;
       // drained() waiters keep waiting for a removal that may come later.
       if (slot.removing) this.removals--;
       slot.removing = false;
     }
     if (from === state) return;
-    if (state === STATE_UP) {
-      const now = this.clock();
-      this.moveTo(slot, from, state, "markUp", now);
-      if (this.waiting.count !== 0) this.drain(now);
-    } else {
-      this.moveTo(slot, from, state, "markDown", 0);
-    }
+    this.moveTo(slot, from, state, up ? "markUp" : "markDown", now);
+    if (up && this.waiting.count !== 0) this.drain(now);
   }
 
   setWeight(name: string, weight: number): void {
     const slot = this.slot(name);
-    this.core.setWeight(slot.index, checkWeight(weight));
-    this.serve();
+    this.serve(() => this.core.setWeight(slot.index, checkWeight(weight)));
   }
 
   /** One backend's counters. */
   get(name: string): BackendSnapshot {
-    const slot = this.slot(name);
-    // The clock is read only when something may be due: reading it is not free.
+    // The clock is read only when something may be due: reading it is not
+    // free. The tick comes first: its listeners may remove the backend.
     if (this.nextDue !== Infinity) this.tick();
-    return this.snapshotOf(slot);
+    return this.snapshotOf(this.slot(name));
   }
 
   /** Every backend's counters, in configuration order; `.queue` holds the queue's figures. */

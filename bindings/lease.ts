@@ -121,7 +121,7 @@ export class Lease {
     this.held = ~i;
     try {
       // No outcome, no duration: the time to a client's leaving is not the backend's latency.
-      return this.epoch.owner._release(this.epoch, i, ok, ok === null ? Number.NaN : this.acquiredAt);
+      return this.epoch.owner._release(this.epoch, i, ok, ok === null ? NaN : this.acquiredAt);
     } catch (err) {
       // A clock that threw (read before the count goes down): still held, it can be released again.
       this.held = i;

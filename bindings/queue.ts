@@ -70,11 +70,12 @@ export class WaitQueue<L> {
   }
 
   /**
-   * Calls `fn` once, `ms` ms from now, unless armed already; unref'd where
-   * the runtime can, so it never keeps a process alive.
+   * Calls `fn` once, `ms` ms from now (in place of a call armed before: the
+   * caller's `ms` is to the earliest end it knows); unref'd where the
+   * runtime can, so it never keeps a process alive.
    */
   armWake(ms: number, fn: () => void): void {
-    if (this.wakeTimer !== undefined) return;
+    this.disarmWake();
     const timer = setTimeout(() => {
       this.wakeTimer = undefined;
       fn();

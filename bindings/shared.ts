@@ -8,7 +8,7 @@
 // reclaim(id) gives a dead thread's leases back and frees a lock it held
 // (assembly/lock.ts; docs/RUNTIMES.md, "After a thread dies").
 
-import { ERR_BOUND, ERR_LOCK_TIMEOUT } from "../assembly/constants.js";
+import { ERR_BOUND, ERR_LOCK_TIMEOUT, STATE_EJECTED } from "../assembly/constants.js";
 import wasmBytes from "../build/core-threads-wasm.js";
 import { type AddOptions, Balancer, type BalancerOptions, type ReleaseOptions, type TableSource } from "./balancer.js";
 import { CoreTable } from "./core.js";
@@ -194,6 +194,38 @@ export class SharedBalancer extends Balancer {
     return this.acquire();
   }
 
+  /**
+   * Ejections are this Balancer's own, the states the table's: an ejection
+   * that another thread ended meanwhile (its markDown or markUp) is
+   * forgotten at its end, not "recovered" over that thread's state.
+   * @internal
+   */
+  protected override endEjections(now: number): boolean {
+    const { ejected } = this.ejections;
+    for (const slot of ejected) if (this.core.state(slot.index) !== STATE_EJECTED) this.ejections.leaveEjection(slot);
+    return super.endEjections(now);
+  }
+
+  /**
+   * A detached or reclaimed thread can serve no waiter (a pick would throw
+   * DetachedError): its waiters fail with DetachedError, and the release or
+   * change that came here keeps its own result.
+   * @internal
+   */
+  protected override drain(now: number): void {
+    if (this.#threads.bindThread(this.thread) === 0) super.drain(now);
+    else this.#failWaiters();
+  }
+
+  #failWaiters(): void {
+    const waiting = this.waiting;
+    for (let e = waiting.first; e !== null; e = waiting.first) {
+      waiting.delete(e);
+      e.waiter.fail(new DetachedError());
+    }
+    waiting.disarmWake();
+  }
+
   /** The handle other threads attach with (each claims a free thread id). */
   get handle(): SharedHandle {
     return { ...this.#handle, thread: undefined };
@@ -223,9 +255,11 @@ export class SharedBalancer extends Balancer {
     return this.#threads.reclaimThread(thread);
   }
 
-  /** Leaves the table: leases still held are given back, and further calls throw DetachedError. Returns how many. */
+  /** Leaves the table: leases still held are given back, waiters here fail and further calls throw DetachedError. Returns how many. */
   detach(): number {
-    return this.#threads.reclaimThread(this.thread);
+    const given = this.#threads.reclaimThread(this.thread);
+    this.#failWaiters();
+    return given;
   }
 
   /** @internal The lock word (0: free, else the owner's thread id); for tests. */

@@ -846,6 +846,24 @@ describe("constructor errors", () => {
   });
 });
 
+describe("listeners that call back in", () => {
+  it("get() of a backend that its own tick removes (a listener on its recovery) throws UnknownBackendError, not another's counters", () => {
+    let t = 0;
+    const lb = new Balancer({ backends: ["a", "b"], ejection: { consecutiveFailures: 1, baseMs: 100 }, clock: () => t });
+    lb.acquire()!.release({ ok: false }); // "a" ejected until 100
+    const held = lb.acquire()!; // "b"
+    lb.addEventListener("statechange", (e) => {
+      if (e.reason === "recovered" && e.backend === "a") lb.remove("a");
+    });
+    t = 100;
+    expect(() => lb.get("a")).toThrow(UnknownBackendError);
+    expect(lb.names).toEqual(["b"]);
+    expect(lb.get("b").active).toBe(1);
+    held.release();
+    expect(lb.get("b").active).toBe(0);
+  });
+});
+
 describe("a caller's broken clock or signal loses no count", () => {
   it("a clock that throws while a lease is released leaves the lease held, to be released again", () => {
     for (const [algorithm, options] of [
@@ -895,6 +913,43 @@ describe("a caller's broken clock or signal loses no count", () => {
     expect(() => bal.snapshot()).toThrow(expect.objectContaining(refused));
     t = 1010;
     expect(bal.get("a").state).toBe("up");
+  });
+
+  it("add, markUp of a draining backend and the setters with a waiter read the clock before any change", async () => {
+    let t = 0;
+    const refused = { code: "LC_ERR_INVALID_ARGUMENT", field: "clock" };
+    const lb = new Balancer({ backends: [{ name: "a", maxConnections: 1 }], clock: () => t });
+    t = Number.NaN;
+    expect(() => lb.add("b")).toThrow(expect.objectContaining(refused));
+    t = 0;
+    expect(lb.names).toEqual(["a"]);
+    const held = lb.acquire()!;
+    lb.remove("a");
+    t = Number.NaN;
+    expect(() => lb.markUp("a")).toThrow(expect.objectContaining(refused));
+    t = 0;
+    // The removal still stands: the last release takes "a" out of the table.
+    const drained = lb.drained("a");
+    expect(held.release()).toBe(true);
+    await drained;
+    expect(lb.names).toEqual([]);
+
+    const lb2 = new Balancer({ backends: [{ name: "x", maxConnections: 1 }], clock: () => t });
+    const h = lb2.acquire()!;
+    const waiter = lb2.acquireAsync({ timeoutMs: 1000 });
+    t = Number.NaN;
+    expect(() => lb2.setMaxConnections("x", 5)).toThrow(expect.objectContaining(refused));
+    expect(() => lb2.setWeight("x", 3)).toThrow(expect.objectContaining(refused));
+    expect(() => lb2.setActive("x", 0)).toThrow(expect.objectContaining(refused));
+    t = 0;
+    expect(lb2.get("x")).toMatchObject({ maxConnections: 1, weight: 1, active: 1 });
+    expect(lb2.snapshot().queue.length).toBe(1);
+    lb2.setMaxConnections("x", 2); // frees a slot: the waiter gets it now
+    const lease = await waiter;
+    expect(lb2.get("x").active).toBe(2);
+    h.release();
+    lease.release();
+    expect(lb2.get("x").active).toBe(0);
   });
 
   it("a clock that throws right after a waiter queues leaves no waiter and no count; in the wake timer it ends nothing", async () => {

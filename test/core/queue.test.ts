@@ -233,6 +233,31 @@ describe("acquireAsync", () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it("the wake-up follows the earliest ejection end: a later, shorter ejection brings it forward", async () => {
+    let now = 0;
+    const bal = new Balancer({
+      backends: ["a", "b", "c"].map((name) => ({ name, maxConnections: 1 })),
+      clock: () => now,
+      ejection: { consecutiveFailures: 1, baseMs: 50, maxMs: 10_000, maxPercent: 100 },
+    });
+    bal.acquire()!.release({ ok: false }); // "a" ejected once (50 ms): its next ejection lasts 100 ms
+    now = 1000;
+    bal.tick();
+    const [la, lb] = [bal.acquire()!, bal.acquire()!, bal.acquire()!];
+    let got: string | undefined;
+    const w = bal.acquireAsync({ timeoutMs: 80 }).then((l) => {
+      got = l.backend;
+      return l;
+    });
+    la!.release({ ok: false }); // "a" out until 1100: the wake-up is armed for 100 ms
+    lb!.release({ ok: false }); // "b" out until 1050: the wake-up moves to 50 ms
+    now = 1050;
+    await vi.advanceTimersByTimeAsync(50);
+    expect(got).toBe("b");
+    (await w).release();
+    expect(bal.snapshot().queue.length).toBe(0);
+  });
+
   it("bad options reject with InvalidArgumentError naming the field", async () => {
     const bal = new Balancer({ backends: ["a"] });
     await expect(bal.acquireAsync({ timeoutMs: -1 })).rejects.toMatchObject({ code: "LC_ERR_INVALID_ARGUMENT", field: "timeoutMs" });

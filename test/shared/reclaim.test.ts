@@ -144,6 +144,49 @@ describe("reclaiming a thread of a shared table", () => {
     expect(balancer.get("a").weight).toBe(2);
   });
 
+  it("detach() fails this Balancer's waiters at once; a lease released after it returns false and throws nothing", async () => {
+    const { balancer } = createShared({ backends: [{ name: "x", maxConnections: 1 }] });
+    const held = balancer.acquire()!;
+    const waiter = balancer.acquireAsync({ timeoutMs: 2_000 });
+    expect(balancer.detach()).toBe(1);
+    await expect(waiter).rejects.toMatchObject({ code: "LC_ERR_DETACHED" });
+    expect(held.release()).toBe(false);
+    expect(held.released).toBe(true);
+  });
+
+  it("a thread reclaimed by another: its release serves no waiter (they fail with DetachedError) and throws nothing", async () => {
+    const { balancer, handle } = createShared({ backends: [{ name: "x", maxConnections: 1 }] });
+    const worker = attachShared(handle);
+    const held = worker.acquire()!;
+    const waiter = worker.acquireAsync({ timeoutMs: 2_000 });
+    expect(balancer.reclaim(worker.thread)).toBe(1);
+    expect(held.release()).toBe(false);
+    await expect(waiter).rejects.toMatchObject({ code: "LC_ERR_DETACHED" });
+    expect(balancer.snapshot().map((b) => b.active)).toEqual([0]);
+  });
+
+  it("an ejection another thread ended (its markDown or markUp) is forgotten at its end, not recovered over that state", () => {
+    let t = 0;
+    const clock = (): number => t;
+    const { balancer: a, handle } = createShared({
+      backends: ["x", "y", "z"],
+      ejection: { consecutiveFailures: 1, baseMs: 100, maxPercent: 100 },
+      clock,
+    });
+    const b = attachShared(handle, { clock });
+    const events: string[] = [];
+    a.addEventListener("statechange", (e) => events.push(`${e.backend} ${e.from}->${e.to} ${e.reason}`));
+    a.acquire()!.release({ ok: false }); // a: x ejected until 100
+    a.acquire()!.release({ ok: false }); // a: y ejected until 100
+    t = 50;
+    b.markDown("x"); // a health check on the other thread
+    b.markUp("y");
+    t = 100;
+    a.tick();
+    expect(a.snapshot().map((s) => s.state)).toEqual(["down", "up", "up"]);
+    expect(events).toEqual(["x up->ejected ejected", "y up->ejected ejected"]);
+  });
+
   it("refuses bad input", () => {
     expect(() => createShared({ backends: ["a"], maxThreads: 0 })).toThrow(InvalidArgumentError);
     expect(() => createShared({ backends: ["a"], maxThreads: 256 })).toThrow(InvalidArgumentError);
