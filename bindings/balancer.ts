@@ -750,8 +750,11 @@ export class Balancer extends EventTarget {
 
   /** One backend's counters. */
   get(name: string): BackendSnapshot {
+    // An unknown name throws before anything changes.
+    this.slot(name);
     // The clock is read only when something may be due: reading it is not
-    // free. The tick comes first: its listeners may remove the backend.
+    // free. The name is looked up again after: the tick's listeners may
+    // have removed it.
     if (this.nextDue !== Infinity) this.tick();
     return this.snapshotOf(this.slot(name));
   }
