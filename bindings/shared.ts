@@ -286,8 +286,17 @@ export function createShared(options: SharedOptions = {}): { balancer: SharedBal
   return { balancer, handle: balancer.handle };
 }
 
-/** A Balancer over the shared table of `handle` (in this or another thread), bound to its own thread id. */
-export function attachShared(handle: SharedHandle, options: Pick<BalancerOptions, "clock"> = {}): SharedBalancer {
+/**
+ * A Balancer over the shared table of `handle` (in this or another thread),
+ * bound to its own thread id. `options`: its clock, its default algorithm
+ * (else the creator's), and its own queue, ejection and slow start (none
+ * unless given: each Balancer keeps these, the table keeps counts, limits,
+ * weights and states).
+ */
+export function attachShared(
+  handle: SharedHandle,
+  options: Pick<BalancerOptions, "clock" | "algorithm" | "queue" | "ejection" | "slowStart"> = {},
+): SharedBalancer {
   const notHandle = new InvalidArgumentError("handle", "handle must be the handle returned by createShared()");
   if (
     handle === null ||
@@ -310,7 +319,16 @@ export function attachShared(handle: SharedHandle, options: Pick<BalancerOptions
     throw notHandle;
   }
   return new SharedBalancer(
-    { backends: handle.backends, algorithm: handle.algorithm, tieBreak: handle.tieBreak, clock: options.clock },
+    {
+      backends: handle.backends,
+      algorithm: options.algorithm ?? handle.algorithm,
+      tieBreak: handle.tieBreak,
+      clock: options.clock,
+      // Each Balancer's own (its queue, its ejections, its ramps); the table's limits and states are shared.
+      queue: options.queue,
+      ejection: options.ejection,
+      slowStart: options.slowStart,
+    },
     { core, mode: "attach" },
     { module: handle.module, memory: handle.memory, thread: handle.thread },
     0,

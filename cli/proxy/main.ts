@@ -17,7 +17,7 @@ import { createAdminServer, createMetrics } from "./admin.js";
 import { explain, type Flags, loadConfig, type ProxyConfig, parseFlags, USAGE } from "./config.js";
 import { HealthChecker } from "./health.js";
 import { createProxy, createProxyServer, type LeastconnProxy, parseBackend } from "./proxy.js";
-import { type AdminMessage, isAdminMessage, superviseCluster, superviseThreads } from "./workers.js";
+import { type AdminMessage, isAdminMessage, type ReadyMessage, superviseCluster, superviseThreads, threadConfig } from "./workers.js";
 
 function fatal(message: string): never {
   process.stderr.write(`leastconn proxy: ${message}\nTry 'leastconn proxy --help'.\n`);
@@ -73,6 +73,8 @@ interface ThreadData {
   argv: string[];
   handle: SharedHandle;
   index: number;
+  /** The configuration the table was built from: a replacement thread falls back to it (see threadMain). */
+  cfg: ProxyConfig;
 }
 
 // --workers N where reusePort exists: N worker threads, each with its own
@@ -82,10 +84,17 @@ interface ThreadData {
 // admin listener and the health checks. Membership is fixed while shared:
 // a reload changes weights, not the backend list. workers.ts supervises.
 function threadsPrimary(argv: string[], cfg: ProxyConfig, log: Logger): Promise<never> {
-  const names = cfg.backends.map((b) => parseBackend(b).name);
+  // The limits live in the table; the queue, ejection and slow start are
+  // each thread's Balancer's (threadMain passes them), as in one process.
   const { balancer: table } = createShared({
-    backends: cfg.backends.map((b, i) => ({ name: names[i]!, weight: b.weight ?? 1 })),
+    backends: cfg.backends.map((b) => {
+      const s = parseBackend(b);
+      return { name: s.name, weight: s.weight, maxConnections: s.maxConnections };
+    }),
     algorithm: cfg.algorithm,
+    queue: cfg.queue,
+    ejection: cfg.ejection,
+    slowStart: cfg.slowStart,
   });
   log.info(
     { event: "workers", workers: cfg.workers, mode: "threads", cores: availableParallelism() },
@@ -97,7 +106,7 @@ function threadsPrimary(argv: string[], cfg: ProxyConfig, log: Logger): Promise<
     log,
     exit: (code) => process.exit(code),
     spawn: (index, handle) => {
-      const data: ThreadData = { leastconnProxyThread: true, argv, handle, index };
+      const data: ThreadData = { leastconnProxyThread: true, argv, handle, index, cfg };
       return new Worker(new URL(import.meta.url), { workerData: data });
     },
   });
@@ -108,9 +117,16 @@ function threadsPrimary(argv: string[], cfg: ProxyConfig, log: Logger): Promise<
 
 async function threadMain(data: ThreadData): Promise<void> {
   const flags = parseFlags(data.argv);
-  const cfg = loadConfig(flags);
+  const { cfg, fallback } = threadConfig(() => loadConfig(flags), data.cfg, data.handle.backends);
   const log = pino({ level: cfg.logLevel, base: { pid: process.pid, thread: data.index } }, pino.destination({ dest: 1, sync: true }));
-  await serve(flags, cfg, log, { balancer: attachShared(data.handle), reusePort: true, adminAndHealth: data.index === 0 });
+  if (fallback !== null) log.warn({ event: "config_fallback" }, `thread starts with ${fallback}`);
+  const balancer = attachShared(data.handle, {
+    algorithm: cfg.algorithm,
+    queue: cfg.queue,
+    ejection: cfg.ejection,
+    slowStart: cfg.slowStart,
+  });
+  await serve(flags, cfg, log, { balancer, reusePort: true, adminAndHealth: data.index === 0 });
 }
 
 if (!isMainThread && (workerData as ThreadData | null)?.leastconnProxyThread === true) void threadMain(workerData as ThreadData);
@@ -262,7 +278,9 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
     },
     "proxy listening",
   );
+  // Ready (every listener bound): a supervisor stops the process for a first worker that exits before this.
   parentPort?.postMessage("listening");
+  if (cluster.isWorker) process.send?.({ leastconnReady: true } satisfies ReadyMessage);
 
   // Reload: the config file again, with the same flags over it. Only the
   // backends (added, removed by draining, reweighted), the algorithm and the

@@ -9,7 +9,8 @@
 import cluster from "node:cluster";
 import type { Logger } from "pino";
 import type { SharedBalancer, SharedHandle } from "../../bindings/shared.js";
-import { explain } from "./config.js";
+import { explain, type ProxyConfig } from "./config.js";
+import { parseBackend } from "./proxy.js";
 
 /**
  * Delays before replacing a worker that exited: none for the first, then
@@ -58,12 +59,17 @@ export function superviseThreads(o: ThreadsOptions): { tell(signal: "SIGHUP" | "
   const restarts = new Restarts();
   let stopping = false;
   let listened = false;
-  const start = (index: number): void => {
+  // `first`: one of the threads started with the process. One of those that
+  // exits before it said "listening" (all its listeners bound: the admin
+  // port too) stops the process, even when another already listens: a
+  // replacement would fail the same way, for ever.
+  const start = (index: number, first: boolean): void => {
     const handle = o.table.reserveThread();
     const w = o.spawn(index, handle);
     threads.add(w);
+    let ready = false;
     w.on("message", (m) => {
-      if (m === "listening") listened = true;
+      if (m === "listening") listened = ready = true;
     });
     w.on("error", (err) => o.log.error({ event: "worker_error", thread: index, error: explain(err) }, "a worker thread failed"));
     w.on("exit", (code) => {
@@ -73,8 +79,8 @@ export function superviseThreads(o: ThreadsOptions): { tell(signal: "SIGHUP" | "
         if (threads.size === 0) o.exit(0);
         return;
       }
-      if (!listened) {
-        // None has served yet: the next would fail the same way (port taken, bad config).
+      if (!listened || (first && !ready)) {
+        // It never served: the next would fail the same way (port taken, bad config).
         stopping = true;
         o.log.error({ event: "worker_exit", thread: index, code }, "a worker thread failed to start; stopping");
         o.exit(code === 0 ? 1 : code);
@@ -83,11 +89,11 @@ export function superviseThreads(o: ThreadsOptions): { tell(signal: "SIGHUP" | "
       const delay = restarts.next();
       o.log.error({ event: "worker_exit", thread: index, code, reclaimed, restartInMs: delay }, "a worker thread exited; starting another");
       setTimeout(() => {
-        if (!stopping) start(index);
+        if (!stopping) start(index, false);
       }, delay);
     });
   };
-  for (let index = 0; index < o.count; index++) start(index);
+  for (let index = 0; index < o.count; index++) start(index, true);
   return {
     tell(signal) {
       if (signal === "SIGTERM") {
@@ -105,17 +111,23 @@ export function superviseCluster(count: number, log: Logger): void {
   let alive = 0;
   let listened = false;
   const restarts = new Restarts();
-  const fork = (): void => {
+  // As with threads: a first worker that exits before it is ready (every
+  // listener bound, the admin port too) stops the process.
+  const first = new Set<number>();
+  const ready = new Set<number>();
+  const fork = (): number => {
     alive++;
-    cluster.fork();
+    return cluster.fork().id;
   };
-  for (let i = 0; i < count; i++) fork();
-  cluster.on("listening", () => {
-    listened = true;
-  });
+  for (let i = 0; i < count; i++) first.add(fork());
   // An operator's POST down/up/drain reaches one worker (the admin port is
   // shared); it tells the others through here, so every table applies it.
   cluster.on("message", (from, m: unknown) => {
+    if (isReadyMessage(m)) {
+      listened = true;
+      ready.add(from.id);
+      return;
+    }
     if (!isAdminMessage(m)) return;
     for (const w of Object.values(cluster.workers ?? {})) if (w !== undefined && w !== from) w.send(m);
   });
@@ -125,8 +137,8 @@ export function superviseCluster(count: number, log: Logger): void {
       if (alive === 0) process.exit(0);
       return;
     }
-    if (!listened) {
-      // None has served yet: the next would fail the same way (port taken, bad config).
+    if (!listened || (first.has(worker.id) && !ready.has(worker.id))) {
+      // It never served: the next would fail the same way (port taken, bad config).
       log.error({ event: "worker_exit", worker: worker.process.pid, code }, "a worker failed to start; stopping");
       stopping = true;
       for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGKILL");
@@ -146,6 +158,41 @@ export function superviseCluster(count: number, log: Logger): void {
       forward("SIGTERM");
     });
   }
+}
+
+/**
+ * The configuration a worker thread starts with. A replacement reads the
+ * file as it is now (an accepted reload's algorithm, health, options), but
+ * the shared table's backends are fixed: when the file no longer loads, or
+ * names other backends (a reload refused that), it takes everything, or the
+ * backends, the table was built from (`started`), and `fallback` says so.
+ * Before, such a replacement exited 2, and so did each one after it.
+ */
+export function threadConfig(
+  load: () => ProxyConfig,
+  started: ProxyConfig,
+  table: readonly string[],
+): { cfg: ProxyConfig; fallback: string | null } {
+  let cfg: ProxyConfig;
+  try {
+    cfg = load();
+  } catch (err) {
+    return { cfg: started, fallback: `the config file does not load now (${explain(err)}): the configuration the proxy started with` };
+  }
+  if (cfg.backends.map((b) => parseBackend(b).name).join("\n") === table.join("\n")) return { cfg, fallback: null };
+  return {
+    cfg: { ...cfg, backends: started.backends },
+    fallback: "the config file names other backends than the shared table (fixed while shared): the table's",
+  };
+}
+
+/** A cluster worker's word that every listener of its is bound. */
+export interface ReadyMessage {
+  leastconnReady: true;
+}
+
+export function isReadyMessage(m: unknown): m is ReadyMessage {
+  return (m as Partial<ReadyMessage> | null)?.leastconnReady === true;
 }
 
 /** An operator's admin action, relayed between cluster workers. */

@@ -182,6 +182,76 @@ describe("leastconn proxy, faults", () => {
     expect(out.match(/"event":"worker_exit"/g)?.length).toBe(1);
   });
 
+  // On Node 20 (cluster) and on Node 22.12+ (threads): the proxy port binds, the admin port does not.
+  for (const [mode, node] of [
+    ["cluster", process.execPath],
+    ["threads", NODE22],
+  ] as const) {
+    it.skipIf(node === undefined && process.env.CI !== "true")(
+      `--workers 2 (${mode}): the admin port in use exits 2, not a restart loop`,
+      async () => {
+        if (node === undefined) throw new Error("no Node >= 22.12 for the reusePort test (set LEASTCONN_NODE22)");
+        const { port } = await busyPort();
+        const a = await named("a");
+        const proc = spawn(
+          node,
+          [CLI, "proxy", "--listen", "127.0.0.1:0", "--admin", `127.0.0.1:${port}`, "--workers", "2", "--backend", a.url],
+          {
+            stdio: ["ignore", "pipe", "pipe"],
+          },
+        );
+        procs.push(proc);
+        let out = "";
+        proc.stdout!.on("data", (c: Buffer) => {
+          out += c.toString();
+        });
+        const exited = new Promise((resolve) => proc.on("exit", resolve));
+        const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("still running after 15 s"), 15_000))]);
+        expect(code).toBe(2);
+        expect(out.match(/"event":"worker_exit"/g)?.length).toBe(1);
+      },
+    );
+  }
+
+  it.skipIf(NODE22 === undefined && process.env.CI !== "true")(
+    "--workers 2 (threads): each backend's maxConnections, the queue and ejection from the config apply in every thread",
+    async () => {
+      if (NODE22 === undefined) throw new Error("no Node >= 22.12 for the reusePort test (set LEASTCONN_NODE22)");
+      const a = await named("a");
+      const bad = await backend((_req, res) => {
+        res.statusCode = 500;
+        res.end("no");
+      });
+      backs.push(bad);
+      const file = config({
+        backends: [{ url: a.url, maxConnections: 1 }, { url: bad.url }],
+        algorithm: "round-robin", // sequential requests reach both (least-connections would tie on the first)
+        ejection: { consecutiveFailures: 1, baseMs: 60_000, maxPercent: 100 },
+        queue: { limit: 0 },
+      });
+      const proc = spawn(NODE22, [CLI, "proxy", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--workers", "2", "--config", file], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      procs.push(proc);
+      const lines: Array<Record<string, unknown>> = [];
+      proc.stdout!.on("data", (c: Buffer) => {
+        for (const l of c.toString().split("\n")) if (l !== "") lines.push(JSON.parse(l));
+      });
+      await until(() => lines.filter((l) => l.event === "listening").length === 2, 10_000);
+      const listening = lines.find((l) => l.event === "listening" && l.admin !== null)!;
+      const port = Number(String(listening.listen).split(":")[1]);
+      const admin = Number(String(listening.admin).split(":")[1]);
+      const list = JSON.parse((await get(admin, "/backends")).body.toString()) as Array<Record<string, unknown>>;
+      expect(list.map((x) => x.maxConnections)).toEqual([1, null]);
+      // Before, threads balanced without ejection: the failing backend kept its share for good.
+      for (let i = 0; i < 20 && !lines.some((l) => l.event === "ejected"); i++) await get(port);
+      expect(lines.find((l) => l.event === "ejected")?.backend).toBe(new URL(bad.url).host);
+      const exited = new Promise((resolve) => proc.on("exit", resolve));
+      proc.kill("SIGTERM");
+      expect(await exited).toBe(0);
+    },
+  );
+
   it("--workers 2 (cluster): an operator's down reaches every worker", async () => {
     const a = await named("a");
     const b = await named("b");

@@ -13,7 +13,8 @@ import { Worker } from "node:worker_threads";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { attachShared, createShared, type SharedBalancer } from "../../bindings/shared.js";
-import { Restarts, superviseThreads, type ThreadLike } from "../../cli/proxy/workers.js";
+import { loadConfig, parseFlags } from "../../cli/proxy/config.js";
+import { Restarts, superviseThreads, type ThreadLike, threadConfig } from "../../cli/proxy/workers.js";
 import { until } from "./helpers.js";
 
 class Thread extends EventEmitter implements ThreadLike {
@@ -130,6 +131,42 @@ describe("superviseThreads", () => {
     await until(() => exits.length === 1, 10_000);
     expect(exits).toEqual([0]);
     expect(actives(table)).toEqual([0, 0]);
+  });
+
+  it("threadConfig: a replacement thread takes the file as it is, but never other backends than the shared table's", () => {
+    const started = loadConfig(parseFlags(["--backend", "http://127.0.0.1:1", "--backend", "http://127.0.0.1:2"]));
+    const table = ["127.0.0.1:1", "127.0.0.1:2"];
+    const reloaded = { ...started, algorithm: "round-robin" };
+    // An accepted reload (same backends, another algorithm): taken as it is.
+    expect(threadConfig(() => reloaded, started, table)).toEqual({ cfg: reloaded, fallback: null });
+    // A refused one (a backend added): the file's algorithm, the table's backends.
+    const added = { ...reloaded, backends: [...started.backends, { url: "http://127.0.0.1:3" }] };
+    const t = threadConfig(() => added, started, table);
+    expect([t.cfg.algorithm, t.cfg.backends, t.fallback]).toEqual([
+      "round-robin",
+      started.backends,
+      "the config file names other backends than the shared table (fixed while shared): the table's",
+    ]);
+    // A file that no longer loads: everything the table was built from.
+    const broken = threadConfig(
+      () => {
+        throw new Error("Unexpected token");
+      },
+      started,
+      table,
+    );
+    expect(broken.cfg).toBe(started);
+    expect(broken.fallback).toMatch(
+      /^the config file does not load now \(.*Unexpected token.*\): the configuration the proxy started with$/,
+    );
+  });
+
+  it("a first thread that exits before it is ready stops the process, even when another already listens (the admin port taken)", () => {
+    const { threads, exits } = setup(2);
+    threads[1]!.emit("message", "listening");
+    threads[0]!.emit("exit", 2); // thread 0 could not bind the admin port
+    expect(exits).toEqual([2]);
+    expect(threads.length).toBe(2); // no replacement
   });
 
   it("a thread that fails before any has listened stops the process with its code", () => {
