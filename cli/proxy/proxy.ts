@@ -580,10 +580,14 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
   // Answers not yet finished on each connection: an upgrade pipelined behind
   // them waits until they are out, so its 101 (or refusal) comes after them
   // on the wire, not in the middle of one.
-  const unfinished = new WeakMap<Duplex, { n: number; next: (() => void) | undefined }>();
-  const settled = (socket: Duplex): void => {
-    const u = unfinished.get(socket)!;
-    if (--u.n !== 0 || u.next === undefined) return;
+  interface Unfinished {
+    pending: Set<ServerResponse>;
+    next: (() => void) | undefined;
+  }
+  const unfinished = new WeakMap<Duplex, Unfinished>();
+  const settled = (u: Unfinished, res: ServerResponse): void => {
+    u.pending.delete(res);
+    if (u.pending.size !== 0 || u.next === undefined) return;
     const next = u.next;
     u.next = undefined;
     next();
@@ -591,10 +595,11 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
 
   function handler(req: IncomingMessage, res: ServerResponse): void {
     const socket = req.socket;
-    const u = unfinished.get(socket);
-    if (u === undefined) unfinished.set(socket, { n: 1, next: undefined });
-    else u.n++;
-    res.once("close", () => settled(socket));
+    let u = unfinished.get(socket);
+    if (u === undefined) unfinished.set(socket, (u = { pending: new Set(), next: undefined }));
+    u.pending.add(res);
+    const mine = u;
+    res.once("close", () => settled(mine, res));
     const why = unfit(req, false);
     if (why !== null) {
       log.warn({ event: "bad_request", method: req.method, url: req.url }, why);
@@ -636,15 +641,23 @@ export function createProxy(options: ProxyOptions): LeastconnProxy {
 
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const u = unfinished.get(socket);
-    if (u !== undefined && u.n !== 0) {
-      // Nothing is picked until then; a client that leaves first ends it.
-      // node:http stopped listening to the socket at the upgrade: an error
-      // while it waits must not go unhandled.
+    if (u !== undefined && u.pending.size !== 0) {
+      // Nothing is picked until then; a client that leaves first, or a
+      // proxy closing, ends it. node:http stopped listening to the socket at
+      // the upgrade: an error while it waits must not go unhandled, and the
+      // answer being written needs the socket's drain passed on (node did
+      // that), or an answer larger than the buffers would stall for good.
       const broken = (): void => void socket.destroy();
+      const relay = (): void => {
+        for (const res of u.pending) if (res.socket === socket) res.emit("drain");
+      };
       socket.on("error", broken);
+      socket.on("drain", relay);
       u.next = () => {
         socket.off("error", broken);
-        if (!socket.destroyed) upgradeNow(req, socket, head);
+        socket.off("drain", relay);
+        if (closed) socket.destroy();
+        else if (!socket.destroyed) upgradeNow(req, socket, head);
       };
       return;
     }
