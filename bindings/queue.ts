@@ -127,16 +127,23 @@ export function waitInQueue<L>(
   };
   // Listening first: a signal-like that throws here leaves nothing queued.
   signal?.addEventListener("abort", onAbort, { once: true });
-  cancel = enqueue({
-    grant: (lease) => {
-      cleanup();
-      resolve(lease);
-    },
-    fail: (error) => {
-      cleanup();
-      reject(error);
-    },
-  });
+  // An enqueue that throws (a clock, a detached thread) queued nothing; its
+  // listener goes too (the promise's executor turns the throw into a rejection).
+  try {
+    cancel = enqueue({
+      grant: (lease) => {
+        cleanup();
+        resolve(lease);
+      },
+      fail: (error) => {
+        cleanup();
+        reject(error);
+      },
+    });
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
   if (settled) return;
   // Aborted while it was being queued (by a listener the queueing ran).
   if (signal?.aborted) {

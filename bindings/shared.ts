@@ -10,11 +10,12 @@
 
 import { ERR_BOUND, ERR_LOCK_TIMEOUT, STATE_EJECTED } from "../assembly/constants.js";
 import wasmBytes from "../build/core-threads-wasm.js";
-import { type AddOptions, Balancer, type BalancerOptions, type ReleaseOptions, type TableSource } from "./balancer.js";
+import { type AcquireOptions, type AddOptions, Balancer, type BalancerOptions, type ReleaseOptions, type TableSource } from "./balancer.js";
 import { CoreTable } from "./core.js";
 import { CapacityError, describe, InvalidArgumentError, LeastconnError, UnsupportedError } from "./errors.js";
 import type { Lease } from "./lease.js";
 import { normalizeSpecs } from "./options.js";
+import type { CancelWait, Waiter } from "./queue.js";
 
 /** Everything another thread needs to attach; structured-cloneable. */
 export interface SharedHandle {
@@ -151,7 +152,22 @@ export class SharedBalancer extends Balancer {
   // detached or reclaimed (docs/RUNTIMES.md: its other calls throw
   // DetachedError). Re-binding a live id sets what it already holds.
   #live(): void {
-    if (this.#threads.bindThread(this.thread) !== 0) throw new DetachedError();
+    if (this.#threads.bindThread(this.thread) === 0) return;
+    this.#failWaiters();
+    throw new DetachedError();
+  }
+
+  // With waiters queued, acquire() answers null before any pick: it would
+  // not learn that this thread was reclaimed (nor would one more waiter).
+  override acquire(options?: AcquireOptions): Lease | null {
+    if (this.waiting.count !== 0) this.#live();
+    return super.acquire(options);
+  }
+
+  /** @internal */
+  override _enqueue(waiter: Waiter<Lease>, algorithm?: string): CancelWait {
+    if (this.waiting.count !== 0) this.#live();
+    return super._enqueue(waiter, algorithm);
   }
 
   override release(name: string, options?: ReleaseOptions): void {

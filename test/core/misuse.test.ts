@@ -915,6 +915,23 @@ describe("a caller's broken clock or signal loses no count", () => {
     expect(bal.get("a").state).toBe("up");
   });
 
+  it("acquireAsync whose clock reading is refused leaves no listener on its signal", async () => {
+    let t = 0;
+    const lb = new Balancer({ backends: ["a"], clock: () => t });
+    const listeners = new Set<unknown>();
+    const signal = {
+      aborted: false,
+      addEventListener: (_type: string, fn: unknown) => void listeners.add(fn),
+      removeEventListener: (_type: string, fn: unknown) => void listeners.delete(fn),
+    } as unknown as AbortSignal;
+    t = Number.NaN;
+    await expect(lb.acquireAsync({ signal })).rejects.toMatchObject({ code: "LC_ERR_INVALID_ARGUMENT", field: "clock" });
+    expect(listeners.size).toBe(0);
+    t = 0;
+    (await lb.acquireAsync({ signal })).release();
+    expect([listeners.size, lb.get("a").active]).toEqual([0, 0]);
+  });
+
   it("add, markUp of a draining backend and the setters with a waiter read the clock before any change", async () => {
     let t = 0;
     const refused = { code: "LC_ERR_INVALID_ARGUMENT", field: "clock" };

@@ -165,6 +165,27 @@ describe("reclaiming a thread of a shared table", () => {
     expect(balancer.snapshot().map((b) => b.active)).toEqual([0]);
   });
 
+  it("a reclaimed thread with waiters: its next change or acquire throws DetachedError and its waiters fail with it", async () => {
+    const { balancer, handle } = createShared({ backends: [{ name: "x", maxConnections: 1 }] });
+    const worker = attachShared(handle);
+    worker.acquire();
+    const waiter = worker.acquireAsync({ timeoutMs: 2_000 });
+    balancer.reclaim(worker.thread);
+    // Before, with a waiter queued acquire() answered null, and acquireAsync() queued one more.
+    expect(() => worker.acquire()).toThrow(DetachedError);
+    await expect(waiter).rejects.toMatchObject({ code: "LC_ERR_DETACHED" });
+    const again = worker.acquireAsync({ timeoutMs: 2_000 });
+    await expect(again).rejects.toMatchObject({ code: "LC_ERR_DETACHED" });
+    const other = attachShared(handle);
+    const second = other.acquire()!;
+    const late = other.acquireAsync({ timeoutMs: 2_000 });
+    balancer.reclaim(other.thread);
+    expect(() => other.setWeight("x", 2)).toThrow(DetachedError);
+    await expect(late).rejects.toMatchObject({ code: "LC_ERR_DETACHED" });
+    expect(second.release()).toBe(false);
+    expect(balancer.snapshot().map((b) => b.active)).toEqual([0]);
+  });
+
   it("an ejection another thread ended (its markDown or markUp) is forgotten at its end, not recovered over that state", () => {
     let t = 0;
     const clock = (): number => t;
