@@ -214,7 +214,8 @@ export class Balancer extends EventTarget {
   private readonly runs: FailureRuns = { failing: 0 };
   /** Slots whose remove() waits for their count to reach 0: while 0, a release reads no state. */
   private removals = 0;
-  declare private readonly clock: () => number;
+  /** @internal */
+  declare protected readonly clock: () => number;
   declare private algorithmValue: AlgorithmId;
   declare private readonly rotate: boolean;
 

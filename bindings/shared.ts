@@ -68,6 +68,8 @@ interface ThreadExports {
 
 // Pages the threads build may grow to (its declared maximum, 256 MiB).
 const MAX_PAGES = 4096;
+/** How often a Balancer with waiters looks for a slot another thread freed (ms). */
+const POLL_MS = 10;
 
 let compiled: WebAssembly.Module | undefined;
 
@@ -98,6 +100,7 @@ export class SharedBalancer extends Balancer {
   readonly thread: number;
   readonly #threads: ThreadExports;
   readonly #handle: SharedHandle;
+  #poll: ReturnType<typeof setInterval> | undefined;
 
   /** @internal */
   constructor(
@@ -167,7 +170,26 @@ export class SharedBalancer extends Balancer {
   /** @internal */
   override _enqueue(waiter: Waiter<Lease>, algorithm?: string): CancelWait {
     if (this.waiting.count !== 0) this.#live();
-    return super._enqueue(waiter, algorithm);
+    const cancel = super._enqueue(waiter, algorithm);
+    if (this.waiting.count !== 0 && this.#poll === undefined) {
+      // Another thread's release frees a slot without telling this one: while
+      // anyone waits here, look every POLL_MS (unref'd where the runtime can).
+      const poll = setInterval(() => {
+        if (this.waiting.count === 0) {
+          clearInterval(poll);
+          this.#poll = undefined;
+          return;
+        }
+        try {
+          this.drain(this.clock());
+        } catch {
+          // A clock that throws, or a pick refused: the waiters keep their own timeouts.
+        }
+      }, POLL_MS);
+      (poll as { unref?: () => void }).unref?.();
+      this.#poll = poll;
+    }
+    return cancel;
   }
 
   override release(name: string, options?: ReleaseOptions): void {

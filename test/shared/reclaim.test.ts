@@ -186,6 +186,21 @@ describe("reclaiming a thread of a shared table", () => {
     expect(balancer.snapshot().map((b) => b.active)).toEqual([0]);
   });
 
+  it("a waiter in one Balancer is served when another Balancer on the table frees the slot (within a few polls)", async () => {
+    const { balancer: a, handle } = createShared({ backends: [{ name: "x", maxConnections: 1 }] });
+    const b = attachShared(handle);
+    const held = a.acquire()!;
+    const started = Date.now();
+    const waiting = b.acquireAsync({ timeoutMs: 2_000 });
+    setTimeout(() => held.release(), 50);
+    // Before, it waited its whole timeout and got QueueTimeoutError with the slot free.
+    const lease = await waiting;
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(a.snapshot().map((s) => s.active)).toEqual([1]);
+    lease.release();
+    expect(a.snapshot().map((s) => s.active)).toEqual([0]);
+  });
+
   it("an ejection another thread ended (its markDown or markUp) is forgotten at its end, not recovered over that state", () => {
     let t = 0;
     const clock = (): number => t;
