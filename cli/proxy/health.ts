@@ -11,6 +11,8 @@ import type { HealthConfig } from "./config.js";
 export interface HealthTarget {
   name: string;
   url: string;
+  /** The verdict a new record starts with (default true): false for one already down, so passing checks bring it back. */
+  healthy?: boolean;
 }
 
 export interface HealthHooks {
@@ -44,7 +46,7 @@ export class HealthChecker {
     for (const name of this.records.keys()) if (!names.has(name)) this.records.delete(name);
     for (const t of targets) {
       const r = this.records.get(t.name);
-      if (r === undefined) this.records.set(t.name, { url: t.url, healthy: true, passes: 0, fails: 0, running: false });
+      if (r === undefined) this.records.set(t.name, { url: t.url, healthy: t.healthy ?? true, passes: 0, fails: 0, running: false });
       else r.url = t.url;
     }
     if (config.intervalMs !== this.config.intervalMs && this.timer !== null) {

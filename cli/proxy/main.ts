@@ -15,7 +15,7 @@ import type { Balancer } from "../../bindings/index.js";
 import { attachShared, createShared, type SharedHandle } from "../../bindings/shared.js";
 import { createAdminServer, createMetrics } from "./admin.js";
 import { explain, type Flags, loadConfig, type ProxyConfig, parseFlags, USAGE } from "./config.js";
-import { HealthChecker } from "./health.js";
+import { HealthChecker, type HealthTarget } from "./health.js";
 import { createProxy, createProxyServer, type LeastconnProxy, parseBackend } from "./proxy.js";
 import { type AdminMessage, isAdminMessage, type ReadyMessage, superviseCluster, superviseThreads, threadConfig } from "./workers.js";
 
@@ -202,7 +202,14 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
         );
   // The backends checked: those in the table and not draining (a drained one
   // leaves the checks at once; added back, it starts with a fresh record).
-  const targets = (): Array<{ name: string; url: string }> => proxy.backends().filter((b) => balancer.get(b.name).state !== "draining");
+  // A backend already down in the table and not held by an operator (a
+  // replacement thread 0 over a shared table that its predecessor's checks
+  // took down) starts unhealthy: passing checks bring it back.
+  const targets = (): HealthTarget[] =>
+    proxy
+      .backends()
+      .filter((b) => balancer.get(b.name).state !== "draining")
+      .map((b) => ({ name: b.name, url: b.url, healthy: balancer.get(b.name).state !== "down" || held.has(b.name) }));
   health?.setTargets(targets());
   health?.start();
 
@@ -226,7 +233,7 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
       if (health?.healthy(name) !== false) balancer.markUp(name);
     }
   };
-  process.on("message", (m: unknown) => {
+  const fromPrimary = (m: unknown): void => {
     if (!isAdminMessage(m) || !balancer.has(m.name)) return;
     try {
       act(m.leastconnAdmin, m.name);
@@ -236,7 +243,10 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
         "an operator's action from another worker failed",
       );
     }
-  });
+  };
+  // Relayed from another worker (cluster), or replayed to a replacement (both modes).
+  process.on("message", fromPrimary);
+  parentPort?.on("message", fromPrimary);
 
   const server = createProxyServer(proxy, { ...cfg.limits });
   let port: number;
@@ -250,7 +260,10 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
   if (cfg.admin !== null && mode.adminAndHealth !== false) {
     const fromOperator = (action: AdminMessage["leastconnAdmin"]) => (name: string) => {
       act(action, name);
-      if (cluster.isWorker) process.send?.({ leastconnAdmin: action, name } satisfies AdminMessage);
+      // To the primary: relayed to the other workers (cluster), and kept for replacements (both modes).
+      const m: AdminMessage = { leastconnAdmin: action, name };
+      if (cluster.isWorker) process.send?.(m);
+      parentPort?.postMessage(m);
     };
     admin = createAdminServer(proxy, metrics, {
       drain: fromOperator("drain"),

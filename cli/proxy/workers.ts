@@ -57,6 +57,7 @@ export interface ThreadsOptions {
 export function superviseThreads(o: ThreadsOptions): { tell(signal: "SIGHUP" | "SIGTERM"): void } {
   const threads = new Set<ThreadLike>();
   const restarts = new Restarts();
+  const admin = new AdminLog();
   let stopping = false;
   let listened = false;
   // `first`: one of the threads started with the process. One of those that
@@ -69,7 +70,11 @@ export function superviseThreads(o: ThreadsOptions): { tell(signal: "SIGHUP" | "
     threads.add(w);
     let ready = false;
     w.on("message", (m) => {
-      if (m === "listening") listened = ready = true;
+      if (isAdminMessage(m)) admin.record(m);
+      else if (m === "listening") {
+        listened = ready = true;
+        if (!first) for (const a of admin.replay()) w.postMessage(a);
+      }
     });
     w.on("error", (err) => o.log.error({ event: "worker_error", thread: index, error: explain(err) }, "a worker thread failed"));
     w.on("exit", (code) => {
@@ -115,6 +120,7 @@ export function superviseCluster(count: number, log: Logger): void {
   // listener bound, the admin port too) stops the process.
   const first = new Set<number>();
   const ready = new Set<number>();
+  const admin = new AdminLog();
   const fork = (): number => {
     alive++;
     return cluster.fork().id;
@@ -126,9 +132,11 @@ export function superviseCluster(count: number, log: Logger): void {
     if (isReadyMessage(m)) {
       listened = true;
       ready.add(from.id);
+      if (!first.has(from.id)) for (const a of admin.replay()) from.send(a);
       return;
     }
     if (!isAdminMessage(m)) return;
+    admin.record(m);
     for (const w of Object.values(cluster.workers ?? {})) if (w !== undefined && w !== from) w.send(m);
   });
   cluster.on("exit", (worker, code) => {
@@ -184,6 +192,25 @@ export function threadConfig(
     cfg: { ...cfg, backends: started.backends },
     fallback: "the config file names other backends than the shared table (fixed while shared): the table's",
   };
+}
+
+/**
+ * The operator's admin actions so far, the last one per backend, in order:
+ * replayed to a replacement worker once it is ready, so it does not start
+ * from the config alone (a backend taken down stays down, a drained one is
+ * drained there too, and thread 0's health checks leave a held one alone).
+ */
+export class AdminLog {
+  private readonly last = new Map<string, AdminMessage>();
+
+  record(m: AdminMessage): void {
+    this.last.delete(m.name);
+    this.last.set(m.name, { leastconnAdmin: m.leastconnAdmin, name: m.name });
+  }
+
+  replay(): AdminMessage[] {
+    return [...this.last.values()];
+  }
 }
 
 /** A cluster worker's word that every listener of its is bound. */

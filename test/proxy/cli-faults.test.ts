@@ -252,6 +252,43 @@ describe("leastconn proxy, faults", () => {
     },
   );
 
+  const clusterMode = (() => {
+    const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+    return !(major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12));
+  })();
+  it.skipIf(!clusterMode)("--workers 2 (cluster): a replacement worker applies the operator's down from before it started", async () => {
+    const a = await named("a");
+    const b = await named("b");
+    // Round-robin: sequential requests reach both backends (least-connections ties on the first).
+    const p = await start([
+      "--backend",
+      a.url,
+      "--backend",
+      b.url,
+      "--workers",
+      "2",
+      "--admin",
+      "127.0.0.1:0",
+      "--algorithm",
+      "round-robin",
+    ]);
+    await until(() => p.lines.filter((l) => l.event === "listening").length === 2, 10_000);
+    expect((await get(p.admin!, `/backends/127.0.0.1:${b.port}/down`, { method: "POST" })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 200));
+    // Kill both workers in turn; each replacement is told of the down when it is ready.
+    for (const worker of p.lines.filter((l) => l.event === "listening").map((l) => Number(l.pid))) {
+      const before = p.lines.filter((l) => l.event === "listening").length;
+      process.kill(worker, "SIGKILL");
+      await until(() => p.lines.filter((l) => l.event === "listening").length === before + 1, 10_000);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const hits = b.hits;
+    for (let i = 0; i < 40; i++) expect((await get(p.port)).body.toString()).toBe("a");
+    expect(b.hits).toBe(hits);
+    p.proc.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+  });
+
   it("--workers 2 (cluster): an operator's down reaches every worker", async () => {
     const a = await named("a");
     const b = await named("b");

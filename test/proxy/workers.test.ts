@@ -14,8 +14,9 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { attachShared, createShared, type SharedBalancer } from "../../bindings/shared.js";
 import { loadConfig, parseFlags } from "../../cli/proxy/config.js";
-import { Restarts, superviseThreads, type ThreadLike, threadConfig } from "../../cli/proxy/workers.js";
-import { until } from "./helpers.js";
+import { HealthChecker } from "../../cli/proxy/health.js";
+import { AdminLog, Restarts, superviseThreads, type ThreadLike, threadConfig } from "../../cli/proxy/workers.js";
+import { backend, until } from "./helpers.js";
 
 class Thread extends EventEmitter implements ThreadLike {
   readonly told: unknown[] = [];
@@ -159,6 +160,53 @@ describe("superviseThreads", () => {
     expect(broken.fallback).toMatch(
       /^the config file does not load now \(.*Unexpected token.*\): the configuration the proxy started with$/,
     );
+  });
+
+  it("an operator's actions reach a replacement thread once it listens: the last per backend, in order", async () => {
+    vi.useFakeTimers();
+    const { threads } = setup(2);
+    for (const t of threads) t.emit("message", "listening");
+    threads[0]!.emit("message", { leastconnAdmin: "down", name: "a" });
+    threads[0]!.emit("message", { leastconnAdmin: "down", name: "b" });
+    threads[0]!.emit("message", { leastconnAdmin: "up", name: "a" });
+    threads[0]!.emit("exit", 1);
+    await vi.advanceTimersByTimeAsync(0);
+    const replacement = threads[2]!;
+    expect(replacement.told).toEqual([]); // not before it is ready
+    replacement.emit("message", "listening");
+    expect(replacement.told).toEqual([
+      { leastconnAdmin: "down", name: "b" },
+      { leastconnAdmin: "up", name: "a" },
+    ]);
+    // The first threads are told nothing of it (they applied it, or share the table).
+    expect(threads[1]!.told).toEqual([]);
+    const log = new AdminLog();
+    log.record({ leastconnAdmin: "drain", name: "x" });
+    expect(log.replay()).toEqual([{ leastconnAdmin: "drain", name: "x" }]);
+  });
+
+  it("HealthChecker: a target that starts unhealthy (down in a shared table already) is brought back by passing checks", async () => {
+    const b = await backend((_req, res) => res.end("ok"));
+    const ups: string[] = [];
+    const checker = new HealthChecker(
+      { path: "/health", intervalMs: 20, timeoutMs: 500, rise: 2, fall: 2 },
+      { down: () => {}, up: (name) => ups.push(name), managed: () => true },
+      pino({ level: "silent" }),
+    );
+    checker.setTargets([
+      { name: "was-down", url: b.url, healthy: false },
+      { name: "fresh", url: b.url },
+    ]);
+    expect([checker.healthy("was-down"), checker.healthy("fresh")]).toEqual([false, true]);
+    checker.start();
+    try {
+      await until(() => ups.length > 0, 3_000);
+      expect(ups).toEqual(["was-down"]); // a healthy one passing is no recovery
+      expect(checker.healthy("was-down")).toBe(true);
+    } finally {
+      checker.stop();
+      await b.close();
+    }
   });
 
   it("a first thread that exits before it is ready stops the process, even when another already listens (the admin port taken)", () => {
