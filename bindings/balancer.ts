@@ -446,8 +446,7 @@ export class Balancer extends EventTarget {
     if (this.waiting.count !== 0) this.drain(now);
   }
 
-  /** Hands slots to the head of the queue while picks succeed: FIFO, no overtaking. */
-  /** @internal */
+  /** Hands slots to the head of the queue while picks succeed: FIFO, no overtaking. @internal */
   protected drain(now: number): void {
     if (this.serving) return;
     this.serving = true;
@@ -479,8 +478,7 @@ export class Balancer extends EventTarget {
     this.nextDue = Math.min(this.ejections.nextEjectionEnd, this.ramps.nextRampAt);
   }
 
-  /** Ends the ejections due at `now`; true if any ended. */
-  /** @internal */
+  /** Ends the ejections due at `now`; true if any ended. @internal */
   protected endEjections(now: number): boolean {
     const due = this.ejections.dueAt(now);
     for (const slot of due) {
