@@ -1,10 +1,12 @@
 // Supervision of --workers (main.ts starts them): threads over one shared
 // count table, or node:cluster processes with a table each. It owns what
 // happens when a worker exits: a thread's leases are reclaimed from the
-// shared table, an exited worker is replaced with a backoff, and a worker
-// that fails before any has listened (a port in use, a bad config) stops
-// the process with its exit code. In cluster mode it also relays an
-// operator's admin action from the worker that got it to the others.
+// shared table, an exited worker is replaced with a backoff (a thread with
+// the config it may start with: threadConfig), the operator's admin actions
+// so far are replayed to the replacement, and a first worker that fails
+// before it is ready (a port in use, a bad config) stops the process with
+// its exit code. In cluster mode it also relays an operator's admin action
+// from the worker that got it to the others.
 
 import cluster from "node:cluster";
 import type { Logger } from "pino";
