@@ -35,6 +35,8 @@ const SLOW = [
   "test/proxy/forward.test.ts",
   "test/proxy/resilience.test.ts",
   "test/proxy/websocket.test.ts",
+  "test/proxy/faults.test.ts",
+  "test/proxy/cli-faults.test.ts",
   // simulator: millions of simulated requests; Deno and Chromium runs
   "test/sim/theory.test.ts",
   "test/sim/conformance.test.ts",
