@@ -98,6 +98,8 @@ export interface AdminActions {
   up(name: string): void;
   /** Extra per-backend fields for /backends (url, health). */
   describe(name: string): Record<string, unknown>;
+  /** A backend an operator's drain took out of the table, which `up` brings back. */
+  restorable?(name: string): boolean;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -169,7 +171,7 @@ export function createAdminServer(proxy: LeastconnProxy, metrics: Metrics, actio
         reply(res, 400, JSON.stringify({ error: "bad backend name encoding" }) + "\n");
         return;
       }
-      if (!proxy.balancer.has(name)) {
+      if (!proxy.balancer.has(name) && !(m[2] === "up" && actions.restorable?.(name) === true)) {
         reply(res, 404, JSON.stringify({ error: `no backend named ${JSON.stringify(name)}` }) + "\n");
         return;
       }

@@ -16,7 +16,7 @@ import { attachShared, createShared, type SharedHandle } from "../../bindings/sh
 import { createAdminServer, createMetrics } from "./admin.js";
 import { explain, type Flags, loadConfig, type ProxyConfig, parseFlags, USAGE } from "./config.js";
 import { HealthChecker, type HealthTarget } from "./health.js";
-import { createProxy, createProxyServer, type LeastconnProxy, parseBackend } from "./proxy.js";
+import { createProxy, createProxyServer, type LeastconnProxy, type ProxyBackend, parseBackend } from "./proxy.js";
 import { type AdminMessage, isAdminMessage, type ReadyMessage, superviseCluster, superviseThreads, threadConfig } from "./workers.js";
 
 function fatal(message: string): never {
@@ -215,9 +215,16 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
 
   // The operator's actions (admin POSTs). In cluster mode the worker that got
   // the POST passes it to the others (through the primary): each has a table.
+  // Backends an operator's drain took out, as they were: `up` cancels a
+  // drain even once the backend has left the table (so, in cluster mode,
+  // every worker agrees whether it was still busy there or not).
+  const drained = new Map<string, ProxyBackend>();
   const act = (action: AdminMessage["leastconnAdmin"], name: string): void => {
     if (action === "drain") {
       if (mode.balancer !== undefined) throw new Error("a shared table (--workers threads) has a fixed set of backends");
+      const b = proxy.backends().find((x) => x.name === name);
+      if (b !== undefined)
+        drained.set(name, { url: b.url, name, weight: b.weight, maxConnections: balancer.get(name).maxConnections ?? undefined });
       held.delete(name);
       proxy
         .remove(name)
@@ -228,13 +235,23 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
       balancer.markDown(name);
     } else {
       held.delete(name);
+      const back = drained.get(name);
+      drained.delete(name);
+      if (!balancer.has(name)) {
+        // Drained and gone: back from the drain's copy (through slow start).
+        if (back === undefined) return;
+        proxy.add(back);
+        health?.setTargets(targets());
+        return;
+      }
       // The checks keep their verdict (HAProxy's "enable server"): one that
       // fails them stays down until it passes `rise` of them.
       if (health?.healthy(name) !== false) balancer.markUp(name);
+      health?.setTargets(targets());
     }
   };
   const fromPrimary = (m: unknown): void => {
-    if (!isAdminMessage(m) || !balancer.has(m.name)) return;
+    if (!isAdminMessage(m) || !(balancer.has(m.name) || (m.leastconnAdmin === "up" && drained.has(m.name)))) return;
     try {
       act(m.leastconnAdmin, m.name);
     } catch (err) {
@@ -269,6 +286,7 @@ async function serve(flags: Flags, cfg: ProxyConfig, log: Logger, mode: ServeMod
       drain: fromOperator("drain"),
       down: fromOperator("down"),
       up: fromOperator("up"),
+      restorable: (name) => drained.has(name),
       describe: (name) => {
         const b = proxy.backends().find((x) => x.name === name);
         return { url: b?.url, healthy: health?.healthy(name) ?? null, held: held.has(name) };

@@ -289,6 +289,56 @@ describe("leastconn proxy, faults", () => {
     expect(await p.exited).toBe(0);
   });
 
+  it("up cancels an operator's drain even once the backend has left the table: it comes back as it was", async () => {
+    const a = await named("a");
+    const b = await named("b");
+    const args = ["--backend", a.url, "--backend", `${b.url},maxConnections=3`, "--admin", "127.0.0.1:0", "--algorithm", "round-robin"];
+    const p = await start(args);
+    const name = `127.0.0.1:${b.port}`;
+    const drained = await get(p.admin!, `/backends/${name}/drain`, { method: "POST" });
+    expect(JSON.parse(drained.body.toString())).toEqual({ name, state: "removed" }); // idle: gone at once
+    const up = await get(p.admin!, `/backends/${name}/up`, { method: "POST" });
+    expect(up.status).toBe(200);
+    expect(JSON.parse(up.body.toString())).toMatchObject({ name, maxConnections: 3 });
+    const hits = b.hits;
+    for (let i = 0; i < 10; i++) await get(p.port);
+    expect(b.hits).toBeGreaterThan(hits);
+    // A name never drained is still unknown.
+    expect((await get(p.admin!, "/backends/127.0.0.1:1/up", { method: "POST" })).status).toBe(404);
+    p.proc.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+  });
+
+  it.skipIf(!clusterMode)("--workers 2 (cluster): up after a drain brings the backend back in every worker", async () => {
+    const a = await named("a");
+    const b = await named("b");
+    const p = await start([
+      "--backend",
+      a.url,
+      "--backend",
+      b.url,
+      "--workers",
+      "2",
+      "--admin",
+      "127.0.0.1:0",
+      "--algorithm",
+      "round-robin",
+    ]);
+    await until(() => p.lines.filter((l) => l.event === "listening").length === 2, 10_000);
+    const name = `127.0.0.1:${b.port}`;
+    expect((await get(p.admin!, `/backends/${name}/drain`, { method: "POST" })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await get(p.admin!, `/backends/${name}/up`, { method: "POST" })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 200));
+    // Every worker has it again: each /backends answer (from either worker) lists it.
+    for (let i = 0; i < 6; i++) {
+      const list = JSON.parse((await get(p.admin!, "/backends")).body.toString()) as Array<{ name: string }>;
+      expect(list.map((x) => x.name)).toContain(name);
+    }
+    p.proc.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+  });
+
   it("--workers 2 (cluster): an operator's down reaches every worker", async () => {
     const a = await named("a");
     const b = await named("b");
