@@ -17,7 +17,15 @@ import { createAdminServer, createMetrics } from "./admin.js";
 import { explain, type Flags, loadConfig, type ProxyConfig, parseFlags, USAGE } from "./config.js";
 import { HealthChecker, type HealthTarget } from "./health.js";
 import { createProxy, createProxyServer, type LeastconnProxy, type ProxyBackend, parseBackend } from "./proxy.js";
-import { type AdminMessage, isAdminMessage, type ReadyMessage, superviseCluster, superviseThreads, threadConfig } from "./workers.js";
+import {
+  type AdminMessage,
+  isAdminMessage,
+  type ReadyMessage,
+  reusePort,
+  superviseCluster,
+  superviseThreads,
+  threadConfig,
+} from "./workers.js";
 
 function fatal(message: string): never {
   process.stderr.write(`leastconn proxy: ${message}\nTry 'leastconn proxy --help'.\n`);
@@ -60,12 +68,6 @@ export async function main(argv: string[]): Promise<never> {
   }
   await serve(flags, cfg, log, {});
   return new Promise<never>(() => {});
-}
-
-/** Several threads may listen on one port (SO_REUSEPORT): Node 22.12+, 23.1+. */
-function reusePort(): boolean {
-  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
-  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 }
 
 interface ThreadData {

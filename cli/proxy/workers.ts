@@ -14,6 +14,12 @@ import type { SharedBalancer, SharedHandle } from "../../bindings/shared.js";
 import { explain, type ProxyConfig } from "./config.js";
 import { parseBackend } from "./proxy.js";
 
+/** Several threads may listen on one port (SO_REUSEPORT): Node 22.12+, 23.1+. Else --workers runs node:cluster. */
+export function reusePort(version = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split(".").map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
 /**
  * Delays before replacing a worker that exited: none for the first, then
  * doubling from 100 ms to 10 s while they keep dying within 10 s of the

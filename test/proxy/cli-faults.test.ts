@@ -12,8 +12,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { explain, loadConfig, parseFlags } from "../../cli/proxy/config.js";
+import { reusePort } from "../../cli/proxy/workers.js";
 import { backend, get, listen, type TestBackend, until } from "./helpers.js";
-import { backs, CLI, cleanup, NODE22, named, procs, start } from "./process.js";
+import { backs, CLI, cleanup, NODE22, named, procs, type Running, start } from "./process.js";
 
 afterEach(cleanup);
 
@@ -252,14 +253,10 @@ describe("leastconn proxy, faults", () => {
     },
   );
 
-  const clusterMode = (() => {
-    const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
-    return !(major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12));
-  })();
-  it.skipIf(!clusterMode)("--workers 2 (cluster): a replacement worker applies the operator's down from before it started", async () => {
-    const a = await named("a");
-    const b = await named("b");
-    // Round-robin: sequential requests reach both backends (least-connections ties on the first).
+  const clusterMode = !reusePort();
+  // Two cluster workers in front of a and b, with an admin port. Round-robin:
+  // sequential requests reach both backends (least-connections ties on the first).
+  const twoWorkers = async (a: TestBackend, b: TestBackend): Promise<Running> => {
     const p = await start([
       "--backend",
       a.url,
@@ -273,6 +270,12 @@ describe("leastconn proxy, faults", () => {
       "round-robin",
     ]);
     await until(() => p.lines.filter((l) => l.event === "listening").length === 2, 10_000);
+    return p;
+  };
+  it.skipIf(!clusterMode)("--workers 2 (cluster): a replacement worker applies the operator's down from before it started", async () => {
+    const a = await named("a");
+    const b = await named("b");
+    const p = await twoWorkers(a, b);
     expect((await get(p.admin!, `/backends/127.0.0.1:${b.port}/down`, { method: "POST" })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 200));
     // Kill both workers in turn; each replacement is told of the down when it is ready.
@@ -312,19 +315,7 @@ describe("leastconn proxy, faults", () => {
   it.skipIf(!clusterMode)("--workers 2 (cluster): up after a drain brings the backend back in every worker", async () => {
     const a = await named("a");
     const b = await named("b");
-    const p = await start([
-      "--backend",
-      a.url,
-      "--backend",
-      b.url,
-      "--workers",
-      "2",
-      "--admin",
-      "127.0.0.1:0",
-      "--algorithm",
-      "round-robin",
-    ]);
-    await until(() => p.lines.filter((l) => l.event === "listening").length === 2, 10_000);
+    const p = await twoWorkers(a, b);
     const name = `127.0.0.1:${b.port}`;
     expect((await get(p.admin!, `/backends/${name}/drain`, { method: "POST" })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 200));

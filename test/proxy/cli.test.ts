@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { explain, loadConfig, parseFlags } from "../../cli/proxy/config.js";
+import { reusePort } from "../../cli/proxy/workers.js";
 import { backend, get, listen, type TestBackend, until } from "./helpers.js";
 import { backs, CLI, cleanup, NODE22, named, procs, refuse, start } from "./process.js";
 
@@ -205,9 +206,7 @@ describe("leastconn proxy", () => {
     const a = await named("a");
     const p = await start(["--backend", a.url, "--workers", "2"]);
     const mode = p.lines.find((l) => l.event === "workers");
-    const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
-    const reusePort = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
-    expect([mode?.mode, mode?.workers]).toEqual([reusePort ? "threads" : "cluster", 2]);
+    expect([mode?.mode, mode?.workers]).toEqual([reusePort() ? "threads" : "cluster", 2]);
     for (let i = 0; i < 4; i++) expect((await get(p.port)).body.toString()).toBe("a");
     p.proc.kill("SIGTERM");
     expect(await p.exited).toBe(0);

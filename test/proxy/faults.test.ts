@@ -46,6 +46,27 @@ async function tcpBackend(onSocket: (s: Socket) => void): Promise<{ url: string;
   return b;
 }
 
+/**
+ * Makes `b` answer every upgrade with a 101 (then an echo, when `echo`),
+ * keeping the sockets so the test's cleanup closes them (node:http's close
+ * does not see upgraded sockets). Returns how many upgrades it took.
+ */
+function acceptUpgrades(b: TestBackend, echo: boolean): () => number {
+  const sockets: Socket[] = [];
+  b.server.on("upgrade", (_req, s: Socket) => {
+    sockets.push(s);
+    s.on("error", () => {});
+    s.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
+    if (echo) s.on("data", (c) => s.write(c));
+  });
+  open.push({
+    close: async () => {
+      for (const s of sockets) s.destroy();
+    },
+  });
+  return () => sockets.length;
+}
+
 /** A raw client connection: what has arrived so far, and whether it closed. */
 function client(port: number): { socket: Socket; text: () => string; closed: () => boolean } {
   const socket = connect(port, "127.0.0.1");
@@ -307,26 +328,14 @@ describe("proxy faults: HTTP semantics", () => {
   it("an upgrade pipelined behind a slow request waits for its answer: the 101 comes after it on the wire", async () => {
     const b = await backend((req, res) => setTimeout(() => res.end(`answer to ${req.url}`), 400));
     open.push(b);
-    let upgrades = 0;
-    const sockets: Socket[] = [];
-    b.server.on("upgrade", (_req, s: Socket) => {
-      upgrades++;
-      sockets.push(s);
-      s.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
-      s.on("data", (c) => s.write(c));
-    });
-    open.push({
-      close: async () => {
-        for (const s of sockets) s.destroy();
-      },
-    });
+    const upgrades = acceptUpgrades(b, true);
     const p = await startProxy({ backends: [b.url], timeouts: { finMs: 100 } });
     open.push(p);
     const c = client(p.port);
     c.socket.write("GET /slow HTTP/1.1\r\nHost: h\r\n\r\nGET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
     await new Promise((r) => setTimeout(r, 100));
     // Nothing picked for the upgrade while the answer before it is pending.
-    expect([upgrades, counts(p.proxy)]).toEqual([0, [1]]);
+    expect([upgrades(), counts(p.proxy)]).toEqual([0, [1]]);
     await until(() => c.text().includes("101 Switching Protocols\r\n") && c.text().endsWith("\r\n\r\n"));
     const text = c.text();
     expect(text.indexOf("answer to /slow")).toBeGreaterThan(0);
@@ -345,17 +354,7 @@ describe("proxy faults: HTTP semantics", () => {
       res.end(Buffer.alloc(size, 97));
     });
     open.push(b);
-    const sockets: Socket[] = [];
-    b.server.on("upgrade", (_req, s: Socket) => {
-      sockets.push(s);
-      s.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
-      s.on("data", (c) => s.write(c));
-    });
-    open.push({
-      close: async () => {
-        for (const s of sockets) s.destroy();
-      },
-    });
+    acceptUpgrades(b, true);
     const p = await startProxy({ backends: [b.url], timeouts: { idleMs: 5_000, finMs: 100 } });
     open.push(p);
     const c = connect(p.port, "127.0.0.1");
@@ -400,17 +399,7 @@ describe("proxy faults: HTTP semantics", () => {
   it("an upgrade pipelined behind a request whose client leaves first leaves no count", async () => {
     const b = await backend((_req, res) => setTimeout(() => res.end("late"), 300));
     open.push(b);
-    const sockets: Socket[] = [];
-    b.server.on("upgrade", (_req, s: Socket) => {
-      sockets.push(s);
-      s.on("error", () => {});
-      s.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
-    });
-    open.push({
-      close: async () => {
-        for (const s of sockets) s.destroy();
-      },
-    });
+    acceptUpgrades(b, false);
     const p = await startProxy({ backends: [b.url] });
     open.push(p);
     const c = client(p.port);
